@@ -1,2 +1,0 @@
-/* Keeps the model library non-empty until its sources land. */
-typedef int sr_model_placeholder_t;
