@@ -1,12 +1,164 @@
-/* Placeholder until the command lands; replaced by its owner. */
+/* `streamrec simulate`: option parsing around the simulator
+ * (producers/sr_sim.h), writing the event log CSV `ts_ms,user,item,event`
+ * (DESIGN.md §4) to a file or stdout.  The `--kafka` mode (live traffic to
+ * the events topic) belongs to the kafka producer and plugs in here. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "sr_cmd.h"
+#include "sr_sim.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: streamrec simulate --users N --items M --events E --seed S --out FILE\n"
+            "\n"
+            "Generates realistic shop traffic (docs/SIMULATOR.md) as the event log CSV\n"
+            "`ts_ms,user,item,event`.  The same options give the same file.\n"
+            "\n"
+            "  --users N        users over the run (default 10000)\n"
+            "  --items M        items over the run (default 5000)\n"
+            "  --events E       events to write (default 100000)\n"
+            "  --seed S         random seed (default 1)\n"
+            "  --out FILE       output file, '-' for stdout (default '-')\n"
+            "  --days D         simulated time span (default 30)\n"
+            "  --start-ms T     time of the first event (default 2026-01-01T00:00Z)\n"
+            "  --categories C   number of categories (default items/250, at least 4)\n"
+            "  --zipf S         item popularity exponent (default 1.0)\n"
+            "  --impressions P  chance of impressions before a listing click (default 0.1)\n");
+}
+
+static int parse_u64(const char *name, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') {
+        fprintf(stderr, "streamrec simulate: %s: not a non-negative integer: '%s'\n", name, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *name, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "streamrec simulate: %s: not a number: '%s'\n", name, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 int sr_cmd_simulate(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "streamrec simulate: not available in this build yet\n");
-    return 2;
+    enum { O_USERS = 1, O_ITEMS, O_EVENTS, O_SEED, O_OUT, O_DAYS, O_START, O_CATS, O_ZIPF, O_IMPR, O_HELP };
+    static const struct option opts[] = {
+        {"users", required_argument, NULL, O_USERS},     {"items", required_argument, NULL, O_ITEMS},
+        {"events", required_argument, NULL, O_EVENTS},   {"seed", required_argument, NULL, O_SEED},
+        {"out", required_argument, NULL, O_OUT},         {"days", required_argument, NULL, O_DAYS},
+        {"start-ms", required_argument, NULL, O_START},  {"categories", required_argument, NULL, O_CATS},
+        {"zipf", required_argument, NULL, O_ZIPF},       {"impressions", required_argument, NULL, O_IMPR},
+        {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0},
+    };
+    sr_sim_params_t p;
+    sr_sim_params_init(&p);
+    const char *out_path = "-";
+    uint64_t v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        const char *name = c > 0 && c <= O_HELP ? opts[c - 1].name : "?";
+        switch (c) {
+        case O_USERS:
+        case O_ITEMS:
+        case O_CATS:
+            if (parse_u64(name, optarg, &v)) return 2;
+            if (v > UINT32_MAX) {
+                fprintf(stderr, "streamrec simulate: %s: too large\n", name);
+                return 2;
+            }
+            if (c == O_USERS) p.users = (uint32_t)v;
+            else if (c == O_ITEMS) p.items = (uint32_t)v;
+            else p.categories = (uint32_t)v;
+            break;
+        case O_EVENTS:
+            if (parse_u64(name, optarg, &p.events)) return 2;
+            break;
+        case O_SEED:
+            if (parse_u64(name, optarg, &p.seed)) return 2;
+            break;
+        case O_START:
+            if (parse_u64(name, optarg, &v)) return 2;
+            p.start_ms = (int64_t)v;
+            break;
+        case O_OUT:
+            out_path = optarg;
+            break;
+        case O_DAYS:
+            if (parse_double(name, optarg, &p.days)) return 2;
+            break;
+        case O_ZIPF:
+            if (parse_double(name, optarg, &p.zipf_s)) return 2;
+            break;
+        case O_IMPR:
+            if (parse_double(name, optarg, &p.impression_rate)) return 2;
+            break;
+        case 'h':
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "streamrec simulate: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (p.events == 0) {
+        fprintf(stderr, "streamrec simulate: --events must be > 0 when writing a file\n");
+        return 2;
+    }
+
+    char err[256];
+    sr_sim_t *sim = sr_sim_new(&p, err, sizeof(err));
+    if (!sim) {
+        fprintf(stderr, "streamrec simulate: %s\n", err);
+        return 2;
+    }
+    FILE *out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
+    if (!out) {
+        fprintf(stderr, "streamrec simulate: %s: %s\n", out_path, strerror(errno));
+        sr_sim_destroy(sim);
+        return 1;
+    }
+    static char buf[1 << 16];
+    setvbuf(out, buf, _IOFBF, sizeof(buf));
+    fputs("ts_ms,user,item,event\n", out);
+    sr_event_t ev;
+    while (sr_sim_next(sim, &ev) == 1)
+        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s\n", ev.ts_ms, (int)ev.user_len, ev.user, (int)ev.item_len,
+                ev.item, sr_event_type_name(ev.type));
+    int rc = 0;
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "streamrec simulate: %s: write failed: %s\n", out_path, strerror(errno));
+        rc = 1;
+    }
+    if (out != stdout && fclose(out) != 0) {
+        fprintf(stderr, "streamrec simulate: %s: close failed: %s\n", out_path, strerror(errno));
+        rc = 1;
+    }
+    sr_sim_destroy(sim);
+    return rc;
 }

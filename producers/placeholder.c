@@ -1,2 +1,0 @@
-/* Keeps the producers library non-empty until its sources land. */
-typedef int sr_producers_placeholder_t;
