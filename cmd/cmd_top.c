@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sr_cmd.h"
+#include "cmd_util.h"
 #include "sr_config.h"
 #include "sr_log.h"
 #include "sr_metrics_view.h"
@@ -69,13 +70,11 @@ int sr_cmd_top(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    sr_conf_t *conf = sr_conf_new();
-    if (!conf || sr_conf_from_args(conf, &argc, argv, environ, errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "streamrec top: %s\n", conf ? errstr : "out of memory");
-        sr_conf_destroy(conf);
+    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
+    if (!conf) {
+        fprintf(stderr, "streamrec top: %s\n", errstr);
         return 2;
     }
-    sr_log_set_level(sr_log_level_parse(sr_conf_str(conf, "log.level")));
 
     enum { O_ONCE = 1, O_JSON, O_INTERVAL, O_TIMEOUT };
     static const struct option opts[] = {

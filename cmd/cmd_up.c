@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "sr_cmd.h"
+#include "cmd_util.h"
 #include "sr_config.h"
 #include "sr_log.h"
 #include "sr_metrics_view.h"
@@ -49,12 +50,12 @@ enum { MAX_CHILDREN = 8, MAX_FWD = 64 };
 typedef struct child {
     const char *name;
     pid_t pid;
-    char log[PATH_MAX];
+    char log[600];
 } child_t;
 
 typedef struct up {
     char self[PATH_MAX];
-    char rundir[PATH_MAX];
+    char rundir[512]; /* short enough that every path below it fits */
     child_t kids[MAX_CHILDREN];
     int nkids;
     /* -c / -X arguments of `up`, passed on to every streamrec child so one
@@ -268,7 +269,7 @@ static int tcp_ask(const char *host, int port, const char *req, char *buf, size_
 }
 
 /* Waits until child c prints its first stdout line into path. */
-static int wait_first_line(up_t *up, child_t *c, const char *path, char *line, size_t size,
+static int wait_first_line(child_t *c, const char *path, char *line, size_t size,
                            int timeout_ms)
 {
     long long deadline = now_ms() + timeout_ms;
@@ -339,7 +340,7 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, long *out
 
 /* ---- the live view ------------------------------------------------------ */
 
-static void show_status(up_t *up, sr_metrics_view_t *view, int tty)
+static void show_status(const up_t *up, sr_metrics_view_t *view, int tty)
 {
     if (tty) fputs("\033[H\033[2J", stdout);
     sr_metrics_view_render(view, stdout, wall_ms());
@@ -366,13 +367,11 @@ int sr_cmd_up(int argc, char **argv)
             return 0;
         }
     if (collect_forward(up, argc, argv) != 0) return 2;
-    conf = sr_conf_new();
-    if (!conf || sr_conf_from_args(conf, &argc, argv, environ, errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "streamrec up: %s\n", conf ? errstr : "out of memory");
-        sr_conf_destroy(conf);
+    conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
+    if (!conf) {
+        fprintf(stderr, "streamrec up: %s\n", errstr);
         return 2;
     }
-    sr_log_set_level(sr_log_level_parse(sr_conf_str(conf, "log.level")));
 
     enum { O_RATE = 1, O_PARTS, O_NOTOP, O_DURATION, O_DIR };
     static const struct option opts[] = {
@@ -444,13 +443,14 @@ int sr_cmd_up(int argc, char **argv)
         snprintf(bootstrap, sizeof(bootstrap), "%s", given_bs);
         printf("  kafka      %s (given)\n", bootstrap);
     } else {
-        char out_path[PATH_MAX + 16], parts[64];
-        snprintf(out_path, sizeof(out_path), "%s/broker.out", up->rundir);
+        char out_path[600], parts[64];
+        if (snprintf(out_path, sizeof(out_path), "%s/broker.out", up->rundir) >= (int)sizeof(out_path))
+            goto out;
         snprintf(parts, sizeof(parts), "broker.partitions=%ld", partitions);
         char *extra[] = {"-X", parts, NULL};
         if (spawn_streamrec(up, "broker", "broker", partitions > 0 ? extra : NULL, out_path)) goto out;
         child_t *b = &up->kids[up->nkids - 1];
-        if (wait_first_line(up, b, out_path, bootstrap, sizeof(bootstrap), 20000) != 0) {
+        if (wait_first_line(b, out_path, bootstrap, sizeof(bootstrap), 20000) != 0) {
             fprintf(stderr, "streamrec up: the broker did not print its address; log: %s\n", b->log);
             goto out;
         }
