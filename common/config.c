@@ -447,7 +447,10 @@ int sr_conf_load_env(sr_conf_t *conf, char *const *envp, char *errstr, size_t er
         char name[256], key[256], pb[128];
         size_t nl = (size_t)(eq - *e);
         if (nl >= sizeof(name)) {
-            snprintf(errstr, errstr_size, "environment: variable name too long: %.40s...", *e);
+            memcpy(name, *e, 40);
+            name[40] = '\0';
+            snprintf(errstr, errstr_size, "environment: variable name too long: %s...",
+                     printable(name, pb, sizeof(pb)));
             return SR_ERR_NOTFOUND;
         }
         memcpy(name, *e, nl);
