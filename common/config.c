@@ -18,17 +18,22 @@ typedef struct conf_val {
     int64_t i;
     double d;
     int b;
+    sr_conf_src_t src;
 } conf_val_t;
 
 typedef struct conf_kv {
     char *key;
     char *value;
+    sr_conf_src_t src;
 } conf_kv_t;
 
 struct sr_conf_s {
     conf_val_t *vals; /* one per sr_conf_table row */
     conf_kv_t *pt;    /* kafka.* passthrough, insertion order */
     size_t npt, cappt;
+    /* Source recorded by sr_conf_set: the loaders switch it while they
+     * apply their layer (a conf is built by one thread). */
+    sr_conf_src_t cur_src;
 };
 
 #define KAFKA_PREFIX "kafka."
@@ -205,6 +210,7 @@ sr_conf_t *sr_conf_new(void)
 {
     sr_conf_t *conf = calloc(1, sizeof(*conf));
     if (!conf) return NULL;
+    conf->cur_src = SR_CONF_SRC_API;
     conf->vals = calloc(sr_conf_table_len, sizeof(*conf->vals));
     if (!conf->vals) {
         free(conf);
@@ -257,6 +263,7 @@ static int set_passthrough(sr_conf_t *conf, const char *key, const char *value, 
         if (strcmp(conf->pt[i].key, key) == 0) {
             free(conf->pt[i].value);
             conf->pt[i].value = v;
+            conf->pt[i].src = conf->cur_src;
             return 0;
         }
     if (conf->npt == conf->cappt) {
@@ -270,6 +277,7 @@ static int set_passthrough(sr_conf_t *conf, const char *key, const char *value, 
     if (!k) goto nomem_v;
     conf->pt[conf->npt].key = k;
     conf->pt[conf->npt].value = v;
+    conf->pt[conf->npt].src = conf->cur_src;
     conf->npt++;
     return 0;
 nomem_v:
@@ -309,6 +317,7 @@ int sr_conf_set(sr_conf_t *conf, const char *key, const char *value, char *errst
     }
     free(conf->vals[idx].str);
     tmp.str = v;
+    tmp.src = conf->cur_src;
     conf->vals[idx] = tmp;
     return 0;
 }
@@ -397,7 +406,10 @@ int sr_conf_load_file(sr_conf_t *conf, const char *path, char *errstr, size_t er
             v++;
         }
         char why[512];
+        sr_conf_src_t saved = conf->cur_src;
+        conf->cur_src = SR_CONF_SRC_FILE;
         rc = sr_conf_set(conf, p, v, why, sizeof(why));
+        conf->cur_src = saved;
         if (rc < 0) {
             snprintf(errstr, errstr_size, "%s:%ld: %s", path, lineno, why);
             break;
@@ -480,7 +492,10 @@ int sr_conf_load_env(sr_conf_t *conf, char *const *envp, char *errstr, size_t er
             return SR_ERR_NOTFOUND;
         }
         char why[512];
+        sr_conf_src_t saved = conf->cur_src;
+        conf->cur_src = SR_CONF_SRC_ENV;
         int rc = sr_conf_set(conf, key, eq + 1, why, sizeof(why));
+        conf->cur_src = saved;
         if (rc < 0) {
             snprintf(errstr, errstr_size, "environment %s: %s", name, why);
             return rc;
@@ -558,7 +573,10 @@ int sr_conf_from_args(sr_conf_t *conf, int *argc, char **argv, char *const *envp
         }
         memcpy(key, flags[k], kl);
         key[kl] = '\0';
-        if ((rc = sr_conf_set(conf, key, eq + 1, why, sizeof(why))) < 0) {
+        conf->cur_src = SR_CONF_SRC_FLAG;
+        rc = sr_conf_set(conf, key, eq + 1, why, sizeof(why));
+        conf->cur_src = SR_CONF_SRC_API;
+        if (rc < 0) {
             snprintf(errstr, errstr_size, "-X %s", why);
             goto done;
         }
@@ -571,6 +589,23 @@ done:
 }
 
 /* ---- getters ---- */
+
+sr_conf_src_t sr_conf_source(const sr_conf_t *conf, const char *key)
+{
+    if (is_kafka_key(key)) {
+        for (size_t i = 0; i < conf->npt; i++)
+            if (strcmp(conf->pt[i].key, key) == 0) return conf->pt[i].src;
+        return SR_CONF_SRC_DEFAULT;
+    }
+    int idx = sr_conf_table_find(key);
+    return idx < 0 ? SR_CONF_SRC_DEFAULT : conf->vals[idx].src;
+}
+
+const char *sr_conf_src_name(sr_conf_src_t src)
+{
+    static const char *names[] = {"default", "file", "env", "flag", "api"};
+    return (unsigned)src < sizeof(names) / sizeof(names[0]) ? names[src] : "?";
+}
 
 static int must_find(const char *key, sr_conf_type_t type)
 {

@@ -74,6 +74,21 @@ int sr_conf_finalize(const sr_conf_t *conf, char *errstr, size_t errstr_size);
 int sr_conf_from_args(sr_conf_t *conf, int *argc, char **argv, char *const *envp, char *errstr,
                       size_t errstr_size);
 
+/* Where a property's current value came from.  Lets a command tell "the
+ * user asked for redis.url X" from "X is the default". */
+typedef enum sr_conf_src {
+    SR_CONF_SRC_DEFAULT = 0,
+    SR_CONF_SRC_FILE,
+    SR_CONF_SRC_ENV,
+    SR_CONF_SRC_FLAG,
+    SR_CONF_SRC_API /* sr_conf_set called directly */
+} sr_conf_src_t;
+/* The source of key's value; SR_CONF_SRC_DEFAULT also for an unset or
+ * unknown key. */
+sr_conf_src_t sr_conf_source(const sr_conf_t *conf, const char *key);
+/* "default", "file", "env", "flag", "api". */
+const char *sr_conf_src_name(sr_conf_src_t src);
+
 /* Typed getters.  Asking for a key that is not in the table, or with the
  * wrong type, is a programming error: it aborts with a message.  The one
  * exception: sr_conf_str("kafka.<name>") returns the passthrough value or

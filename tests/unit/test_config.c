@@ -411,6 +411,27 @@ Test(config, precedence_flag_env_file_default_all_four)
     free(p);
 }
 
+Test(config, source_records_the_winning_layer)
+{
+    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc.max = 7\n");
+    char *envp[] = {"STREAMREC_MODEL_NEGATIVES=6", "STREAMREC_KAFKA_ACKS=all", NULL};
+    args_t a = {0, {"train", "-X", "model.dim=30", "-c", p, NULL}};
+    sr_conf_t *c = sr_conf_new();
+    cr_assert_eq(from_args(c, &a, envp), 0, "%s", errstr);
+    cr_assert_eq(sr_conf_source(c, "model.dim"), SR_CONF_SRC_FLAG);
+    cr_assert_eq(sr_conf_source(c, "model.negatives"), SR_CONF_SRC_ENV);
+    cr_assert_eq(sr_conf_source(c, "kafka.acks"), SR_CONF_SRC_ENV);
+    cr_assert_eq(sr_conf_source(c, "model.cooc.max"), SR_CONF_SRC_FILE);
+    cr_assert_eq(sr_conf_source(c, "model.recent.max"), SR_CONF_SRC_DEFAULT);
+    cr_assert_eq(sr_conf_source(c, "kafka.unset"), SR_CONF_SRC_DEFAULT);
+    cr_assert_eq(set(c, "model.recent.max", "3"), 0);
+    cr_assert_eq(sr_conf_source(c, "model.recent.max"), SR_CONF_SRC_API);
+    cr_assert_str_eq(sr_conf_src_name(SR_CONF_SRC_ENV), "env");
+    sr_conf_destroy(c);
+    unlink(p);
+    free(p);
+}
+
 Test(config, precedence_flag_over_env)
 {
     char *envp[] = {"STREAMREC_TOPIC_EVENTS=from-env", NULL};
