@@ -143,6 +143,13 @@ static int parse_value(const sr_conf_prop_t *prop, const char *v, conf_val_t *ou
         }
         break;
     case SR_CONF_STR:
+        /* A newline in, say, metrics.instance would corrupt every line
+         * format it is later written into. */
+        for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+            if (*c < 0x20 || *c == 0x7f) {
+                snprintf(errstr, n, "control characters are not allowed");
+                return SR_ERR_PARSE;
+            }
         break;
     }
     if ((prop->type == SR_CONF_INT || prop->type == SR_CONF_DOUBLE) &&

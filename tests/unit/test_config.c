@@ -162,6 +162,7 @@ Test(config, string_validators_refuse)
     cr_assert_eq(set(c, "redis.url", "http://x:1"), SR_ERR_INVAL);
     cr_assert_eq(set(c, "redis.prefix", "a{b}"), SR_ERR_INVAL);
     cr_assert_eq(set(c, "trainer.group.id", ""), SR_ERR_INVAL);
+    cr_assert_eq(set(c, "metrics.instance", "a\nb"), SR_ERR_PARSE);
     cr_assert_eq(set(c, "log.level", "debug"), 0);
     cr_assert_eq(set(c, "http.listen", "[::1]:0"), 0, "%s", errstr);
     cr_assert_eq(set(c, "metrics.instance", ""), 0);
