@@ -461,15 +461,9 @@ int sr_cmd_up(int argc, char **argv)
     /* 2. Redis: the given server, or a private one without persistence. */
     char redis_url[600];
     const char *given_redis = sr_conf_str(conf, "redis.url");
-    int redis_given = getenv("STREAMREC_REDIS_URL") != NULL;
-    for (int i = 0; i < up->nfwd; i++)
-        if (strstr(up->fwd[i], "redis.url") != NULL) redis_given = 1;
-    {
-        /* A config file (-c) that sets redis.url away from the default counts too. */
-        sr_conf_t *def = sr_conf_new();
-        if (def && strcmp(sr_conf_str(def, "redis.url"), given_redis) != 0) redis_given = 1;
-        sr_conf_destroy(def);
-    }
+    /* Given by the user (file, env or flag), even when equal to the
+     * default: then they mean a Redis that already runs there. */
+    int redis_given = sr_conf_source(conf, "redis.url") != SR_CONF_SRC_DEFAULT;
     if (redis_given) {
         snprintf(redis_url, sizeof(redis_url), "%s", given_redis);
         printf("  redis      %s (given)\n", redis_url);
