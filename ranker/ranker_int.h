@@ -1,0 +1,50 @@
+/* Internals shared by the ranker's source files (not installed). */
+#ifndef SR_RANKER_INT_H
+#define SR_RANKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "sr_items.h"
+#include "sr_ranker.h"
+
+/* Per-request scratch memory, pooled so a request allocates nothing once the
+ * pool is warm. */
+typedef struct sr_scratch {
+    struct sr_scratch *next;
+    float *scores;      /* cap floats */
+    uint32_t cap;
+    float *uvec;        /* dim */
+    float *svec;        /* dim */
+    sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
+    void *user_priv;    /* the user source's per-request storage */
+} sr_scratch_t;
+
+typedef struct sr_ranker_backend sr_ranker_backend_t; /* Redis side, follow.c */
+
+struct sr_ranker_s {
+    sr_ranker_opts_t o;
+    int dim;
+    sr_items_t *items;
+    pthread_mutex_t pool_mu;
+    sr_scratch_t *pool;
+    sr_ranker_backend_t *be; /* NULL for custom rankers */
+    atomic_int loaded;
+    atomic_int redis_ok;
+    atomic_llong stream_lag;
+    atomic_llong last_update_ms;
+    pthread_mutex_t reason_mu;
+    char reason[160];
+};
+
+/* Shared constructor: validates opts, allocates the catalogue. */
+sr_ranker_t *sr_ranker_alloc_(const sr_ranker_opts_t *o, char *errstr, size_t errstr_size);
+void sr_ranker_set_reason_(sr_ranker_t *r, const char *reason);
+
+/* follow.c: the Redis backend.  _health pings; _destroy stops the thread. */
+int sr_ranker_backend_health_(sr_ranker_t *r, sr_ranker_health_t *h);
+void sr_ranker_backend_destroy_(sr_ranker_backend_t *be);
+
+int64_t sr_ranker_wall_ms_(void);
+
+#endif

@@ -1,0 +1,82 @@
+/* The ranker's in-memory item catalogue: ids, the contiguous item matrix
+ * (n x dim float32, row-major, 64-byte aligned, BLAS-ready), biases and
+ * popularity, updated by one writer (the update-stream follower) while many
+ * request threads read it without ever blocking.
+ *
+ * Why "left-right" and not a fresh copy per update: the update stream
+ * delivers a handful of changed items every few milliseconds, and copying a
+ * 100k x 32 matrix (12.8 MB) for each batch would burn a core.  Instead two
+ * full copies ("sides") are kept.  Readers enter the active side (one atomic
+ * increment, one atomic load); the writer applies a batch to the idle side,
+ * publishes it with one atomic store, waits until the last reader has left
+ * the old side (a grace period that lasts at most one request), then applies
+ * the same batch there.  A batch costs O(changed items), readers see either
+ * the whole batch or none of it, and memory is 2x the catalogue.
+ *
+ * Threading: sr_items_enter/leave and everything between them are safe from
+ * any number of threads.  sr_items_apply must be called by one thread at a
+ * time (it takes an internal lock so misuse is only slow, not wrong).
+ * A reader must not call sr_items_apply while inside a view (deadlock). */
+#ifndef SR_ITEMS_H
+#define SR_ITEMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sr_items_s sr_items_t;
+
+/* One side as readers see it: immutable while entered. */
+typedef struct sr_items_view {
+    uint32_t n;        /* items 0..n-1 */
+    int dim;
+    const float *vec;  /* n x dim, row i at vec + i*dim */
+    const float *bias; /* n */
+    const float *pop;  /* n, decayed popularity (>= 0) */
+    const float *lpop; /* n, log1p(pop), precomputed so scans need no log */
+    const float *norm; /* n, L2 norm of each row, for cosine similarity */
+    const int64_t *num; /* n, the store's global item number, or -1 */
+    const void *priv_; /* lookup state: use sr_items_find / sr_items_id */
+} sr_items_view_t;
+
+/* One item to insert or overwrite.  vec has dim floats (NULL keeps the old
+ * vector, or zeros for a new item); set_bias/set_pop choose which scalars
+ * change. */
+typedef struct sr_item_update {
+    const char *id;
+    size_t id_len;
+    int64_t num;       /* store item number, -1 when unknown */
+    const float *vec;
+    float bias;
+    float pop;
+    int set_bias;
+    int set_pop;
+} sr_item_update_t;
+
+/* An empty catalogue of dimension dim (1..1024).  NULL on ENOMEM/bad dim. */
+sr_items_t *sr_items_new(int dim);
+/* NULL is a no-op.  No reader may be inside. */
+void sr_items_destroy(sr_items_t *it);
+int sr_items_dim(const sr_items_t *it);
+
+/* Enters the current side; the view stays valid and unchanged until the
+ * matching sr_items_leave(it, token).  Never blocks. */
+int sr_items_enter(sr_items_t *it, sr_items_view_t *view);
+void sr_items_leave(sr_items_t *it, int token);
+
+/* Dense index of an id in the view, -1 when absent.  O(1). */
+int32_t sr_items_find(const sr_items_view_t *v, const char *id, size_t len);
+/* Index of a store item number, -1 when absent.  O(1). */
+int32_t sr_items_find_num(const sr_items_view_t *v, int64_t num);
+/* The id of index i (not NUL-terminated; *len set).  Valid inside the view. */
+const char *sr_items_id(const sr_items_view_t *v, uint32_t i, size_t *len);
+
+/* Applies a batch atomically for readers (all or nothing visible).  Ids
+ * longer than 1024 bytes or empty are skipped.  Returns the number applied
+ * (>= 0) or SR_ERR_NOMEM (then neither side changed visibly: the batch is
+ * rolled back by not publishing). */
+int sr_items_apply(sr_items_t *it, const sr_item_update_t *ups, size_t n);
+
+/* Items in the published side (a relaxed read, for metrics). */
+uint32_t sr_items_count(sr_items_t *it);
+
+#endif
