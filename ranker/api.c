@@ -124,7 +124,7 @@ void sr_api_response_free(sr_api_response_t *resp)
 
 /* ---- small helpers ---- */
 
-int sr_utf8_valid(const char *str, size_t len)
+int sr_api_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
@@ -280,7 +280,7 @@ static void set_error(sr_api_response_t *resp, int status, const char *fmt, ...)
     va_end(ap);
     /* Messages quote client input; make sure what we echo is valid UTF-8 so
      * the error itself is valid JSON. */
-    if (!sr_utf8_valid(msg, strlen(msg)))
+    if (!sr_api_utf8_valid(msg, strlen(msg)))
         for (char *c = msg; *c; c++)
             if ((unsigned char)*c >= 0x80) *c = '?';
     set_json(resp, status, json_pack("{s:s}", "error", msg));
@@ -332,7 +332,7 @@ static int check_id(const sr_api_t *a, const char *what, const char *v, size_t l
         set_error(resp, 400, "'%s' is longer than %d bytes", what, a->lim.id_max);
         return -1;
     }
-    if (memchr(v, 0, len) || !sr_utf8_valid(v, len)) {
+    if (memchr(v, 0, len) || !sr_api_utf8_valid(v, len)) {
         set_error(resp, 400, "'%s' is not valid UTF-8", what);
         return -1;
     }

@@ -70,7 +70,7 @@ int sr_api_parse_query(char *qs, sr_api_param_t *params, size_t max);
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates, <=
  * U+10FFFF), else 0. */
-int sr_utf8_valid(const char *s, size_t len);
+int sr_api_utf8_valid(const char *s, size_t len);
 
 /* Records a request answered outside sr_api_handle (the transport's own
  * 4xx, e.g. a header that was too large) in the metrics. */
