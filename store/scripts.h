@@ -1,0 +1,140 @@
+/* The Lua scripts of the store.  They are the only code that writes state
+ * keys, so their atomicity is the exactly-once guarantee: Redis runs a
+ * script to completion with no other command in between.  Redis does NOT
+ * roll back a script that fails half-way, so both scripts validate
+ * everything before their first write.  Every key is passed in KEYS (Redis
+ * Cluster requirement); all share the `{prefix}` hash tag. */
+#ifndef SR_STORE_SCRIPTS_H
+#define SR_STORE_SCRIPTS_H
+
+/* Item number assignment.  KEYS: item:num (hash id -> number), item:id
+ * (hash number -> id), item:seq (counter).  ARGV: item ids.  Returns the
+ * numbers in ARGV order.  Idempotent: a number, once given, never changes. */
+static const char sr_store_lua_assign[] =
+    "local out = {}\n"
+    "for i = 1, #ARGV do\n"
+    "  local id = ARGV[i]\n"
+    "  local n = redis.call('HGET', KEYS[1], id)\n"
+    "  if not n then\n"
+    "    n = redis.call('INCR', KEYS[3])\n"
+    "    redis.call('HSET', KEYS[1], id, n)\n"
+    "    redis.call('HSET', KEYS[2], n, id)\n"
+    "  end\n"
+    "  out[i] = tonumber(n)\n"
+    "end\n"
+    "return out\n";
+
+/* The flush.  KEYS: 1 offsets hash, 2 popularity zset, 3 update stream,
+ * 4 global, 5 update sequence counter, then n_users user keys, then n_items
+ * item keys.  ARGV: 1 n_off, 2 n_users, 3 n_items, 4 stream maxlen,
+ * 5 has_global, 6 global blob, then per offset (field, prev, next), per user
+ * its blob, per item (id, number, base blob or "", cur blob, write_pop,
+ * pop_base, pop_cur).  Returns {0, merged_1, pop_1, ...} where merged_j is
+ * "" when cur was stored exactly, or {1} for a duplicate flush; errors
+ * start with FENCED or BADITEM and mean nothing was written. */
+static const char sr_store_lua_flush[] =
+    "local n_off, n_u, n_i = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local a = 7\n"
+    "local n_prev, n_next = 0, 0\n"
+    "for j = 1, n_off do\n"
+    "  local f, prev, nxt = ARGV[a], ARGV[a+1], ARGV[a+2]\n"
+    "  a = a + 3\n"
+    "  if prev ~= '-2' then\n"
+    "    local cur = redis.call('HGET', KEYS[1], f) or '-1'\n"
+    "    if cur == prev and cur == nxt then\n"
+    "    elseif cur == prev then n_prev = n_prev + 1\n"
+    "    elseif cur == nxt then n_next = n_next + 1\n"
+    "    else return redis.error_reply('FENCED partition ' .. f .. ' is stored at ' .. cur .."
+    " ', this writer expected ' .. prev) end\n"
+    "  end\n"
+    "end\n"
+    "if n_next > 0 then\n"
+    "  if n_prev > 0 then return redis.error_reply('FENCED some partitions of this flush"
+    " were already written') end\n"
+    "  return {1}\n"
+    "end\n"
+    "local ua = a\n"
+    "local ia = a + n_u\n"
+    /* Pass 1: read and validate every stored item before writing anything. */
+    "local stored = {}\n"
+    "local function hdr(s)\n"
+    "  if #s < 20 then return nil end\n"
+    "  local v, k, d, n = struct.unpack('<BBHH', s)\n"
+    "  if v ~= 1 or k ~= 73 or #s < 20 + 4 * (d + n) then return nil end\n"
+    "  return d, n\n"
+    "end\n"
+    "a = ia\n"
+    "for j = 1, n_i do\n"
+    "  local id, base, cur = ARGV[a], ARGV[a+2], ARGV[a+3]\n"
+    "  local cd, cn = hdr(cur)\n"
+    "  if not cd then return redis.error_reply('BADITEM ' .. id .. ': bad blob') end\n"
+    "  local s = redis.call('GET', KEYS[5+n_u+j])\n"
+    "  if s and s ~= base then\n"
+    "    local sd, sn = hdr(s)\n"
+    "    if sd ~= cd or sn ~= cn then return redis.error_reply('BADITEM ' .. id .."
+    " ': stored dim/accumulators differ from this writer') end\n"
+    "    if #base > 0 then\n"
+    "      local bd, bn = hdr(base)\n"
+    "      if bd ~= cd or bn ~= cn then return redis.error_reply('BADITEM ' .. id .. ': bad base') end\n"
+    "    end\n"
+    "  end\n"
+    "  stored[j] = s\n"
+    "  a = a + 7\n"
+    "end\n"
+    /* Pass 2: write. */
+    "a = 7\n"
+    "for j = 1, n_off do\n"
+    "  redis.call('HSET', KEYS[1], ARGV[a], ARGV[a+2])\n"
+    "  a = a + 3\n"
+    "end\n"
+    "for j = 1, n_u do redis.call('SET', KEYS[5+j], ARGV[ua+j-1]) end\n"
+    "local out = {0}\n"
+    "local seq = 0\n"
+    "if n_i > 0 then seq = redis.call('INCRBY', KEYS[5], n_i) - n_i end\n"
+    "a = ia\n"
+    "for j = 1, n_i do\n"
+    "  local key = KEYS[5+n_u+j]\n"
+    "  local id, num, base, cur = ARGV[a], ARGV[a+1], ARGV[a+2], ARGV[a+3]\n"
+    "  local wp, pb, pc = ARGV[a+4], ARGV[a+5], ARGV[a+6]\n"
+    "  a = a + 7\n"
+    "  local s = stored[j]\n"
+    "  local val, merged = cur, ''\n"
+    "  if s and s ~= base then\n"
+    /* stored + (cur - base), float by float, bias and accumulators included;
+     * the header and extra bytes come from cur. */
+    "    local _, _, d, n = struct.unpack('<BBHH', cur)\n"
+    "    local nf = 2 + d + n\n"
+    "    local fmt = '<' .. string.rep('f', nf)\n"
+    "    local sv = {struct.unpack(fmt, s, 9)}\n"
+    "    local cv = {struct.unpack(fmt, cur, 9)}\n"
+    "    if #base > 0 then\n"
+    "      local bv = {struct.unpack(fmt, base, 9)}\n"
+    "      for i = 1, nf do sv[i] = sv[i] + (cv[i] - bv[i]) end\n"
+    "    else\n"
+    "      for i = 1, nf do sv[i] = sv[i] + cv[i] end\n"
+    "    end\n"
+    "    val = string.sub(cur, 1, 8) .. struct.pack(fmt, unpack(sv, 1, nf)) .. string.sub(cur, 9 + 4 * nf)\n"
+    "    merged = val\n"
+    "  end\n"
+    "  redis.call('SET', key, val)\n"
+    "  local pop = ''\n"
+    "  if wp == '1' then\n"
+    "    local sp = redis.call('ZSCORE', KEYS[2], id)\n"
+    "    local spn = 0\n"
+    "    if sp then spn = tonumber(sp) end\n"
+    "    if spn == tonumber(pb) then\n"
+    "      redis.call('ZADD', KEYS[2], pc, id)\n"
+    "      pop = pc\n"
+    "    else\n"
+    "      pop = redis.call('ZINCRBY', KEYS[2], tonumber(pc) - tonumber(pb), id)\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 's', seq + j, 'n', num,"
+    " 'id', id, 'v', val, 'p', pop)\n"
+    "  out[#out+1] = merged\n"
+    "  out[#out+1] = pop\n"
+    "end\n"
+    "if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[6]) end\n"
+    "return out\n";
+
+#endif

@@ -1,0 +1,1373 @@
+/* The Redis side of the store: one hiredis connection per handle, key
+ * names, pipelined batched reads and the atomic flush.  Every public call
+ * first makes sure the connection is up (reconnecting after any failure),
+ * so a Redis restart costs the caller one failed call and a retry.  Read
+ * results live in a per-handle arena that is reset at the start of the
+ * next call, which keeps the hot read paths free of per-record malloc. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "scripts.h"
+#include "sr_err.h"
+#include "sr_log.h"
+#include "sr_store.h"
+#include "store_int.h"
+
+/* Keys per MGET / fields per HMGET in one command of a pipeline. */
+#define BATCH 1000
+
+struct sr_store_s {
+    char host[256];
+    int port;
+    char password[256];
+    int db;
+    char prefix[128];
+    char tag[136]; /* "{prefix}" */
+    int timeout_ms;
+    long stream_maxlen;
+
+    redisContext *c;
+    char sha_flush[48];
+    char sha_assign[48];
+    char err[512];
+
+    sr_arena_t res;     /* results of the last call */
+    sr_arena_t scratch; /* argument strings of the command being built */
+    sr_idmap_t idmap;
+
+    /* argv of the command being built */
+    const char **argv;
+    size_t *argvlen;
+    size_t argc, argcap;
+    int argv_oom;
+};
+
+/* ------------------------------------------------------------------ */
+/* errors and connection                                               */
+/* ------------------------------------------------------------------ */
+
+static int set_err(sr_store_t *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_err(sr_store_t *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void disconnect(sr_store_t *s)
+{
+    if (s->c) redisFree(s->c);
+    s->c = NULL;
+}
+
+/* The context failed (I/O, EOF, protocol): it cannot be reused. */
+static int conn_fail(sr_store_t *s, const char *what)
+{
+    int code = SR_ERR_UNAVAIL;
+    const char *msg = s->c ? s->c->errstr : "no connection";
+    if (s->c && s->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+        code = SR_ERR_TIMEOUT, msg = "timed out";
+    set_err(s, code, "redis %s:%d: %s: %s", s->host, s->port, what, msg);
+    disconnect(s);
+    return code;
+}
+
+static void args_reset(sr_store_t *s)
+{
+    s->argc = 0;
+    s->argv_oom = 0;
+    sr_arena_reset(&s->scratch);
+}
+
+static void arg(sr_store_t *s, const void *p, size_t len)
+{
+    if (s->argc == s->argcap) {
+        size_t nc = s->argcap ? s->argcap * 2 : 256;
+        const char **a = realloc(s->argv, nc * sizeof(*a));
+        size_t *l = a ? realloc(s->argvlen, nc * sizeof(*l)) : NULL;
+        if (a) s->argv = a;
+        if (l) s->argvlen = l;
+        if (!a || !l) {
+            s->argv_oom = 1;
+            return;
+        }
+        s->argcap = nc;
+    }
+    s->argv[s->argc] = p ? p : "";
+    s->argvlen[s->argc++] = len;
+}
+
+static void arg_str(sr_store_t *s, const char *str)
+{
+    arg(s, str, strlen(str));
+}
+
+static void argf(sr_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argf(sr_store_t *s, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    char *p = NULL;
+    if (n >= 0 && (size_t)n < sizeof(tmp)) p = sr_arena_strdup(&s->scratch, tmp, (size_t)n);
+    if (!p) {
+        s->argv_oom = 1;
+        return;
+    }
+    arg(s, p, (size_t)n);
+}
+
+/* A key "{prefix}:<kind><id>" built in the scratch arena. */
+static void arg_key(sr_store_t *s, const char *kind, const char *id, size_t len)
+{
+    size_t tl = strlen(s->tag), kl = strlen(kind);
+    char *p = sr_arena_alloc(&s->scratch, tl + 1 + kl + len + 1);
+    if (!p) {
+        s->argv_oom = 1;
+        return;
+    }
+    memcpy(p, s->tag, tl);
+    p[tl] = ':';
+    memcpy(p + tl + 1, kind, kl);
+    if (len) memcpy(p + tl + 1 + kl, id, len);
+    arg(s, p, tl + 1 + kl + len);
+}
+
+/* Appends the argv built so far as one pipelined command and starts the
+ * next one.  The arena is NOT reset: the strings live until the replies
+ * are read. */
+static int append(sr_store_t *s)
+{
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    if (redisAppendCommandArgv(s->c, (int)s->argc, s->argv, s->argvlen) != REDIS_OK)
+        return conn_fail(s, "append");
+    s->argc = 0;
+    return 0;
+}
+
+/* Reads one reply.  A Redis error reply is returned in *r (type ERROR)
+ * with 0: the caller decides; only connection failures return <0. */
+static int reply(sr_store_t *s, redisReply **r)
+{
+    void *v = NULL;
+    if (redisGetReply(s->c, &v) != REDIS_OK || !v) return conn_fail(s, "read");
+    *r = v;
+    return 0;
+}
+
+/* Reads and discards n replies (after an error part-way through a
+ * pipeline, to keep the connection in sync). */
+static void drain(sr_store_t *s, size_t n)
+{
+    for (size_t i = 0; i < n && s->c; i++) {
+        redisReply *r = NULL;
+        if (reply(s, &r) == 0) freeReplyObject(r);
+    }
+}
+
+static int reply_err(sr_store_t *s, const redisReply *r, const char *what)
+{
+    int code = SR_ERR_REDIS;
+    if (!strncmp(r->str, "FENCED", 6)) code = SR_ERR_STATE;
+    else if (!strncmp(r->str, "BADITEM", 7)) code = SR_ERR_VERSION;
+    else if (!strncmp(r->str, "LOADING", 7) || !strncmp(r->str, "BUSY", 4) ||
+             !strncmp(r->str, "READONLY", 8) || !strncmp(r->str, "MASTERDOWN", 10))
+        code = SR_ERR_UNAVAIL;
+    return set_err(s, code, "redis %s: %.*s", what, (int)r->len, r->str);
+}
+
+/* Runs the command built in argv and returns its reply (errors included,
+ * see reply()). */
+static int command(sr_store_t *s, redisReply **r)
+{
+    int rc = append(s);
+    if (rc < 0) return rc;
+    return reply(s, r);
+}
+
+static int simple(sr_store_t *s, const char *what, redisReply **out)
+{
+    redisReply *r = NULL;
+    int rc = command(s, &r);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, r, what);
+        freeReplyObject(r);
+        return rc;
+    }
+    if (out)
+        *out = r;
+    else
+        freeReplyObject(r);
+    return 0;
+}
+
+static int load_script(sr_store_t *s, const char *body, char *sha)
+{
+    args_reset(s);
+    arg_str(s, "SCRIPT");
+    arg_str(s, "LOAD");
+    arg_str(s, body);
+    redisReply *r = NULL;
+    int rc = simple(s, "SCRIPT LOAD", &r);
+    if (rc < 0) return rc;
+    if (r->type != REDIS_REPLY_STRING || r->len >= 48) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "redis SCRIPT LOAD: unexpected reply");
+    }
+    memcpy(sha, r->str, r->len);
+    sha[r->len] = '\0';
+    freeReplyObject(r);
+    return 0;
+}
+
+static int check_schema(sr_store_t *s)
+{
+    char meta[160];
+    snprintf(meta, sizeof(meta), "%s:meta", s->prefix);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        args_reset(s);
+        arg_str(s, "HGET");
+        arg_str(s, meta);
+        arg_str(s, "schema");
+        redisReply *r = NULL;
+        int rc = simple(s, "HGET meta", &r);
+        if (rc < 0) return rc;
+        if (r->type == REDIS_REPLY_STRING) {
+            int ok = r->len == 1 && r->str[0] == '0' + SR_STORE_SCHEMA;
+            if (!ok)
+                set_err(s, SR_ERR_VERSION,
+                        "schema %.*s in %s, this build reads schema %d (docs/REDIS.md): "
+                        "use another redis.prefix or database",
+                        (int)(r->len > 32 ? 32 : r->len), r->str, meta, SR_STORE_SCHEMA);
+            freeReplyObject(r);
+            return ok ? 0 : SR_ERR_VERSION;
+        }
+        freeReplyObject(r);
+        /* Absent: claim the namespace (HSETNX: two starting writers agree). */
+        args_reset(s);
+        arg_str(s, "HSETNX");
+        arg_str(s, meta);
+        arg_str(s, "schema");
+        argf(s, "%d", SR_STORE_SCHEMA);
+        rc = simple(s, "HSETNX meta", NULL);
+        if (rc < 0) return rc;
+        args_reset(s);
+        arg_str(s, "HSETNX");
+        arg_str(s, meta);
+        arg_str(s, "tag");
+        arg_str(s, s->tag);
+        rc = simple(s, "HSETNX meta", NULL);
+        if (rc < 0) return rc;
+    }
+    return set_err(s, SR_ERR_REDIS, "%s: schema field vanished while connecting", meta);
+}
+
+static int connect_now(sr_store_t *s)
+{
+    struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+    s->c = redisConnectWithTimeout(s->host, s->port, tv);
+    if (!s->c) return set_err(s, SR_ERR_NOMEM, "redis: out of memory");
+    if (s->c->err) return conn_fail(s, "connect");
+    if (redisSetTimeout(s->c, tv) != REDIS_OK) return conn_fail(s, "set timeout");
+    int rc;
+    if (s->password[0]) {
+        args_reset(s);
+        arg_str(s, "AUTH");
+        arg_str(s, s->password);
+        if ((rc = simple(s, "AUTH", NULL)) < 0) goto fail;
+    }
+    if (s->db > 0) {
+        args_reset(s);
+        arg_str(s, "SELECT");
+        argf(s, "%d", s->db);
+        if ((rc = simple(s, "SELECT", NULL)) < 0) goto fail;
+    }
+    if ((rc = check_schema(s)) < 0) goto fail;
+    if ((rc = load_script(s, sr_store_lua_flush, s->sha_flush)) < 0) goto fail;
+    if ((rc = load_script(s, sr_store_lua_assign, s->sha_assign)) < 0) goto fail;
+    return 0;
+fail:
+    disconnect(s);
+    return rc;
+}
+
+/* Start of every public call: fresh result arena, live connection. */
+static int begin(sr_store_t *s)
+{
+    s->err[0] = '\0';
+    sr_arena_reset(&s->res);
+    args_reset(s);
+    if (s->c) return 0;
+    return connect_now(s);
+}
+
+void sr_store_opts_init(sr_store_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->host = "127.0.0.1";
+    o->port = 6379;
+    o->prefix = "sr";
+    o->timeout_ms = 1000;
+    o->stream_maxlen = 100000;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) return -1;
+    memcpy(dst, src ? src : "", n + 1);
+    return 0;
+}
+
+sr_store_t *sr_store_new(const sr_store_opts_t *o, char *errstr, size_t errstr_size)
+{
+    sr_store_opts_t def;
+    if (!o) {
+        sr_store_opts_init(&def);
+        o = &def;
+    }
+    const char *prefix = o->prefix && *o->prefix ? o->prefix : "sr";
+    if (strpbrk(prefix, "{} \t\r\n") || strlen(prefix) > 100) {
+        if (errstr && errstr_size)
+            snprintf(errstr, errstr_size, "redis.prefix '%s': no braces or blanks, at most 100 bytes",
+                     prefix);
+        return NULL;
+    }
+    sr_store_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        if (errstr && errstr_size) snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (copy_str(s->host, sizeof(s->host), o->host && *o->host ? o->host : "127.0.0.1") ||
+        copy_str(s->password, sizeof(s->password), o->password)) {
+        if (errstr && errstr_size) snprintf(errstr, errstr_size, "redis host or password too long");
+        free(s);
+        return NULL;
+    }
+    s->port = o->port > 0 ? o->port : 6379;
+    s->db = o->db;
+    snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
+    snprintf(s->tag, sizeof(s->tag), "{%s}", prefix);
+    s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
+    s->stream_maxlen = o->stream_maxlen > 0 ? o->stream_maxlen : 100000;
+    int rc = begin(s);
+    if (rc < 0) {
+        if (errstr && errstr_size) snprintf(errstr, errstr_size, "%s", s->err);
+        sr_store_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sr_store_destroy(sr_store_t *s)
+{
+    if (!s) return;
+    disconnect(s);
+    sr_arena_free(&s->res);
+    sr_arena_free(&s->scratch);
+    sr_idmap_free(&s->idmap);
+    free(s->argv);
+    free(s->argvlen);
+    free(s);
+}
+
+const char *sr_store_errstr(const sr_store_t *s)
+{
+    return s ? s->err : "";
+}
+
+int sr_store_err_retryable(int err)
+{
+    return err == SR_ERR_UNAVAIL || err == SR_ERR_TIMEOUT || err == SR_ERR_REDIS;
+}
+
+const char *sr_store_prefix(const sr_store_t *s)
+{
+    return s->prefix;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers for replies                                                  */
+/* ------------------------------------------------------------------ */
+
+static int parse_i64(const char *p, size_t len, int64_t *out)
+{
+    char buf[32];
+    if (len == 0 || len >= sizeof(buf)) return -1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *p, size_t len, double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf)) return -1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    char *end;
+    *out = strtod(buf, &end);
+    return *end ? -1 : 0;
+}
+
+static size_t id_len(const char *const *ids, const size_t *lens, size_t i)
+{
+    return lens ? lens[i] : strlen(ids[i]);
+}
+
+/* Decodes an item blob into arena memory. */
+static int decode_item(sr_store_t *s, const char *blob, size_t len, sr_store_item_t *it,
+                       const char *what)
+{
+    size_t m = sr_store_item_mem(blob, len);
+    void *mem = m ? sr_arena_alloc(&s->res, m) : NULL;
+    /* extra points into the reply, which is freed: copy the blob first. */
+    char *copy = sr_arena_strdup(&s->res, blob, len);
+    if ((m && !mem) || !copy) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    int rc = sr_store_item_decode(copy, len, it, mem, m);
+    if (rc < 0) return set_err(s, rc, "%s: item blob: %s", what, sr_strerror(rc));
+    return 0;
+}
+
+/* Fills ids of numbers unknown to the cache with one HMGET. */
+static int resolve_nums(sr_store_t *s, const uint32_t *nums, size_t n)
+{
+    size_t missing = 0;
+    args_reset(s);
+    arg_str(s, "HMGET");
+    arg_key(s, "item:id", "", 0);
+    for (size_t i = 0; i < n; i++)
+        if (nums[i] && !sr_idmap_id(&s->idmap, nums[i], NULL)) {
+            argf(s, "%" PRIu32, nums[i]);
+            missing++;
+        }
+    if (!missing) return 0;
+    redisReply *r = NULL;
+    int rc = simple(s, "HMGET item:id", &r);
+    if (rc < 0) return rc;
+    size_t k = 0;
+    for (size_t i = 0; i < n && r->type == REDIS_REPLY_ARRAY && k < r->elements; i++) {
+        if (!nums[i] || sr_idmap_id(&s->idmap, nums[i], NULL)) continue;
+        const redisReply *e = r->element[k++];
+        if (e->type == REDIS_REPLY_STRING && sr_idmap_put(&s->idmap, e->str, e->len, nums[i]) < 0) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int sr_store_item_ids(sr_store_t *s, const uint32_t *nums, size_t n, const char **ids,
+                      size_t *lens)
+{
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    for (size_t off = 0; off < n; off += BATCH) {
+        size_t m = n - off < BATCH ? n - off : BATCH;
+        if ((rc = resolve_nums(s, nums + off, m)) < 0) return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t l = 0;
+        ids[i] = sr_idmap_id(&s->idmap, nums[i], &l);
+        if (lens) lens[i] = l;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* flush                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Makes sure every id in ids[] has a number in the cache (one script call
+ * for the ones it lacks). */
+static int assign_nums(sr_store_t *s, const char **ids, const size_t *lens, size_t n)
+{
+    args_reset(s);
+    arg_str(s, "EVALSHA");
+    arg_str(s, s->sha_assign);
+    arg_str(s, "3");
+    arg_key(s, "item:num", "", 0);
+    arg_key(s, "item:id", "", 0);
+    arg_key(s, "item:seq", "", 0);
+    size_t first = s->argc, missing = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sr_idmap_num(&s->idmap, ids[i], lens[i])) {
+            arg(s, ids[i], lens[i]);
+            missing++;
+        }
+    if (!missing) return 0;
+    redisReply *r = NULL;
+    int rc = command(s, &r);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        freeReplyObject(r);
+        s->argv[0] = "EVAL";
+        s->argv[1] = sr_store_lua_assign;
+        s->argvlen[1] = strlen(sr_store_lua_assign);
+        s->argc = first + missing;
+        if ((rc = command(s, &r)) < 0) return rc;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != missing) {
+        rc = r->type == REDIS_REPLY_ERROR ? reply_err(s, r, "assign item numbers")
+                                          : set_err(s, SR_ERR_REDIS, "assign: bad reply");
+        freeReplyObject(r);
+        return rc;
+    }
+    for (size_t k = 0; k < missing; k++) {
+        const redisReply *e = r->element[k];
+        size_t ai = first + k;
+        if (e->type != REDIS_REPLY_INTEGER || e->integer <= 0 || e->integer > UINT32_MAX) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_REDIS, "assign: bad item number");
+        }
+        if (sr_idmap_put(&s->idmap, s->argv[ai], s->argvlen[ai], (uint32_t)e->integer) < 0) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static long encode_item_arg(sr_store_t *s, const sr_store_item_t *it, const char **out)
+{
+    size_t n = sr_store_item_size(it);
+    char *buf = sr_arena_alloc(&s->scratch, n);
+    if (!buf) return SR_ERR_NOMEM;
+    long rc = sr_store_item_encode(it, buf, n);
+    *out = buf;
+    return rc;
+}
+
+int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res)
+{
+    if (res) memset(res, 0, sizeof(*res));
+    if (!s || !f || (f->n_offsets && (!f->offsets || !f->group)) || (f->n_users && !f->users) ||
+        (f->n_items && !f->items))
+        return SR_ERR_INVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+
+    /* 1. Global numbers for every item id this flush mentions. */
+    size_t n_ids = f->n_items;
+    for (size_t i = 0; i < f->n_users; i++) n_ids += f->users[i].n_recent;
+    const char **ids = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*ids));
+    size_t *lens = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*lens));
+    if (!ids || !lens) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_items; i++) {
+        const sr_store_item_t *c = f->items[i].cur;
+        if (!c || !c->id || !c->id_len)
+            return set_err(s, SR_ERR_INVAL, "flush: item %zu has no id or value", i);
+        ids[k] = c->id;
+        lens[k++] = c->id_len;
+    }
+    for (size_t i = 0; i < f->n_users; i++) {
+        const sr_store_user_t *u = &f->users[i];
+        if (!u->id || !u->id_len) return set_err(s, SR_ERR_INVAL, "flush: user %zu has no id", i);
+        for (uint32_t j = 0; j < u->n_recent; j++)
+            if (!u->recent[j].num) {
+                if (!u->recent[j].item_id || !u->recent[j].item_id_len)
+                    return set_err(s, SR_ERR_INVAL, "flush: user %zu recent item %u has no id", i,
+                                   j);
+                ids[k] = u->recent[j].item_id;
+                lens[k++] = u->recent[j].item_id_len;
+            }
+    }
+    for (size_t off = 0; off < k; off += BATCH) {
+        size_t m = k - off < BATCH ? k - off : BATCH;
+        if ((rc = assign_nums(s, ids + off, lens + off, m)) < 0) return rc;
+    }
+
+    /* 2. The script call. */
+    args_reset(s);
+    arg_str(s, "EVALSHA");
+    arg_str(s, s->sha_flush);
+    argf(s, "%zu", 5 + f->n_users + f->n_items);
+    arg_key(s, "off:", f->group ? f->group : "", f->group ? strlen(f->group) : 0);
+    arg_key(s, "pop", "", 0);
+    arg_key(s, "updates", "", 0);
+    arg_key(s, "global", "", 0);
+    arg_key(s, "updates:seq", "", 0);
+    for (size_t i = 0; i < f->n_users; i++) arg_key(s, "u:", f->users[i].id, f->users[i].id_len);
+    for (size_t i = 0; i < f->n_items; i++)
+        arg_key(s, "i:", f->items[i].cur->id, f->items[i].cur->id_len);
+    argf(s, "%zu", f->n_offsets);
+    argf(s, "%zu", f->n_users);
+    argf(s, "%zu", f->n_items);
+    argf(s, "%ld", s->stream_maxlen);
+    if (f->global) {
+        arg_str(s, "1");
+        char *g = sr_arena_alloc(&s->scratch, f->global_len + 4);
+        if (!g) return set_err(s, SR_ERR_NOMEM, "out of memory");
+        long gl = sr_store_global_encode(f->global, f->global_len, g, f->global_len + 4);
+        if (gl < 0) return set_err(s, (int)gl, "flush: global state too large");
+        arg(s, g, (size_t)gl);
+    } else {
+        arg_str(s, "0");
+        arg_str(s, "");
+    }
+    for (size_t i = 0; i < f->n_offsets; i++) {
+        const sr_store_offset_t *o = &f->offsets[i];
+        if (!o->topic || strchr(o->topic, ':') || o->partition < 0 || o->next < 0 ||
+            o->prev < SR_STORE_OFFSET_ANY)
+            return set_err(s, SR_ERR_INVAL, "flush: bad offset entry %zu", i);
+        char *field = sr_arena_alloc(&s->scratch, strlen(o->topic) + 16);
+        if (!field) return set_err(s, SR_ERR_NOMEM, "out of memory");
+        int fl = sprintf(field, "%s:%" PRId32, o->topic, o->partition);
+        arg(s, field, (size_t)fl);
+        argf(s, "%" PRId64, o->prev);
+        argf(s, "%" PRId64, o->next);
+    }
+    for (size_t i = 0; i < f->n_users; i++) {
+        sr_store_user_t u = f->users[i];
+        if (u.n_recent > SR_STORE_RECENT_MAX || (u.n_recent && !u.recent))
+            return set_err(s, SR_ERR_INVAL, "flush: user %zu: bad recent items", i);
+        sr_store_recent_t *rec = u.n_recent ? sr_arena_alloc(&s->scratch, u.n_recent * sizeof(*rec))
+                                            : NULL;
+        if (u.n_recent && !rec) return set_err(s, SR_ERR_NOMEM, "out of memory");
+        for (uint32_t j = 0; j < u.n_recent; j++) {
+            rec[j] = u.recent[j];
+            if (!rec[j].num)
+                rec[j].num = sr_idmap_num(&s->idmap, rec[j].item_id, rec[j].item_id_len);
+        }
+        u.recent = rec;
+        size_t n = sr_store_user_size(&u);
+        char *buf = sr_arena_alloc(&s->scratch, n);
+        if (!buf) return set_err(s, SR_ERR_NOMEM, "out of memory");
+        long l = sr_store_user_encode(&u, buf, n);
+        if (l < 0)
+            return set_err(s, (int)l, "flush: user '%.*s' cannot be encoded (dim, accumulators, "
+                                      "recent items or timestamps out of range)",
+                           (int)(u.id_len > 64 ? 64 : u.id_len), u.id);
+        arg(s, buf, (size_t)l);
+    }
+    for (size_t i = 0; i < f->n_items; i++) {
+        const sr_store_item_write_t *w = &f->items[i];
+        const char *cur, *base = "";
+        long cl = encode_item_arg(s, w->cur, &cur), bl = 0;
+        if (cl >= 0 && w->base) bl = encode_item_arg(s, w->base, &base);
+        if (cl < 0 || bl < 0 ||
+            (w->base && (w->base->dim != w->cur->dim || w->base->n_acc != w->cur->n_acc)))
+            return set_err(s, SR_ERR_INVAL, "flush: item '%.*s' cannot be encoded",
+                           (int)(w->cur->id_len > 64 ? 64 : w->cur->id_len), w->cur->id);
+        arg(s, w->cur->id, w->cur->id_len);
+        argf(s, "%" PRIu32, sr_idmap_num(&s->idmap, w->cur->id, w->cur->id_len));
+        arg(s, base, (size_t)bl);
+        arg(s, cur, (size_t)cl);
+        if (w->write_pop && (!isfinite(w->pop_base) || !isfinite(w->pop_cur)))
+            return set_err(s, SR_ERR_INVAL, "flush: item %zu: popularity not finite", i);
+        arg_str(s, w->write_pop ? "1" : "0");
+        argf(s, "%.17g", w->write_pop ? w->pop_base : 0.0);
+        argf(s, "%.17g", w->write_pop ? w->pop_cur : 0.0);
+    }
+
+    redisReply *r = NULL;
+    if ((rc = command(s, &r)) < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        freeReplyObject(r);
+        /* SCRIPT FLUSH or a failover to a replica without the script:
+         * send the body once, and reload it for the next flushes. */
+        s->argv[0] = "EVAL";
+        s->argv[1] = sr_store_lua_flush;
+        s->argvlen[1] = strlen(sr_store_lua_flush);
+        if ((rc = command(s, &r)) < 0) return rc;
+        sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
+        args_reset(s);
+        char sha[48];
+        if (load_script(s, sr_store_lua_flush, sha) == 0) memcpy(s->sha_flush, sha, sizeof(sha));
+        s->err[0] = '\0';
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, r, "flush");
+        freeReplyObject(r);
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: unexpected reply");
+    }
+    if (r->element[0]->integer == 1) {
+        freeReplyObject(r);
+        if (res) res->duplicate = 1;
+        return 0;
+    }
+    if (r->elements != 1 + 2 * f->n_items) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: reply has the wrong length");
+    }
+    sr_store_item_t *merged = NULL;
+    if (res && f->n_items) {
+        merged = sr_arena_alloc(&s->res, f->n_items * sizeof(*merged));
+        if (!merged) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+    }
+    size_t n_delta = 0;
+    for (size_t i = 0; i < f->n_items; i++) {
+        const redisReply *mv = r->element[1 + 2 * i], *pv = r->element[2 + 2 * i];
+        int is_merged = mv->type == REDIS_REPLY_STRING && mv->len > 0;
+        n_delta += is_merged;
+        if (!merged) continue;
+        const sr_store_item_t *c = f->items[i].cur;
+        sr_store_item_t *m = &merged[i];
+        memset(m, 0, sizeof(*m));
+        if (is_merged) {
+            if ((rc = decode_item(s, mv->str, mv->len, m, "flush")) < 0) {
+                freeReplyObject(r);
+                return rc;
+            }
+        } else {
+            /* Stored exactly as sent: a copy of cur. */
+            size_t nf = (size_t)c->dim + c->n_acc;
+            float *fl = sr_arena_alloc(&s->res, nf * sizeof(float) + 1);
+            void *x = c->extra_len ? sr_arena_alloc(&s->res, c->extra_len) : NULL;
+            if (!fl || (c->extra_len && !x)) {
+                freeReplyObject(r);
+                return set_err(s, SR_ERR_NOMEM, "out of memory");
+            }
+            memcpy(fl, c->vec, c->dim * sizeof(float));
+            if (c->n_acc) memcpy(fl + c->dim, c->acc, c->n_acc * sizeof(float));
+            if (x) memcpy(x, c->extra, c->extra_len);
+            *m = *c;
+            m->vec = fl;
+            m->acc = c->n_acc ? fl + c->dim : NULL;
+            m->extra = x;
+        }
+        m->id = sr_arena_strdup(&s->res, c->id, c->id_len);
+        m->id_len = c->id_len;
+        m->exists = 1;
+        m->num = sr_idmap_num(&s->idmap, c->id, c->id_len);
+        m->has_pop = 0;
+        m->pop = 0;
+        if (pv->type == REDIS_REPLY_STRING && pv->len > 0 &&
+            parse_double(pv->str, pv->len, &m->pop) == 0)
+            m->has_pop = 1;
+    }
+    freeReplyObject(r);
+    if (res) {
+        res->merged = merged;
+        res->n_merged = merged ? f->n_items : 0;
+        res->n_delta_merged = n_delta;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* reads                                                                */
+/* ------------------------------------------------------------------ */
+
+int sr_store_get_offsets(sr_store_t *s, const char *group, const char *topic,
+                         const int32_t *partitions, size_t n, int64_t *offsets)
+{
+    if (!s || !group || !topic || (n && (!partitions || !offsets))) return SR_ERR_INVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < n; i++) offsets[i] = SR_STORE_OFFSET_NONE;
+    if (!n) return 0;
+    arg_str(s, "HMGET");
+    arg_key(s, "off:", group, strlen(group));
+    for (size_t i = 0; i < n; i++) argf(s, "%s:%" PRId32, topic, partitions[i]);
+    redisReply *r = NULL;
+    if ((rc = simple(s, "HMGET offsets", &r)) < 0) return rc;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < n && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING && parse_i64(e->str, e->len, &offsets[i]) < 0) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_CORRUPT, "offsets of group %s: bad value", group);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Appends MGET commands for keys "<kind><ids[i]>" in batches; returns the
+ * number of commands appended or <0. */
+static long append_mget(sr_store_t *s, const char *kind, const char *const *ids,
+                        const size_t *lens, size_t n)
+{
+    long cmds = 0;
+    for (size_t off = 0; off < n; off += BATCH) {
+        size_t m = n - off < BATCH ? n - off : BATCH;
+        s->argc = 0;
+        arg_str(s, "MGET");
+        for (size_t i = off; i < off + m; i++) arg_key(s, kind, ids[i], id_len(ids, lens, i));
+        int rc = append(s);
+        if (rc < 0) return rc;
+        cmds++;
+    }
+    return cmds;
+}
+
+long sr_store_get_users(sr_store_t *s, const char *const *ids, const size_t *lens, size_t n,
+                        sr_store_user_t *out)
+{
+    if (!s || (n && (!ids || !out))) return SR_ERR_INVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    long cmds = append_mget(s, "u:", ids, lens, n);
+    if (cmds < 0) return cmds;
+    long found = 0;
+    size_t total_recent = 0;
+    int err = 0;
+    for (long c = 0; c < cmds; c++) {
+        redisReply *r = NULL;
+        if ((rc = reply(s, &r)) < 0) return rc;
+        size_t off = (size_t)c * BATCH;
+        for (size_t j = 0; !err && r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+            size_t i = off + j;
+            const redisReply *e = r->element[j];
+            sr_store_user_t *u = &out[i];
+            memset(u, 0, sizeof(*u));
+            u->id = ids[i];
+            u->id_len = id_len(ids, lens, i);
+            if (e->type != REDIS_REPLY_STRING) continue;
+            char *copy = sr_arena_strdup(&s->res, e->str, e->len);
+            size_t m = sr_store_user_mem(e->str, e->len);
+            void *mem = sr_arena_alloc(&s->res, m + 8);
+            if (!copy || !mem) {
+                err = set_err(s, SR_ERR_NOMEM, "out of memory");
+                break;
+            }
+            int drc = sr_store_user_decode(copy, e->len, u, mem, m + 8);
+            if (drc < 0) {
+                err = set_err(s, drc, "user '%.*s' (%s:u:...): %s",
+                              (int)(u->id_len > 64 ? 64 : u->id_len), u->id, s->tag,
+                              sr_strerror(drc));
+                break;
+            }
+            u->exists = 1;
+            found++;
+            total_recent += u->n_recent;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !err) err = reply_err(s, r, "MGET users");
+        freeReplyObject(r);
+        if (err) {
+            drain(s, (size_t)(cmds - c - 1));
+            return err;
+        }
+    }
+    /* Resolve recent item numbers to ids. */
+    if (total_recent) {
+        uint32_t *nums = sr_arena_alloc(&s->res, total_recent * sizeof(*nums));
+        if (!nums) return set_err(s, SR_ERR_NOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < out[i].n_recent; j++) nums[k++] = out[i].recent[j].num;
+        for (size_t off = 0; off < k; off += BATCH) {
+            size_t m = k - off < BATCH ? k - off : BATCH;
+            if ((rc = resolve_nums(s, nums + off, m)) < 0) return rc;
+        }
+        for (size_t i = 0; i < n; i++)
+            for (uint32_t j = 0; j < out[i].n_recent; j++) {
+                sr_store_recent_t *rr = (sr_store_recent_t *)&out[i].recent[j];
+                rr->item_id = sr_idmap_id(&s->idmap, rr->num, &rr->item_id_len);
+            }
+    }
+    return found;
+}
+
+long sr_store_get_items(sr_store_t *s, const char *const *ids, const size_t *lens, size_t n,
+                        sr_store_item_t *out)
+{
+    if (!s || (n && (!ids || !out))) return SR_ERR_INVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    long cmds = append_mget(s, "i:", ids, lens, n);
+    if (cmds < 0) return cmds;
+    /* numbers and popularity in the same round trip */
+    long extra = 0;
+    for (size_t off = 0; off < n; off += BATCH) {
+        size_t m = n - off < BATCH ? n - off : BATCH;
+        s->argc = 0;
+        arg_str(s, "HMGET");
+        arg_key(s, "item:num", "", 0);
+        for (size_t i = off; i < off + m; i++) arg(s, ids[i], id_len(ids, lens, i));
+        if ((rc = append(s)) < 0) return rc;
+        extra++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->argc = 0;
+        arg_str(s, "ZSCORE");
+        arg_key(s, "pop", "", 0);
+        arg(s, ids[i], id_len(ids, lens, i));
+        if ((rc = append(s)) < 0) return rc;
+    }
+    size_t pending = (size_t)(cmds + extra) + n;
+    long found = 0;
+    int err = 0;
+    for (long c = 0; c < cmds; c++) {
+        redisReply *r = NULL;
+        if ((rc = reply(s, &r)) < 0) return rc;
+        pending--;
+        size_t off = (size_t)c * BATCH;
+        for (size_t j = 0; !err && r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+            size_t i = off + j;
+            sr_store_item_t *it = &out[i];
+            memset(it, 0, sizeof(*it));
+            it->id = ids[i];
+            it->id_len = id_len(ids, lens, i);
+            const redisReply *e = r->element[j];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            char what[96];
+            snprintf(what, sizeof(what), "item '%.*s'", (int)(it->id_len > 64 ? 64 : it->id_len),
+                     it->id);
+            if ((err = decode_item(s, e->str, e->len, it, what)) < 0) break;
+            it->exists = 1;
+            found++;
+        }
+        if (r->type == REDIS_REPLY_ERROR && !err) err = reply_err(s, r, "MGET items");
+        freeReplyObject(r);
+        if (err) {
+            drain(s, pending);
+            return err;
+        }
+    }
+    for (long c = 0; c < extra; c++) {
+        redisReply *r = NULL;
+        if ((rc = reply(s, &r)) < 0) return rc;
+        pending--;
+        size_t off = (size_t)c * BATCH;
+        for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+            int64_t v;
+            const redisReply *e = r->element[j];
+            if (e->type == REDIS_REPLY_STRING && parse_i64(e->str, e->len, &v) == 0 && v > 0 &&
+                v <= UINT32_MAX) {
+                out[off + j].num = (uint32_t)v;
+                sr_idmap_put(&s->idmap, ids[off + j], id_len(ids, lens, off + j), (uint32_t)v);
+            }
+        }
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if ((rc = reply(s, &r)) < 0) return rc;
+        if (r->type == REDIS_REPLY_STRING && parse_double(r->str, r->len, &out[i].pop) == 0)
+            out[i].has_pop = 1;
+        freeReplyObject(r);
+    }
+    return found;
+}
+
+int sr_store_get_global(sr_store_t *s, const void **payload, size_t *len)
+{
+    if (!s || !payload || !len) return SR_ERR_INVAL;
+    *payload = NULL;
+    *len = 0;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    arg_str(s, "GET");
+    arg_key(s, "global", "", 0);
+    redisReply *r = NULL;
+    if ((rc = simple(s, "GET global", &r)) < 0) return rc;
+    if (r->type == REDIS_REPLY_STRING) {
+        char *copy = sr_arena_strdup(&s->res, r->str, r->len);
+        if (!copy) rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+        else if ((rc = sr_store_global_decode(copy, r->len, payload, len)) < 0)
+            set_err(s, rc, "%s:global: %s", s->tag, sr_strerror(rc));
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+long sr_store_pop_top(sr_store_t *s, size_t k, const sr_store_pop_t **out)
+{
+    if (!s || !out) return SR_ERR_INVAL;
+    *out = NULL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    if (k == 0) return 0;
+    arg_str(s, "ZREVRANGE");
+    arg_key(s, "pop", "", 0);
+    arg_str(s, "0");
+    argf(s, "%zu", k - 1);
+    arg_str(s, "WITHSCORES");
+    redisReply *r = NULL;
+    if ((rc = simple(s, "ZREVRANGE pop", &r)) < 0) return rc;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    sr_store_pop_t *p = sr_arena_alloc(&s->res, (n + 1) * sizeof(*p));
+    if (!p) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
+        if (id->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) continue;
+        p[m].id = sr_arena_strdup(&s->res, id->str, id->len);
+        p[m].id_len = id->len;
+        if (!p[m].id || parse_double(sc->str, sc->len, &p[m].score) < 0) continue;
+        m++;
+    }
+    freeReplyObject(r);
+    *out = p;
+    return (long)m;
+}
+
+long sr_store_user_memory(sr_store_t *s, const char *id, size_t len)
+{
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    arg_str(s, "MEMORY");
+    arg_str(s, "USAGE");
+    arg_key(s, "u:", id, len);
+    arg_str(s, "SAMPLES");
+    arg_str(s, "0");
+    redisReply *r = NULL;
+    if ((rc = simple(s, "MEMORY USAGE", &r)) < 0) return rc;
+    long v = r->type == REDIS_REPLY_INTEGER ? (long)r->integer
+                                            : set_err(s, SR_ERR_NOTFOUND, "no such user");
+    freeReplyObject(r);
+    return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* item matrix and update stream                                        */
+/* ------------------------------------------------------------------ */
+
+/* Field value of a stream entry's field list. */
+static const redisReply *entry_field(const redisReply *fields, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == nl && !memcmp(k->str, name, nl))
+            return fields->element[i + 1];
+    }
+    return NULL;
+}
+
+static int tail_now(sr_store_t *s, sr_store_cursor_t *cur)
+{
+    memset(cur, 0, sizeof(*cur));
+    args_reset(s);
+    arg_str(s, "XREVRANGE");
+    arg_key(s, "updates", "", 0);
+    arg_str(s, "+");
+    arg_str(s, "-");
+    arg_str(s, "COUNT");
+    arg_str(s, "1");
+    int rc = append(s);
+    if (rc < 0) return rc;
+    s->argc = 0;
+    arg_str(s, "GET");
+    arg_key(s, "updates:seq", "", 0);
+    if ((rc = append(s)) < 0) return rc;
+    redisReply *r1 = NULL, *r2 = NULL;
+    if ((rc = reply(s, &r1)) < 0) return rc;
+    if ((rc = reply(s, &r2)) < 0) {
+        freeReplyObject(r1);
+        return rc;
+    }
+    int64_t seq = 0;
+    if (r2->type == REDIS_REPLY_STRING) parse_i64(r2->str, r2->len, &seq);
+    snprintf(cur->id, sizeof(cur->id), "0-0");
+    cur->seq = (uint64_t)seq;
+    if (r1->type == REDIS_REPLY_ARRAY && r1->elements == 1) {
+        const redisReply *e = r1->element[0];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[0]->type == REDIS_REPLY_STRING && e->element[0]->len < sizeof(cur->id)) {
+            memcpy(cur->id, e->element[0]->str, e->element[0]->len);
+            cur->id[e->element[0]->len] = '\0';
+            const redisReply *sv = entry_field(e->element[1], "s");
+            int64_t es;
+            if (sv && sv->type == REDIS_REPLY_STRING && parse_i64(sv->str, sv->len, &es) == 0)
+                cur->seq = (uint64_t)es;
+        }
+    }
+    if (r1->type == REDIS_REPLY_ERROR) rc = reply_err(s, r1, "XREVRANGE updates");
+    freeReplyObject(r1);
+    freeReplyObject(r2);
+    return rc;
+}
+
+int sr_store_updates_tail(sr_store_t *s, sr_store_cursor_t *cursor)
+{
+    if (!s || !cursor) return SR_ERR_INVAL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    return tail_now(s, cursor);
+}
+
+void sr_store_items_free(sr_store_items_t *it)
+{
+    if (!it) return;
+    free(it->vec);
+    free(it->bias);
+    free(it->pop);
+    free(it->num);
+    free(it->id_buf);
+    free(it->id_off);
+    free(it->id_len);
+    free(it);
+}
+
+static int items_reserve(sr_store_items_t *it, size_t *cap, size_t want, uint32_t dim)
+{
+    if (want <= *cap) return 0;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc < want) nc *= 2;
+    float *v = realloc(it->vec, nc * dim * sizeof(float));
+    if (!v) return -1;
+    it->vec = v;
+    float *b = realloc(it->bias, nc * sizeof(float));
+    if (!b) return -1;
+    it->bias = b;
+    double *p = realloc(it->pop, nc * sizeof(double));
+    if (!p) return -1;
+    it->pop = p;
+    uint32_t *n = realloc(it->num, nc * sizeof(uint32_t));
+    if (!n) return -1;
+    it->num = n;
+    uint32_t *o = realloc(it->id_off, nc * sizeof(uint32_t));
+    if (!o) return -1;
+    it->id_off = o;
+    uint32_t *l = realloc(it->id_len, nc * sizeof(uint32_t));
+    if (!l) return -1;
+    it->id_len = l;
+    *cap = nc;
+    return 0;
+}
+
+int sr_store_load_items(sr_store_t *s, sr_store_items_t **out)
+{
+    if (!s || !out) return SR_ERR_INVAL;
+    *out = NULL;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    sr_store_items_t *it = calloc(1, sizeof(*it));
+    if (!it) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    /* The tail first: updates written while we scan are replayed by the
+     * follower (they carry full values, so replaying is harmless). */
+    if ((rc = tail_now(s, &it->cursor)) < 0) goto fail;
+    size_t cap = 0, buf_cap = 0, buf_len = 0;
+    char cursor[32] = "0";
+    int skipped_dim = 0;
+    do {
+        args_reset(s);
+        arg_str(s, "HSCAN");
+        arg_key(s, "item:num", "", 0);
+        arg_str(s, cursor);
+        arg_str(s, "COUNT");
+        arg_str(s, "1000");
+        redisReply *r = NULL;
+        if ((rc = simple(s, "HSCAN item:num", &r)) < 0) goto fail;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(cursor) ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            rc = set_err(s, SR_ERR_REDIS, "HSCAN: unexpected reply");
+            goto fail;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = '\0';
+        const redisReply *kv = r->element[1];
+        size_t m = kv->elements / 2;
+        if (m) {
+            /* MGET the item blobs and ZSCORE their popularity, one round trip. */
+            args_reset(s);
+            arg_str(s, "MGET");
+            for (size_t j = 0; j < m; j++)
+                arg_key(s, "i:", kv->element[2 * j]->str, kv->element[2 * j]->len);
+            if ((rc = append(s)) < 0) {
+                freeReplyObject(r);
+                goto fail;
+            }
+            for (size_t j = 0; j < m; j++) {
+                s->argc = 0;
+                arg_str(s, "ZSCORE");
+                arg_key(s, "pop", "", 0);
+                arg(s, kv->element[2 * j]->str, kv->element[2 * j]->len);
+                if ((rc = append(s)) < 0) {
+                    freeReplyObject(r);
+                    goto fail;
+                }
+            }
+            redisReply *mg = NULL;
+            if ((rc = reply(s, &mg)) < 0) {
+                freeReplyObject(r);
+                goto fail;
+            }
+            for (size_t j = 0; j < m; j++) {
+                redisReply *zs = NULL;
+                if ((rc = reply(s, &zs)) < 0) {
+                    freeReplyObject(mg);
+                    freeReplyObject(r);
+                    goto fail;
+                }
+                const redisReply *blob = mg->type == REDIS_REPLY_ARRAY && j < mg->elements
+                                             ? mg->element[j]
+                                             : NULL;
+                const redisReply *idr = kv->element[2 * j], *numr = kv->element[2 * j + 1];
+                int64_t num = 0;
+                sr_store_item_t item;
+                memset(&item, 0, sizeof(item));
+                int ok = blob && blob->type == REDIS_REPLY_STRING &&
+                         parse_i64(numr->str, numr->len, &num) == 0 && num > 0 &&
+                         num <= UINT32_MAX;
+                float tmp[2 * SR_STORE_DIM_MAX];
+                if (ok && sr_store_item_decode(blob->str, blob->len, &item, tmp, sizeof(tmp)) < 0) {
+                    sr_log(SR_LOG_WARN, "store: item '%.*s' has a corrupt blob; skipped",
+                           (int)(idr->len > 64 ? 64 : idr->len), idr->str);
+                    ok = 0;
+                }
+                if (ok && it->n == 0 && it->dim == 0) it->dim = item.dim;
+                if (ok && item.dim != it->dim) {
+                    skipped_dim++;
+                    ok = 0;
+                }
+                if (ok) {
+                    if (items_reserve(it, &cap, it->n + 1, it->dim) < 0 ||
+                        (buf_len + idr->len + 1 > buf_cap &&
+                         !(it->id_buf = realloc(it->id_buf,
+                                                buf_cap = (buf_len + idr->len + 1) * 2)))) {
+                        freeReplyObject(zs);
+                        freeReplyObject(mg);
+                        freeReplyObject(r);
+                        rc = set_err(s, SR_ERR_NOMEM, "out of memory loading items");
+                        goto fail;
+                    }
+                    uint32_t i = it->n++;
+                    memcpy(it->vec + (size_t)i * it->dim, item.vec, it->dim * sizeof(float));
+                    it->bias[i] = item.bias;
+                    it->num[i] = (uint32_t)num;
+                    it->pop[i] = 0;
+                    if (zs->type == REDIS_REPLY_STRING) parse_double(zs->str, zs->len, &it->pop[i]);
+                    memcpy(it->id_buf + buf_len, idr->str, idr->len);
+                    it->id_buf[buf_len + idr->len] = '\0';
+                    it->id_off[i] = (uint32_t)buf_len;
+                    it->id_len[i] = (uint32_t)idr->len;
+                    buf_len += idr->len + 1;
+                    sr_idmap_put(&s->idmap, idr->str, idr->len, (uint32_t)num);
+                }
+                freeReplyObject(zs);
+            }
+            freeReplyObject(mg);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    if (skipped_dim)
+        sr_log(SR_LOG_WARN, "store: %d items with a dim other than %u skipped", skipped_dim,
+               it->dim);
+    *out = it;
+    return 0;
+fail:
+    sr_store_items_free(it);
+    return rc;
+}
+
+/* "ms-seq" -> "ms-(seq+1)": the first id after it (XRANGE's exclusive
+ * "(" start needs Redis 6.2; this works on every version). */
+static int next_id(const char *id, char *out, size_t size)
+{
+    unsigned long long ms, seq;
+    if (!id[0]) return snprintf(out, size, "-"), 0;
+    if (sscanf(id, "%llu-%llu", &ms, &seq) != 2) return -1;
+    if (seq == UINT64_MAX)
+        snprintf(out, size, "%llu-0", ms + 1);
+    else
+        snprintf(out, size, "%llu-%llu", ms, seq + 1);
+    return 0;
+}
+
+long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
+                           const sr_store_update_t **out, int *gap)
+{
+    if (!s || !cursor || !out || !gap || max == 0) return SR_ERR_INVAL;
+    *out = NULL;
+    *gap = 0;
+    int rc = begin(s);
+    if (rc < 0) return rc;
+    char start[64];
+    if (next_id(cursor->id, start, sizeof(start)) < 0)
+        return set_err(s, SR_ERR_INVAL, "bad stream cursor '%s'", cursor->id);
+    arg_str(s, "XRANGE");
+    arg_key(s, "updates", "", 0);
+    arg_str(s, start);
+    arg_str(s, "+");
+    arg_str(s, "COUNT");
+    argf(s, "%zu", max);
+    redisReply *r = NULL;
+    if ((rc = simple(s, "XRANGE updates", &r)) < 0) return rc;
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    sr_store_update_t *u = sr_arena_alloc(&s->res, (n + 1) * sizeof(*u));
+    if (!u) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= sizeof(u[m].stream_id))
+            continue;
+        sr_store_update_t *x = &u[m];
+        memset(x, 0, sizeof(*x));
+        memcpy(x->stream_id, e->element[0]->str, e->element[0]->len);
+        const redisReply *sv = entry_field(e->element[1], "s"),
+                         *nv = entry_field(e->element[1], "n"),
+                         *iv = entry_field(e->element[1], "id"),
+                         *vv = entry_field(e->element[1], "v"),
+                         *pv = entry_field(e->element[1], "p");
+        int64_t seq = 0, num = 0;
+        /* The cursor advances past malformed entries too (they cannot get
+         * better by reading them again). */
+        snprintf(cursor->id, sizeof(cursor->id), "%s", x->stream_id);
+        if (!sv || !iv || !vv || sv->type != REDIS_REPLY_STRING ||
+            parse_i64(sv->str, sv->len, &seq) < 0 || iv->type != REDIS_REPLY_STRING ||
+            vv->type != REDIS_REPLY_STRING) {
+            sr_log(SR_LOG_WARN, "store: malformed update entry %s skipped", x->stream_id);
+            continue;
+        }
+        if ((uint64_t)seq != cursor->seq + 1) *gap = 1;
+        cursor->seq = (uint64_t)seq;
+        if (decode_item(s, vv->str, vv->len, &x->item, "update entry") < 0) {
+            sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", x->stream_id, s->err);
+            s->err[0] = '\0';
+            continue;
+        }
+        x->seq = (uint64_t)seq;
+        x->item.id = sr_arena_strdup(&s->res, iv->str, iv->len);
+        x->item.id_len = iv->len;
+        x->item.exists = 1;
+        if (nv && nv->type == REDIS_REPLY_STRING && parse_i64(nv->str, nv->len, &num) == 0 &&
+            num > 0 && num <= UINT32_MAX) {
+            x->item.num = (uint32_t)num;
+            sr_idmap_put(&s->idmap, iv->str, iv->len, (uint32_t)num);
+        }
+        if (pv && pv->type == REDIS_REPLY_STRING && pv->len &&
+            parse_double(pv->str, pv->len, &x->item.pop) == 0)
+            x->item.has_pop = 1;
+        if (!x->item.id) {
+            freeReplyObject(r);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+        m++;
+    }
+    freeReplyObject(r);
+    *out = u;
+    return (long)m;
+}
