@@ -35,6 +35,9 @@ typedef struct sr_model_params {
     int cooc_window;     /* co-occurrence window (user's last N items) */
     int cooc_max;        /* co-occurrence neighbours kept per item */
     float blend_lr;      /* learning rate of the online blend */
+    float sampler_uniform; /* share of negatives drawn uniformly (rest:
+                              popularity-proportional, from recent positives) */
+    float blend_sample;  /* share of events the blend learns from */
 } sr_model_params_t;
 
 /* Fills the defaults (the same values as the config table's model.*). */

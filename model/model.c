@@ -1,0 +1,842 @@
+/* The online model: one SGD step per event (DESIGN.md §5).
+ *
+ * An event first updates the blend (it is scored before it is learned, as
+ * the prequential evaluator does), then the factors, then the real-time
+ * signals (popularity, co-occurrence, the user's recent items, the sampler
+ * ring).  Everything random comes from a generator seeded by the event's
+ * id hash and the model seed, so replaying an event after a crash draws the
+ * same negatives; nothing depends on wall time or on allocation addresses.
+ *
+ * Negative sampler: with probability sampler_uniform an item uniformly from
+ * all items, otherwise a slot of a ring holding the last SR_SAMPLER_RING
+ * positive items, i.e. proportional to recent popularity.  Popularity
+ * negatives are the hard ones on shop streams (a popular item the user did
+ * not pick says more than a random long-tail item), the uniform share keeps
+ * the long tail from never being pushed down.  The ring costs O(1) per draw
+ * and per update, unlike a Fenwick tree over decayed counts. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_impl.h"
+#include "sr_err.h"
+
+/* ---------------------------------------------------------------- params */
+
+void sr_model_params_init(sr_model_params_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->dim = 32;
+    p->negatives = 4;
+    p->lr = 0.05f;
+    p->l2 = 1e-4f;
+    p->clip = 1.0f;
+    p->init_std = 0.1f;
+    p->seed = 42;
+    p->weight[SR_EV_VIEW] = 1.0f;
+    p->weight[SR_EV_CLICK] = 2.0f;
+    p->weight[SR_EV_CART] = 4.0f;
+    p->weight[SR_EV_PURCHASE] = 8.0f;
+    p->weight[SR_EV_IMPRESSION] = 0.1f;
+    p->weight[SR_EV_RATING] = 1.0f;
+    p->recent_max = 20;
+    p->recent_half_life_s = 1800.0f;
+    p->pop_half_life_s = 86400.0f;
+    p->cooc_window = 5;
+    p->cooc_max = 32;
+    p->blend_lr = 0.05f;
+    p->sampler_uniform = 0.5f;
+    p->blend_sample = 0.25f;
+}
+
+typedef enum { PT_INT, PT_FLOAT, PT_U64 } ptype_t;
+
+static const struct {
+    const char *name;
+    ptype_t type;
+    size_t off;
+    double lo, hi;
+} param_table[] = {
+#define PF(n, f, lo, hi) {n, PT_FLOAT, offsetof(sr_model_params_t, f), lo, hi}
+#define PI(n, f, lo, hi) {n, PT_INT, offsetof(sr_model_params_t, f), lo, hi}
+    PI("dim", dim, 1, 1024),
+    PI("negatives", negatives, 0, 64),
+    PF("lr", lr, 0, 10),
+    PF("l2", l2, 0, 10),
+    PF("clip", clip, 1e-6, 1e6),
+    PF("init_std", init_std, 0, 10),
+    {"seed", PT_U64, offsetof(sr_model_params_t, seed), 0, 0},
+    PF("weight.view", weight[SR_EV_VIEW], 0, 1e3),
+    PF("weight.click", weight[SR_EV_CLICK], 0, 1e3),
+    PF("weight.cart", weight[SR_EV_CART], 0, 1e3),
+    PF("weight.purchase", weight[SR_EV_PURCHASE], 0, 1e3),
+    PF("weight.impression", weight[SR_EV_IMPRESSION], 0, 1e3),
+    PF("weight.rating", weight[SR_EV_RATING], 0, 1e3),
+    PI("recent_max", recent_max, 1, SR_RECENT_MAX),
+    PF("recent_half_life_s", recent_half_life_s, 1e-3, 1e9),
+    PF("pop_half_life_s", pop_half_life_s, 1e-3, 1e9),
+    PI("cooc_window", cooc_window, 0, 64),
+    PI("cooc_max", cooc_max, 0, SR_COOC_MAX),
+    PF("blend_lr", blend_lr, 0, 10),
+    PF("sampler_uniform", sampler_uniform, 0, 1),
+    PF("blend_sample", blend_sample, 0, 1),
+#undef PF
+#undef PI
+};
+#define N_PARAMS (sizeof param_table / sizeof param_table[0])
+
+int sr_model_params_set(sr_model_params_t *p, const char *key, const char *value)
+{
+    if (!p || !key || !value)
+        return SR_ERR_INVAL;
+    for (size_t k = 0; k < N_PARAMS; k++) {
+        if (strcmp(param_table[k].name, key) != 0)
+            continue;
+        char *end = NULL;
+        void *dst = (char *)p + param_table[k].off;
+        if (param_table[k].type == PT_U64) {
+            if (*value == '-' || *value == '\0')
+                return SR_ERR_PARSE;
+            unsigned long long v = strtoull(value, &end, 0);
+            if (*end)
+                return SR_ERR_PARSE;
+            *(uint64_t *)dst = v;
+            return 0;
+        }
+        double v = strtod(value, &end);
+        if (end == value || *end || isnan(v))
+            return SR_ERR_PARSE;
+        if (param_table[k].type == PT_INT && v != floor(v))
+            return SR_ERR_PARSE;
+        if (v < param_table[k].lo || v > param_table[k].hi)
+            return SR_ERR_RANGE;
+        if (param_table[k].type == PT_INT)
+            *(int *)dst = (int)v;
+        else
+            *(float *)dst = (float)v;
+        return 0;
+    }
+    return SR_ERR_NOTFOUND;
+}
+
+int sr_model_params_check_(const sr_model_params_t *p, char *errstr, size_t errstr_size)
+{
+    for (size_t k = 0; k < N_PARAMS; k++) {
+        const void *src = (const char *)p + param_table[k].off;
+        double v;
+        if (param_table[k].type == PT_U64)
+            continue;
+        v = param_table[k].type == PT_INT ? *(const int *)src : *(const float *)src;
+        if (!(v >= param_table[k].lo && v <= param_table[k].hi)) {
+            if (errstr && errstr_size)
+                snprintf(errstr, errstr_size, "model.%s = %g out of range [%g, %g]",
+                         param_table[k].name, v, param_table[k].lo, param_table[k].hi);
+            return SR_ERR_RANGE;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rng */
+
+static inline uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) without modulo bias worth caring about (Lemire). */
+static inline uint32_t below(uint64_t *s, uint32_t n)
+{
+    return (uint32_t)(((splitmix(s) >> 32) * (uint64_t)n) >> 32);
+}
+
+static inline float unit(uint64_t *s)
+{
+    return (float)(splitmix(s) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* ---------------------------------------------------------------- growth */
+
+#define GROW(ptr, n)                                                                               \
+    do {                                                                                           \
+        void *np_ = realloc((ptr), (size_t)(n) * sizeof *(ptr));                                  \
+        if (!np_)                                                                                  \
+            return SR_ERR_NOMEM;                                                                   \
+        (ptr) = np_;                                                                               \
+    } while (0)
+
+int sr_model_grow_users_(sr_model_t *m, uint32_t need)
+{
+    if (need <= m->cap_users)
+        return 0;
+    uint32_t nc = m->cap_users ? m->cap_users : 64;
+    while (nc < need)
+        nc *= 2;
+    size_t d = (size_t)m->dim, r = (size_t)m->p.recent_max;
+    GROW(m->P, nc * d);
+    GROW(m->p_acc, nc);
+    GROW(m->u_events, nc);
+    GROW(m->u_last, nc);
+    GROW(m->rec, nc * r);
+    GROW(m->rec_n, nc);
+    GROW(m->u_dirty, nc);
+    m->cap_users = nc;
+    return 0;
+}
+
+int sr_model_grow_items_(sr_model_t *m, uint32_t need)
+{
+    if (need <= m->cap_items)
+        return 0;
+    uint32_t nc = m->cap_items ? m->cap_items : 64;
+    while (nc < need)
+        nc *= 2;
+    size_t d = (size_t)m->dim, c = (size_t)(m->p.cooc_max ? m->p.cooc_max : 1);
+    GROW(m->Q, nc * d);
+    GROW(m->q_acc, nc);
+    GROW(m->b, nc);
+    GROW(m->b_acc, nc);
+    GROW(m->pop, nc);
+    GROW(m->logv, nc);
+    GROW(m->cnt, nc);
+    GROW(m->nbr, nc * c);
+    GROW(m->nbr_n, nc);
+    GROW(m->i_dirty, nc);
+    GROW(m->mark, nc);
+    GROW(m->markpos, nc);
+    m->cap_items = nc;
+    return 0;
+}
+
+static void init_user(sr_model_t *m, uint32_t u)
+{
+    memset(m->P + (size_t)u * m->dim, 0, (size_t)m->dim * sizeof(float));
+    m->p_acc[u] = 0;
+    m->u_events[u] = 0;
+    m->u_last[u] = 0;
+    m->rec_n[u] = 0;
+    m->u_dirty[u] = 0;
+}
+
+/* An item's initial vector depends only on its id and the seed, not on
+ * when it arrived, so trainers that meet items in different orders agree. */
+void sr_model_init_item_(sr_model_t *m, uint32_t i)
+{
+    size_t len;
+    const char *id = sr_idtable_id(m->iid, i, &len);
+    uint64_t s = sr_hash64(id, len, m->p.seed ^ 0x6974656d766563ull);
+    float a = m->p.init_std * 1.7320508f; /* uniform(-a, a) has std init_std */
+    float *q = m->Q + (size_t)i * m->dim;
+    for (int d = 0; d < m->dim; d++)
+        q[d] = (2.0f * unit(&s) - 1.0f) * a;
+    m->q_acc[i] = 0;
+    m->b[i] = 0;
+    m->b_acc[i] = 0;
+    m->pop[i] = 0;
+    m->logv[i] = -INFINITY;
+    m->cnt[i] = 0;
+    m->nbr_n[i] = 0;
+    m->i_dirty[i] = 0;
+    m->mark[i] = 0;
+    m->markpos[i] = 0;
+}
+
+int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
+{
+    int created = 0;
+    if (m->n_users == m->cap_users && sr_model_grow_users_(m, m->n_users + 1))
+        return SR_ERR_NOMEM;
+    int32_t u = sr_idtable_intern(m->uid, id, len, &created);
+    if (u >= 0 && created) {
+        m->n_users = (uint32_t)u + 1;
+        init_user(m, (uint32_t)u);
+    }
+    return u;
+}
+
+int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
+{
+    int created = 0;
+    if (m->n_items == m->cap_items && sr_model_grow_items_(m, m->n_items + 1))
+        return SR_ERR_NOMEM;
+    int32_t i = sr_idtable_intern(m->iid, id, len, &created);
+    if (i >= 0 && created) {
+        m->n_items = (uint32_t)i + 1;
+        sr_model_init_item_(m, (uint32_t)i);
+    }
+    return i;
+}
+
+static int push_dirty(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t x)
+{
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 256;
+        uint32_t *a = realloc(*arr, (size_t)nc * sizeof *a);
+        if (!a)
+            return SR_ERR_NOMEM;
+        *arr = a;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = x;
+    return 0;
+}
+
+/* A failed push (ENOMEM) leaves the flag clear so a later touch retries. */
+void sr_model_mark_user_(sr_model_t *m, uint32_t u)
+{
+    if (!m->u_dirty[u] && push_dirty(&m->dirty_u, &m->n_dirty_u, &m->cap_dirty_u, u) == 0)
+        m->u_dirty[u] = 1;
+}
+
+void sr_model_mark_item_(sr_model_t *m, uint32_t i)
+{
+    if (!m->i_dirty[i] && push_dirty(&m->dirty_i, &m->n_dirty_i, &m->cap_dirty_i, i) == 0)
+        m->i_dirty[i] = 1;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr_size)
+{
+    if (!p) {
+        if (errstr && errstr_size)
+            snprintf(errstr, errstr_size, "no params");
+        return NULL;
+    }
+    if (sr_model_params_check_(p, errstr, errstr_size))
+        return NULL;
+    sr_model_t *m = calloc(1, sizeof *m);
+    if (!m)
+        goto nomem;
+    m->p = *p;
+    m->dim = p->dim;
+    m->uid = sr_idtable_new(p->seed ^ 0x75736572ull);
+    m->iid = sr_idtable_new(p->seed ^ 0x6974656dull);
+    size_t d = (size_t)m->dim;
+    m->s = calloc(d, sizeof(float));
+    m->uvec = calloc(d, sizeof(float));
+    m->gp = calloc(d, sizeof(float));
+    m->tmp = calloc(d, sizeof(float));
+    m->score_scratch = calloc(2 * d, sizeof(float));
+    m->cap_cand = (uint32_t)(1 + p->negatives + p->recent_max + p->cooc_window * p->cooc_max);
+    m->cand = calloc(m->cap_cand, sizeof *m->cand);
+    m->feat = calloc(m->cap_cand, sizeof *m->feat);
+    m->zc = calloc(m->cap_cand, sizeof *m->zc);
+    if (!m->uid || !m->iid || !m->s || !m->uvec || !m->gp || !m->tmp || !m->score_scratch ||
+        !m->cand || !m->feat || !m->zc)
+        goto nomem;
+    /* A prior the online learner moves from: the sparse signals matter most
+     * on shop streams (repeat views, funnels), popularity next. */
+    m->blend[SR_F_MF] = 1.0f;
+    m->blend[SR_F_SESS] = 1.0f;
+    m->blend[SR_F_BIAS] = 0.5f;
+    m->blend[SR_F_POP] = 0.5f;
+    m->blend[SR_F_REC] = 3.0f;
+    m->blend[SR_F_LAST] = 1.0f;
+    m->blend[SR_F_COOC] = 3.0f;
+    return m;
+nomem:
+    if (errstr && errstr_size)
+        snprintf(errstr, errstr_size, "out of memory");
+    sr_model_destroy(m);
+    return NULL;
+}
+
+void sr_model_destroy(sr_model_t *m)
+{
+    if (!m)
+        return;
+    sr_idtable_destroy(m->uid);
+    sr_idtable_destroy(m->iid);
+    free(m->P);
+    free(m->p_acc);
+    free(m->u_events);
+    free(m->u_last);
+    free(m->rec);
+    free(m->rec_n);
+    free(m->u_dirty);
+    free(m->Q);
+    free(m->q_acc);
+    free(m->b);
+    free(m->b_acc);
+    free(m->pop);
+    free(m->logv);
+    free(m->cnt);
+    free(m->nbr);
+    free(m->nbr_n);
+    free(m->i_dirty);
+    free(m->mark);
+    free(m->markpos);
+    free(m->dirty_u);
+    free(m->dirty_i);
+    free(m->s);
+    free(m->uvec);
+    free(m->gp);
+    free(m->tmp);
+    free(m->score_scratch);
+    free(m->cand);
+    free(m->feat);
+    free(m->zc);
+    free(m);
+}
+
+const sr_model_params_t *sr_model_params(const sr_model_t *m)
+{
+    return &m->p;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+int32_t sr_model_find_user(const sr_model_t *m, const char *id, size_t len)
+{
+    return sr_idtable_find(m->uid, id, len);
+}
+
+int32_t sr_model_find_item(const sr_model_t *m, const char *id, size_t len)
+{
+    return sr_idtable_find(m->iid, id, len);
+}
+
+uint32_t sr_model_n_users(const sr_model_t *m)
+{
+    return m->n_users;
+}
+
+uint32_t sr_model_n_items(const sr_model_t *m)
+{
+    return m->n_items;
+}
+
+const char *sr_model_item_id(const sr_model_t *m, uint32_t item, size_t *len)
+{
+    return sr_idtable_id(m->iid, item, len);
+}
+
+const char *sr_model_user_id(const sr_model_t *m, uint32_t user, size_t *len)
+{
+    return sr_idtable_id(m->uid, user, len);
+}
+
+/* ---------------------------------------------------------------- scoring */
+
+const sr_score_nbr_t *sr_model_nbrs_(const void *opaque, int32_t item, size_t *n)
+{
+    const sr_model_t *m = opaque;
+    if (item < 0 || (uint32_t)item >= m->n_items) {
+        *n = 0;
+        return NULL;
+    }
+    *n = m->nbr_n[item];
+    return m->nbr + (size_t)item * (size_t)m->p.cooc_max;
+}
+
+void sr_model_score_items(const sr_model_t *m, sr_score_items_t *it)
+{
+    it->dim = m->dim;
+    it->n_items = m->n_items;
+    it->q = m->Q;
+    it->bias = m->b;
+    it->logpop = m->logv;
+    it->count = m->cnt;
+    it->nbrs = m->p.cooc_max > 0 ? sr_model_nbrs_ : NULL;
+    it->nbrs_opaque = m;
+}
+
+static float pop_offset(const sr_model_t *m, int64_t now_ms)
+{
+    /* logv is log of popularity scaled to pop_ref_ms; decay it to now. */
+    double e = (double)(now_ms - m->pop_ref_ms) / (1000.0 * m->p.pop_half_life_s);
+    return (float)(-e * 0.69314718055994531);
+}
+
+void sr_model_score_conf(const sr_model_t *m, int64_t now_ms, sr_score_conf_t *c)
+{
+    memcpy(c->blend, m->blend, sizeof c->blend);
+    memcpy(c->weight, m->p.weight, sizeof c->weight);
+    c->recent_half_life_s = m->p.recent_half_life_s;
+    c->cooc_window = m->p.cooc_window;
+    c->pop_offset = pop_offset(m, now_ms);
+}
+
+static void user_view(const sr_model_t *m, int32_t u, int64_t now_ms, sr_score_user_t *uv)
+{
+    memset(uv, 0, sizeof *uv);
+    uv->now_ms = now_ms;
+    if (u < 0 || (uint32_t)u >= m->n_users)
+        return;
+    uv->p = m->P + (size_t)u * m->dim;
+    uv->recent = m->rec + (size_t)u * (size_t)m->p.recent_max;
+    uv->n_recent = m->rec_n[u];
+}
+
+void sr_model_score_all(const sr_model_t *m, int32_t user, int64_t now_ms, float *out)
+{
+    sr_score_items_t it;
+    sr_score_conf_t c;
+    sr_score_user_t uv;
+    sr_model_score_items(m, &it);
+    sr_model_score_conf(m, now_ms, &c);
+    user_view(m, user, now_ms, &uv);
+    /* score_scratch is model memory: scoring is a reader, and sr_model.h
+     * already forbids concurrent scoring on one model. */
+    sr_score_all(&it, &c, &uv, out, ((sr_model_t *)m)->score_scratch);
+}
+
+/* ---------------------------------------------------------------- learning */
+
+static inline float clampf(float x, float c)
+{
+    return x > c ? c : (x < -c ? -c : x);
+}
+
+/* -log(sigmoid(z)) without overflow. */
+static inline float softplus_neg(float z)
+{
+    return z > 0 ? log1pf(expf(-z)) : -z + log1pf(expf(z));
+}
+
+static inline float sigmoidf(float z)
+{
+    return z >= 0 ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
+}
+
+/* One logistic step on (user vector uvec, item x) towards label y with
+ * weight w; accumulates the user gradient into gp; returns the loss. */
+static float sgd_item(sr_model_t *m, uint32_t x, float y, float w)
+{
+    int dim = m->dim;
+    float *q = m->Q + (size_t)x * dim;
+    float z = m->b[x] + sr_dot(q, m->uvec, dim);
+    float loss = w * (y > 0 ? softplus_neg(z) : softplus_neg(-z));
+    float g = w * (sigmoidf(z) - y);
+    const float clip = m->p.clip, l2 = m->p.l2;
+    float ss = 0;
+    for (int d = 0; d < dim; d++) {
+        m->gp[d] += g * q[d];
+        float gq = clampf(g * m->uvec[d] + l2 * q[d], clip);
+        m->tmp[d] = gq;
+        ss += gq * gq;
+    }
+    m->q_acc[x] += ss / (float)dim;
+    float eta = m->p.lr / sqrtf(m->q_acc[x] + SR_ADAGRAD_INIT);
+    for (int d = 0; d < dim; d++)
+        q[d] -= eta * m->tmp[d];
+    float gb = clampf(g + l2 * m->b[x], clip);
+    m->b_acc[x] += gb * gb;
+    m->b[x] -= m->p.lr / sqrtf(m->b_acc[x] + SR_ADAGRAD_INIT) * gb;
+    sr_model_mark_item_(m, x);
+    return loss;
+}
+
+static void sgd_user(sr_model_t *m, uint32_t u)
+{
+    int dim = m->dim;
+    float *p = m->P + (size_t)u * dim;
+    float ss = 0;
+    for (int d = 0; d < dim; d++) {
+        float g = clampf(m->gp[d] + m->p.l2 * p[d], m->p.clip);
+        m->tmp[d] = g;
+        ss += g * g;
+    }
+    m->p_acc[u] += ss / (float)dim;
+    float eta = m->p.lr / sqrtf(m->p_acc[u] + SR_ADAGRAD_INIT);
+    for (int d = 0; d < dim; d++)
+        p[d] -= eta * m->tmp[d];
+}
+
+static void add_cand(sr_model_t *m, uint32_t *nc, int32_t x)
+{
+    if (m->mark[x] == m->stamp || *nc >= m->cap_cand)
+        return;
+    m->mark[x] = m->stamp;
+    m->markpos[x] = (int32_t)*nc;
+    m->cand[*nc] = x;
+    float *f = m->feat[*nc];
+    memset(f, 0, sizeof m->feat[0]);
+    (*nc)++;
+}
+
+/* One softmax step of the blend weights: the true item against the items
+ * the sparse signals would promote (the user's recent items and their
+ * co-occurrence neighbours, the true item's real competitors for the top
+ * slots) and the sampled negatives.  Features are computed as in
+ * sr_score_features, but in one pass over the recent list and neighbour
+ * lists instead of one per candidate. */
+static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
+                        const int32_t *neg, int nneg)
+{
+    if (++m->stamp == 0) {
+        memset(m->mark, 0, (size_t)m->n_items * sizeof *m->mark);
+        m->stamp = 1;
+    }
+    uint32_t nc = 0;
+    add_cand(m, &nc, item);
+    for (int k = 0; k < nneg; k++)
+        add_cand(m, &nc, neg[k]);
+    sr_score_conf_t c;
+    sr_model_score_conf(m, uv->now_ms, &c);
+    /* recency */
+    int32_t last = -1;
+    for (size_t k = 0; k < uv->n_recent; k++) {
+        const sr_score_recent_t *e = &uv->recent[k];
+        if (e->item < 0)
+            continue;
+        add_cand(m, &nc, e->item);
+        if (m->mark[e->item] != m->stamp)
+            continue;
+        int64_t age = uv->now_ms - e->ts_ms;
+        float dc = age <= 0 ? 1.0f
+                            : sr_exp2_neg(-(float)((double)age / (1000.0 * c.recent_half_life_s)));
+        m->feat[m->markpos[e->item]][SR_F_REC] += c.weight[e->type] * dc;
+        last = e->item;
+    }
+    /* co-occurrence, context items newest first */
+    if (m->p.cooc_max > 0) {
+        int32_t ctx[64];
+        size_t nctx = 0, w = (size_t)m->p.cooc_window;
+        for (size_t k = uv->n_recent; k-- > 0 && nctx < w;) {
+            int32_t x = uv->recent[k].item;
+            int dup = 0;
+            for (size_t j = 0; j < nctx; j++)
+                dup |= ctx[j] == x;
+            if (!dup)
+                ctx[nctx++] = x;
+        }
+        for (size_t k = 0; k < nctx; k++) {
+            float nj = m->cnt[ctx[k]];
+            if (nj <= 0)
+                continue;
+            const sr_score_nbr_t *nb = m->nbr + (size_t)ctx[k] * m->p.cooc_max;
+            float wk = ldexpf(1.0f, -(int)k);
+            for (size_t e = 0; e < m->nbr_n[ctx[k]]; e++) {
+                int32_t x = nb[e].item;
+                if (m->cnt[x] <= 0)
+                    continue;
+                add_cand(m, &nc, x);
+                if (m->mark[x] != m->stamp)
+                    continue;
+                m->feat[m->markpos[x]][SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+            }
+        }
+    }
+    /* dense features and scores */
+    int dim = m->dim;
+    float zmax = -INFINITY;
+    for (uint32_t j = 0; j < nc; j++) {
+        int32_t x = m->cand[j];
+        float *f = m->feat[j];
+        const float *q = m->Q + (size_t)x * dim;
+        f[SR_F_MF] = uv->p ? sr_dot(q, uv->p, dim) : 0.0f;
+        f[SR_F_SESS] = sr_dot(q, m->s, dim);
+        f[SR_F_BIAS] = m->b[x];
+        f[SR_F_POP] = fmaxf(m->logv[x] + c.pop_offset, SR_POP_FLOOR);
+        f[SR_F_REC] = log1pf(f[SR_F_REC]);
+        f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
+        float z = 0;
+        for (int k = 0; k < SR_BLEND_NFEAT; k++)
+            z += m->blend[k] * f[k];
+        m->zc[j] = z;
+        if (z > zmax)
+            zmax = z;
+    }
+    if (nc < 2 || !isfinite(zmax))
+        return;
+    float zs = 0;
+    for (uint32_t j = 0; j < nc; j++) {
+        m->zc[j] = expf(m->zc[j] - zmax);
+        zs += m->zc[j];
+    }
+    float g[SR_BLEND_NFEAT];
+    for (int k = 0; k < SR_BLEND_NFEAT; k++)
+        g[k] = -m->feat[0][k]; /* the true item is candidate 0 */
+    for (uint32_t j = 0; j < nc; j++) {
+        float pj = m->zc[j] / zs;
+        for (int k = 0; k < SR_BLEND_NFEAT; k++)
+            g[k] += pj * m->feat[j][k];
+    }
+    for (int k = 0; k < SR_BLEND_NFEAT; k++) {
+        float gk = clampf(g[k], m->p.clip);
+        m->blend_acc[k] += gk * gk;
+        m->blend[k] -= m->p.blend_lr / sqrtf(m->blend_acc[k] + SR_ADAGRAD_INIT) * gk;
+    }
+}
+
+static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
+{
+    size_t cm = (size_t)m->p.cooc_max;
+    sr_score_nbr_t *l = m->nbr + (size_t)a * cm;
+    uint16_t n = m->nbr_n[a];
+    size_t mi = 0;
+    for (size_t e = 0; e < n; e++) {
+        if (l[e].item == b) {
+            l[e].count += 1.0f;
+            sr_model_mark_item_(m, a);
+            return;
+        }
+        if (l[e].count < l[mi].count)
+            mi = e;
+    }
+    if (n < cm) {
+        l[n].item = b;
+        l[n].count = 1.0f;
+        m->nbr_n[a] = n + 1;
+    } else {
+        /* Space-saving: the newcomer inherits the evicted count + 1, so a
+         * truly frequent neighbour cannot be starved by churn. */
+        l[mi].item = b;
+        l[mi].count += 1.0f;
+    }
+    sr_model_mark_item_(m, a);
+}
+
+static void pop_add(sr_model_t *m, uint32_t i, int64_t ts, double amount)
+{
+    double h = 1000.0 * m->p.pop_half_life_s;
+    double e = (double)(ts - m->pop_ref_ms) / h;
+    if (e > SR_POP_RENORM) {
+        /* Move the reference to ts: O(n_items), once per 500 half-lives. */
+        double f = exp2(-e);
+        for (uint32_t k = 0; k < m->n_items; k++) {
+            m->pop[k] *= f;
+            m->logv[k] = (float)log(m->pop[k]);
+        }
+        m->pop_ref_ms = ts;
+        e = 0;
+    }
+    m->pop[i] += amount * exp2(e);
+    m->logv[i] = (float)log(m->pop[i]);
+}
+
+static uint64_t event_seed(const sr_model_t *m, const sr_event_t *ev)
+{
+    uint64_t h = ev->id_hash;
+    if (h == 0) {
+        h = sr_hash64(ev->user, ev->user_len, (uint64_t)ev->ts_ms * 8u + (uint64_t)ev->type);
+        h = sr_hash64(ev->item, ev->item_len, h);
+    }
+    uint8_t b[8];
+    for (int k = 0; k < 8; k++)
+        b[k] = (uint8_t)(h >> (8 * k));
+    return sr_hash64(b, 8, m->p.seed);
+}
+
+int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
+{
+    if (!m || !ev || (unsigned)ev->type >= SR_EV_NTYPES)
+        return SR_ERR_INVAL;
+    if (!ev->user || !ev->item || ev->user_len == 0 || ev->item_len == 0 ||
+        ev->user_len > SR_ID_MAX || ev->item_len > SR_ID_MAX)
+        return SR_ERR_RANGE;
+    uint32_t nu0 = m->n_users, ni0 = m->n_items;
+    int32_t u = sr_model_user_intern(m, ev->user, ev->user_len);
+    if (u < 0)
+        return u;
+    int32_t i = sr_model_item_intern(m, ev->item, ev->item_len);
+    if (i < 0)
+        return i;
+    int64_t ts = ev->ts_ms;
+    if (m->events == 0)
+        m->pop_ref_ms = m->clock_ms = ts;
+    if (ts > m->clock_ms)
+        m->clock_ms = ts;
+
+    const int dim = m->dim;
+    const int positive = ev->type != SR_EV_IMPRESSION;
+    const size_t rmax = (size_t)m->p.recent_max;
+    sr_score_recent_t *rec = m->rec + (size_t)u * rmax;
+    sr_score_user_t uv;
+    user_view(m, u, ts, &uv);
+    sr_score_items_t it;
+    sr_model_score_items(m, &it);
+    sr_score_conf_t conf;
+    conf.recent_half_life_s = m->p.recent_half_life_s;
+    sr_score_session(&it, &conf, &uv, m->s);
+    const float *p = m->P + (size_t)u * dim;
+    for (int d = 0; d < dim; d++) {
+        m->uvec[d] = p[d] + m->s[d];
+        m->gp[d] = 0;
+    }
+
+    uint64_t rng = event_seed(m, ev);
+    float loss = 0;
+    const float w = m->p.weight[ev->type];
+    if (positive) {
+        int32_t neg[64];
+        int nneg = 0;
+        for (int k = 0; k < m->p.negatives; k++) {
+            int32_t x = -1;
+            for (int tries = 0; tries < 2 && (x < 0 || x == i); tries++) {
+                if (m->ring_len == 0 || unit(&rng) < m->p.sampler_uniform)
+                    x = (int32_t)below(&rng, m->n_items);
+                else
+                    x = (int32_t)m->ring[below(&rng, m->ring_len)];
+            }
+            if (x != i)
+                neg[nneg++] = x;
+        }
+        if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample)
+            blend_learn(m, &uv, i, neg, nneg);
+        loss += sgd_item(m, (uint32_t)i, 1.0f, w);
+        for (int k = 0; k < nneg; k++)
+            loss += sgd_item(m, (uint32_t)neg[k], 0.0f, w);
+        sgd_user(m, (uint32_t)u);
+
+        pop_add(m, (uint32_t)i, ts, 1.0);
+        /* Co-occurrence with the user's last distinct items; consecutive
+         * repeats of one item are one occurrence. */
+        size_t rn = m->rec_n[u];
+        if (rn == 0 || rec[rn - 1].item != i) {
+            m->cnt[i] += 1.0f;
+            if (m->p.cooc_max > 0) {
+                int32_t ctx[64];
+                size_t nctx = 0, wnd = (size_t)m->p.cooc_window;
+                for (size_t k = rn; k-- > 0 && nctx < wnd;) {
+                    int32_t x = rec[k].item;
+                    int dup = x == i;
+                    for (size_t j = 0; j < nctx; j++)
+                        dup |= ctx[j] == x;
+                    if (!dup)
+                        ctx[nctx++] = x;
+                }
+                for (size_t k = 0; k < nctx; k++) {
+                    cooc_add(m, (uint32_t)i, ctx[k]);
+                    cooc_add(m, (uint32_t)ctx[k], i);
+                }
+            }
+        }
+        sr_score_recent_t e = {.item = i, .type = (uint32_t)ev->type, .ts_ms = ts};
+        if (rn < rmax) {
+            rec[rn] = e;
+            m->rec_n[u] = (uint16_t)(rn + 1);
+        } else {
+            memmove(rec, rec + 1, (rmax - 1) * sizeof *rec);
+            rec[rmax - 1] = e;
+        }
+        m->ring[m->ring_pos] = (uint32_t)i;
+        m->ring_pos = (m->ring_pos + 1) % SR_SAMPLER_RING;
+        if (m->ring_len < SR_SAMPLER_RING)
+            m->ring_len++;
+    } else {
+        /* An impression without a click: a weak explicit negative. */
+        loss += sgd_item(m, (uint32_t)i, 0.0f, w);
+        sgd_user(m, (uint32_t)u);
+        pop_add(m, (uint32_t)i, ts, SR_POP_IMPRESSION);
+    }
+    m->u_events[u]++;
+    m->u_last[u] = ts;
+    m->events++;
+    sr_model_mark_user_(m, (uint32_t)u);
+    sr_model_mark_item_(m, (uint32_t)i);
+    if (res) {
+        res->loss = loss;
+        res->user = u;
+        res->item = i;
+        res->new_user = m->n_users > nu0;
+        res->new_item = m->n_items > ni0;
+    }
+    return 0;
+}

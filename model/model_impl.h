@@ -1,0 +1,81 @@
+/* Internal layout of sr_model_t, shared by the model's own .c files
+ * (learning, state export/import, snapshots).  Not a public header.
+ *
+ * Everything per user or per item lives in dense arrays indexed by the id
+ * tables' dense indices, grown by doubling (realloc of large blocks is an
+ * mremap on glibc, not a copy), so the item matrix Q is one contiguous
+ * n_items x dim row-major block the scoring kernel streams over. */
+#ifndef SR_MODEL_IMPL_H
+#define SR_MODEL_IMPL_H
+
+#include "sr_idtable.h"
+#include "sr_model.h"
+#include "sr_model_state.h"
+#include "sr_score.h"
+
+/* AdaGrad accumulators start here (the "initial accumulator" of
+ * TensorFlow's Adagrad), which bounds the first steps. */
+#define SR_ADAGRAD_INIT 0.01f
+/* Popularity added by an impression (exposure, not interest) relative to
+ * 1 for every other event; keeps every item's popularity positive. */
+#define SR_POP_IMPRESSION 0.01
+/* Renormalise scaled popularity after this many half-lives (2^500 is far
+ * from double overflow); an O(n_items) step once per 500 half-lives. */
+#define SR_POP_RENORM 500.0
+
+struct sr_model_s {
+    sr_model_params_t p;
+    int dim;
+    sr_idtable_t *uid, *iid;
+    uint32_t n_users, cap_users, n_items, cap_items;
+
+    /* users */
+    float *P;     /* cap_users x dim */
+    float *p_acc;
+    uint64_t *u_events;
+    int64_t *u_last;
+    sr_score_recent_t *rec; /* cap_users x recent_max, oldest first */
+    uint16_t *rec_n;
+    uint8_t *u_dirty;
+
+    /* items */
+    float *Q; /* cap_items x dim */
+    float *q_acc, *b, *b_acc;
+    double *pop;  /* scaled decayed popularity */
+    float *logv;  /* log(pop) (the kernel's logpop) */
+    float *cnt;   /* occurrence counts */
+    sr_score_nbr_t *nbr; /* cap_items x cooc_max */
+    uint16_t *nbr_n;
+    uint8_t *i_dirty;
+    uint32_t *mark; /* per-event candidate stamps of the blend learner */
+    int32_t *markpos;
+    uint32_t stamp;
+
+    uint32_t *dirty_u, n_dirty_u, cap_dirty_u;
+    uint32_t *dirty_i, n_dirty_i, cap_dirty_i;
+
+    /* global */
+    uint64_t events;
+    int64_t clock_ms, pop_ref_ms;
+    float blend[SR_BLEND_NFEAT], blend_acc[SR_BLEND_NFEAT];
+    uint32_t ring[SR_SAMPLER_RING];
+    uint32_t ring_len, ring_pos;
+
+    /* scratch, dim floats each */
+    float *s, *uvec, *gp, *tmp, *score_scratch;
+    /* blend learner scratch */
+    int32_t *cand;
+    float (*feat)[SR_BLEND_NFEAT];
+    float *zc;
+    uint32_t cap_cand;
+};
+
+int sr_model_grow_users_(sr_model_t *m, uint32_t need);
+int sr_model_grow_items_(sr_model_t *m, uint32_t need);
+void sr_model_init_item_(sr_model_t *m, uint32_t i);
+void sr_model_mark_user_(sr_model_t *m, uint32_t u);
+void sr_model_mark_item_(sr_model_t *m, uint32_t i);
+int sr_model_params_check_(const sr_model_params_t *p, char *errstr, size_t errstr_size);
+const sr_score_nbr_t *sr_model_nbrs_(const void *opaque, int32_t item, size_t *n);
+
+#endif

@@ -1,0 +1,351 @@
+/* The scoring kernel shared by the model and the ranker (contract in
+ * sr_score.h).  Written for the hot path: the dense part is one streaming
+ * pass over the contiguous item matrix with an 8-lane dot product that GCC
+ * vectorises at -O3 without -ffast-math (the lanes fix the summation order,
+ * so results are reproducible); the sparse signals touch only the few items
+ * the user's recent list and its co-occurrence neighbours name.
+ *
+ * OpenBLAS sgemv was measured against this loop (bench/bench_learn.c prints
+ * both): with OpenBLAS 0.3.21 on this machine the plain loop wins, so the
+ * kernel does not call BLAS; the matrix layout stays BLAS-ready. */
+#include <math.h>
+#include <string.h>
+
+#include "sr_score.h"
+
+static const char *const feature_names[SR_BLEND_NFEAT] = {
+    "mf", "sess", "bias", "pop", "rec", "last", "cooc",
+};
+
+const char *sr_score_feature_name(int f)
+{
+    return (f >= 0 && f < SR_BLEND_NFEAT) ? feature_names[f] : "unknown";
+}
+
+static inline float dot8(const float *restrict a, const float *restrict b, int n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[k + j] * b[k + j];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; k < n; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
+float sr_dot(const float *a, const float *b, int n)
+{
+    return dot8(a, b, n);
+}
+
+float sr_exp2_neg(float x)
+{
+    if (!(x <= 0.0f))
+        return x > 0.0f ? 1.0f : 0.0f; /* NaN -> 0 */
+    if (x < -126.0f)
+        return 0.0f;
+    float fi = floorf(x);
+    float f = x - fi; /* [0, 1) */
+    /* Taylor series of e^(f ln 2) to degree 6: relative error < 2e-5. */
+    float p = 1.0f +
+              f * (0.693147182f +
+                   f * (0.240226507f +
+                        f * (0.0555041087f +
+                             f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
+    return ldexpf(p, (int)fi);
+}
+
+static inline float decay(const sr_score_conf_t *c, int64_t now_ms, int64_t ts_ms)
+{
+    int64_t age = now_ms - ts_ms;
+    if (age <= 0 || c->recent_half_life_s <= 0)
+        return 1.0f;
+    return sr_exp2_neg(-(float)((double)age / (1000.0 * c->recent_half_life_s)));
+}
+
+/* s_u decays with the same half-life as the recency signal. */
+static void session(const sr_score_items_t *it, const sr_score_user_t *u, float half_life_s,
+                    float *s)
+{
+    int dim = it->dim;
+    memset(s, 0, (size_t)dim * sizeof *s);
+    float wsum = 0;
+    size_t taken = 0;
+    for (size_t k = u->n_recent; k-- > 0 && taken < SR_SESS_LEN;) {
+        const sr_score_recent_t *r = &u->recent[k];
+        if (r->item < 0 || (uint32_t)r->item >= it->n_items)
+            continue;
+        taken++;
+        float w = 1.0f;
+        int64_t age = u->now_ms - r->ts_ms;
+        if (age > 0 && half_life_s > 0)
+            w = sr_exp2_neg(-(float)((double)age / (1000.0 * half_life_s)));
+        const float *q = it->q + (size_t)r->item * dim;
+        for (int d = 0; d < dim; d++)
+            s[d] += w * q[d];
+        wsum += w;
+    }
+    /* Divide by max(sum, 1): a fresh session is a mean, an old one fades. */
+    if (wsum > 1.0f) {
+        float inv = 1.0f / wsum;
+        for (int d = 0; d < dim; d++)
+            s[d] *= inv;
+    }
+}
+
+void sr_score_session(const sr_score_items_t *it, const sr_score_conf_t *c,
+                      const sr_score_user_t *u, float *s)
+{
+    session(it, u, c->recent_half_life_s, s);
+}
+
+/* Recency sum of item x over the user's recent entries. */
+static float recency_of(const sr_score_conf_t *c, const sr_score_user_t *u, int32_t x)
+{
+    float r = 0;
+    for (size_t k = 0; k < u->n_recent; k++) {
+        const sr_score_recent_t *e = &u->recent[k];
+        if (e->item == x)
+            r += c->weight[e->type < SR_EV_NTYPES ? e->type : 0] * decay(c, u->now_ms, e->ts_ms);
+    }
+    return r;
+}
+
+static int32_t last_item(const sr_score_items_t *it, const sr_score_user_t *u)
+{
+    for (size_t k = u->n_recent; k-- > 0;) {
+        int32_t x = u->recent[k].item;
+        if (x >= 0 && (uint32_t)x < it->n_items)
+            return x;
+    }
+    return -1;
+}
+
+/* Calls fn for the user's most recent distinct known items, newest first,
+ * at most cooc_window of them; returns how many. */
+static size_t context_items(const sr_score_items_t *it, const sr_score_conf_t *c,
+                            const sr_score_user_t *u, int32_t *ctx)
+{
+    size_t n = 0;
+    size_t w = c->cooc_window > 0 ? (size_t)c->cooc_window : 0;
+    if (w > 64)
+        w = 64;
+    for (size_t k = u->n_recent; k-- > 0 && n < w;) {
+        int32_t x = u->recent[k].item;
+        if (x < 0 || (uint32_t)x >= it->n_items)
+            continue;
+        int dup = 0;
+        for (size_t j = 0; j < n; j++)
+            dup |= ctx[j] == x;
+        if (!dup)
+            ctx[n++] = x;
+    }
+    return n;
+}
+
+static inline int cooc_on(const sr_score_items_t *it)
+{
+    return it->nbrs && it->count;
+}
+
+void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                  float *out, float *scratch)
+{
+    int dim = it->dim;
+    float *s = scratch, *v = scratch + dim;
+    session(it, u, c->recent_half_life_s, s);
+    const float wmf = c->blend[SR_F_MF], wsess = c->blend[SR_F_SESS];
+    for (int d = 0; d < dim; d++)
+        v[d] = (u->p ? wmf * u->p[d] : 0.0f) + wsess * s[d];
+    const float wb = c->blend[SR_F_BIAS], wp = c->blend[SR_F_POP], off = c->pop_offset;
+    const float *restrict q = it->q;
+    const float *restrict b = it->bias;
+    const float *restrict lp = it->logpop;
+    for (uint32_t i = 0; i < it->n_items; i++)
+        out[i] = wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) +
+                 dot8(q + (size_t)i * dim, v, dim);
+
+    /* Recency: once per distinct item (the newest entry of each). */
+    for (size_t k = 0; k < u->n_recent; k++) {
+        int32_t x = u->recent[k].item;
+        if (x < 0 || (uint32_t)x >= it->n_items)
+            continue;
+        int newer = 0;
+        for (size_t j = k + 1; j < u->n_recent && !newer; j++)
+            newer = u->recent[j].item == x;
+        if (!newer)
+            out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x));
+    }
+    int32_t last = last_item(it, u);
+    if (last >= 0)
+        out[last] += c->blend[SR_F_LAST];
+
+    if (!cooc_on(it))
+        return;
+    int32_t ctx[64];
+    size_t nctx = context_items(it, c, u, ctx);
+    for (size_t k = 0; k < nctx; k++) {
+        size_t nn = 0;
+        const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, ctx[k], &nn);
+        float nj = it->count[ctx[k]];
+        if (!nb || nj <= 0)
+            continue;
+        float wk = c->blend[SR_F_COOC] * ldexpf(1.0f, -(int)k);
+        for (size_t e = 0; e < nn; e++) {
+            int32_t x = nb[e].item;
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
+                continue;
+            out[x] += wk * nb[e].count / sqrtf(nj * it->count[x]);
+        }
+    }
+}
+
+void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
+                       const sr_score_user_t *u, const float *s, const int32_t *cand, size_t n,
+                       float (*feat)[SR_BLEND_NFEAT])
+{
+    int dim = it->dim;
+    int32_t last = last_item(it, u);
+    int32_t ctx[64];
+    size_t nctx = cooc_on(it) ? context_items(it, c, u, ctx) : 0;
+    const sr_score_nbr_t *lists[64];
+    size_t lens[64];
+    for (size_t k = 0; k < nctx; k++) {
+        lens[k] = 0;
+        lists[k] = it->nbrs(it->nbrs_opaque, ctx[k], &lens[k]);
+        if (!lists[k] || it->count[ctx[k]] <= 0)
+            lens[k] = 0;
+    }
+    for (size_t j = 0; j < n; j++) {
+        int32_t x = cand[j];
+        float *f = feat[j];
+        const float *q = it->q + (size_t)x * dim;
+        f[SR_F_MF] = u->p ? dot8(q, u->p, dim) : 0.0f;
+        f[SR_F_SESS] = dot8(q, s, dim);
+        f[SR_F_BIAS] = it->bias[x];
+        f[SR_F_POP] = fmaxf(it->logpop[x] + c->pop_offset, SR_POP_FLOOR);
+        f[SR_F_REC] = log1pf(recency_of(c, u, x));
+        f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
+        float co = 0;
+        if (nctx && it->count[x] > 0) {
+            for (size_t k = 0; k < nctx; k++) {
+                for (size_t e = 0; e < lens[k]; e++) {
+                    if (lists[k][e].item == x) {
+                        co += ldexpf(1.0f, -(int)k) * lists[k][e].count /
+                              sqrtf(it->count[ctx[k]] * it->count[x]);
+                        break;
+                    }
+                }
+            }
+        }
+        f[SR_F_COOC] = co;
+    }
+}
+
+void sr_score_candidates(const sr_score_items_t *it, const sr_score_conf_t *c,
+                         const sr_score_user_t *u, const int32_t *cand, size_t n, float *out,
+                         float *scratch)
+{
+    session(it, u, c->recent_half_life_s, scratch);
+    for (size_t j = 0; j < n; j++) {
+        float f[1][SR_BLEND_NFEAT];
+        if (cand[j] < 0 || (uint32_t)cand[j] >= it->n_items) {
+            out[j] = -INFINITY;
+            continue;
+        }
+        sr_score_features(it, c, u, scratch, &cand[j], 1, f);
+        float sc = 0;
+        for (int k = 0; k < SR_BLEND_NFEAT; k++)
+            sc += c->blend[k] * f[0][k];
+        out[j] = sc;
+    }
+}
+
+void sr_score_similar(const sr_score_items_t *it, int32_t item, float *out)
+{
+    int dim = it->dim;
+    if (item < 0 || (uint32_t)item >= it->n_items)
+        return;
+    const float *qi = it->q + (size_t)item * dim;
+    float ni = sqrtf(dot8(qi, qi, dim)) + 1e-12f;
+    for (uint32_t j = 0; j < it->n_items; j++) {
+        const float *qj = it->q + (size_t)j * dim;
+        out[j] = dot8(qi, qj, dim) / (ni * (sqrtf(dot8(qj, qj, dim)) + 1e-12f));
+    }
+    if (cooc_on(it) && it->count[item] > 0) {
+        size_t nn = 0;
+        const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, item, &nn);
+        for (size_t e = 0; nb && e < nn; e++) {
+            int32_t x = nb[e].item;
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
+                continue;
+            out[x] += nb[e].count / sqrtf(it->count[item] * it->count[x]);
+        }
+    }
+    out[item] = -INFINITY;
+}
+
+/* Min-heap on "worse": lower score, or equal score and higher index. */
+static inline int worse(const float *sc, uint32_t a, uint32_t b)
+{
+    return sc[a] < sc[b] || (sc[a] == sc[b] && a > b);
+}
+
+static void sift_down(const float *sc, uint32_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(sc, h[l], h[m]))
+            m = l;
+        if (r < n && worse(sc, h[r], h[m]))
+            m = r;
+        if (m == i)
+            return;
+        uint32_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+size_t sr_topk(const float *scores, uint32_t n, size_t k, const uint8_t *skip, uint32_t *idx_out,
+               float *score_out)
+{
+    if (k == 0 || !scores || !idx_out)
+        return 0;
+    size_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((skip && skip[i]) || isnan(scores[i]))
+            continue;
+        if (m < k) {
+            /* sift up */
+            size_t j = m++;
+            idx_out[j] = i;
+            while (j > 0) {
+                size_t p = (j - 1) / 2;
+                if (!worse(scores, idx_out[j], idx_out[p]))
+                    break;
+                uint32_t t = idx_out[j];
+                idx_out[j] = idx_out[p];
+                idx_out[p] = t;
+                j = p;
+            }
+        } else if (worse(scores, idx_out[0], i)) {
+            idx_out[0] = i;
+            sift_down(scores, idx_out, m, 0);
+        }
+    }
+    /* Heap-sort: popping the worst to the end leaves best first. */
+    for (size_t end = m; end > 1; end--) {
+        uint32_t t = idx_out[0];
+        idx_out[0] = idx_out[end - 1];
+        idx_out[end - 1] = t;
+        sift_down(scores, idx_out, end - 1, 0);
+    }
+    if (score_out)
+        for (size_t j = 0; j < m; j++)
+            score_out[j] = scores[idx_out[j]];
+    return m;
+}

@@ -1,0 +1,149 @@
+/* The ranking score, as a stateless kernel over arrays the caller holds.
+ *
+ * The model (sr_model_score_all) and the ranker (which keeps its own item
+ * matrix loaded from Redis) both call these functions, so a ranker fed the
+ * same state computes the same score as the model.  Nothing here allocates
+ * or keeps state: every function is thread-safe for concurrent callers that
+ * do not write the arrays they pass.
+ *
+ * The score of item i for user u is a blend (DESIGN.md §5):
+ *
+ *   score = w_mf   * q_i . p_u             long-term taste
+ *         + w_sess * q_i . s_u             short-term taste: s_u is the
+ *                                          recency-weighted mean of the q of
+ *                                          the user's last SR_SESS_LEN items
+ *         + w_bias * b_i
+ *         + w_pop  * max(logpop_i + pop_offset, SR_POP_FLOOR)
+ *                                          log decayed popularity
+ *         + w_rec  * log(1 + r_ui)         r_ui = sum over the user's recent
+ *                                          events on i of weight[type] *
+ *                                          2^(-age / recent_half_life)
+ *         + w_last * [i is the user's last item]
+ *         + w_cooc * sum_k 2^-k * co(j_k, i) / sqrt(n_j n_i)
+ *                                          j_k: the user's k-th most recent
+ *                                          distinct item, k < cooc_window
+ *
+ * The blend weights w are learned online by the model (softmax over the true
+ * item against the user's recent and co-occurring items and sampled
+ * negatives, before the event is learned). */
+#ifndef SR_SCORE_H
+#define SR_SCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sr_event.h"
+
+enum {
+    SR_F_MF = 0,
+    SR_F_SESS,
+    SR_F_BIAS,
+    SR_F_POP,
+    SR_F_REC,
+    SR_F_LAST,
+    SR_F_COOC,
+    SR_BLEND_NFEAT
+};
+
+/* The popularity feature is floored here (about 4.5e-5 of one event), so
+ * items never seen positively get a finite score. */
+#define SR_POP_FLOOR (-10.0f)
+
+/* Short-term vector s_u: the last SR_SESS_LEN entries of the recent list. */
+#define SR_SESS_LEN 8
+
+/* "mf", "sess", "bias", "pop", "rec", "last", "cooc"; static string. */
+const char *sr_score_feature_name(int f);
+
+/* One entry of a user's recent list, oldest first.  item is the caller's
+ * index into its item arrays, or -1 for an item the caller does not know
+ * (skipped). */
+typedef struct sr_score_recent {
+    int32_t item;
+    uint32_t type; /* sr_event_type_t */
+    int64_t ts_ms;
+} sr_score_recent_t;
+
+/* One co-occurrence neighbour: how often `item` occurred near the owner. */
+typedef struct sr_score_nbr {
+    int32_t item; /* -1 = unknown to the caller (skipped) */
+    float count;
+} sr_score_nbr_t;
+
+/* The item side, owned by the caller. */
+typedef struct sr_score_items {
+    int dim;
+    uint32_t n_items;
+    const float *q;      /* n_items x dim, row-major, contiguous */
+    const float *bias;   /* n_items */
+    const float *logpop; /* n_items: log decayed popularity (any common offset) */
+    const float *count;  /* n_items: occurrence counts n_i for co-occurrence
+                            normalisation; NULL disables co-occurrence */
+    /* Neighbour list of item (n set), or NULL/n=0.  NULL callback disables
+     * co-occurrence.  Must be safe to call from the scoring thread. */
+    const sr_score_nbr_t *(*nbrs)(const void *opaque, int32_t item, size_t *n);
+    const void *nbrs_opaque;
+} sr_score_items_t;
+
+/* Blend weights and the signal parameters (the model's params). */
+typedef struct sr_score_conf {
+    float blend[SR_BLEND_NFEAT];
+    float weight[SR_EV_NTYPES]; /* per-type recency weight */
+    float recent_half_life_s;
+    int cooc_window;
+    float pop_offset; /* added to logpop (the model passes -log of its clock scale) */
+} sr_score_conf_t;
+
+/* The user side, owned by the caller. */
+typedef struct sr_score_user {
+    const float *p; /* dim floats, or NULL for an unknown user */
+    const sr_score_recent_t *recent; /* oldest first; may be NULL if n_recent 0 */
+    size_t n_recent;
+    int64_t now_ms; /* the time recency decays to */
+} sr_score_user_t;
+
+/* Writes the short-term vector s_u (dim floats) into s: the mean of the q
+ * of the last SR_SESS_LEN known recent items weighted by
+ * 2^(-age / recent_half_life), divided by max(sum of weights, 1) so an old
+ * session fades out; zero when the user has no known recent items. */
+void sr_score_session(const sr_score_items_t *it, const sr_score_conf_t *c,
+                      const sr_score_user_t *u, float *s);
+
+/* Blend score of every item into out[it->n_items].  scratch must hold 2*dim
+ * floats.  Dense part is one pass over the item matrix; recency and
+ * co-occurrence are added only to the items they touch. */
+void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                  float *out, float *scratch);
+
+/* The blend features of n candidate items (cand[j] in 0..n_items-1) into
+ * feat[j][SR_BLEND_NFEAT].  s is the user's s_u from sr_score_session.  Used
+ * by the model's blend learner and the ranker's /v1/rank. */
+void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
+                       const sr_score_user_t *u, const float *s, const int32_t *cand, size_t n,
+                       float (*feat)[SR_BLEND_NFEAT]);
+
+/* Blend score of n candidates into out[n] (same value sr_score_all gives). */
+void sr_score_candidates(const sr_score_items_t *it, const sr_score_conf_t *c,
+                         const sr_score_user_t *u, const int32_t *cand, size_t n, float *out,
+                         float *scratch);
+
+/* "Items like this one": out[j] for every item j = cosine(q_i, q_j)
+ * + co(i, j) / sqrt(n_i n_j) (the co-occurrence term only for i's
+ * neighbours); out[i] = -INFINITY so it is never its own neighbour. */
+void sr_score_similar(const sr_score_items_t *it, int32_t item, float *out);
+
+/* Dot product with a fixed summation order (8 lanes), so every caller gets
+ * bit-identical results from the same binary. */
+float sr_dot(const float *a, const float *b, int n);
+
+/* 2^x for x <= 0 by a fixed polynomial: fast and the same everywhere. */
+float sr_exp2_neg(float x);
+
+/* Partial top-K of scores[0..n): up to k indices with the highest scores,
+ * best first (ties: lower index first), skipping i where skip && skip[i];
+ * NaN scores are skipped.  score_out may be NULL.  Returns the number
+ * written.  O(n log k), no allocation: the heap lives in idx_out. */
+size_t sr_topk(const float *scores, uint32_t n, size_t k, const uint8_t *skip, uint32_t *idx_out,
+               float *score_out);
+
+#endif
