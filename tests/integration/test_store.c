@@ -148,3 +148,430 @@ Test(store, flush_then_read_back_users_items_offsets_global)
     free(meta);
     sr_store_destroy(s);
 }
+
+/* A one-user, one-item flush of partition 0 of "events" for group g. */
+typedef struct small_flush {
+    float uv[DIM];
+    sr_store_recent_t rec[1];
+    sr_store_user_t u;
+    item_val_t it;
+    sr_store_item_t cur;
+    sr_store_item_write_t w;
+    sr_store_offset_t off;
+    sr_store_flush_t f;
+} small_flush_t;
+
+static void small_flush_init(small_flush_t *x, const char *user, const char *item, int64_t prev,
+                             int64_t next)
+{
+    memset(x, 0, sizeof(*x));
+    for (int j = 0; j < DIM; j++) x->uv[j] = (float)next + (float)j;
+    x->rec[0] = (sr_store_recent_t){.item_id = item, .item_id_len = strlen(item), .ts_ms = next};
+    x->u = (sr_store_user_t){.id = user, .id_len = strlen(user), .dim = DIM, .vec = x->uv,
+                             .events = (uint64_t)next, .last_ts_ms = next, .n_recent = 1,
+                             .recent = x->rec};
+    snprintf(x->it.id, sizeof(x->it.id), "%s", item);
+    for (int j = 0; j < DIM; j++) x->it.vec[j] = 1.0f;
+    x->cur = item_of(&x->it);
+    x->w = (sr_store_item_write_t){.cur = &x->cur};
+    x->off = (sr_store_offset_t){.topic = "events", .partition = 0, .prev = prev, .next = next};
+    x->f = (sr_store_flush_t){.group = "g", .offsets = &x->off, .n_offsets = 1, .users = &x->u,
+                              .n_users = 1, .items = &x->w, .n_items = 1};
+}
+
+static long long xlen(void)
+{
+    char *o = cli("XLEN", "{sr}:updates", NULL, NULL);
+    long long n = atoll(o);
+    free(o);
+    return n;
+}
+
+Test(store, offsets_are_fenced_and_a_fenced_flush_writes_nothing)
+{
+    sr_store_t *s = open_store("sr");
+    small_flush_t a, b;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    /* A zombie that still believes partition 0 is unstored. */
+    small_flush_init(&b, "u2", "i2", SR_STORE_OFFSET_NONE, 9);
+    cr_assert_eq(sr_store_flush(s, &b.f, &res), SR_ERR_STATE);
+    cr_assert(strstr(sr_store_errstr(s), "FENCED"), "errstr: %s", sr_store_errstr(s));
+    cr_assert_not(sr_store_err_retryable(SR_ERR_STATE));
+    const char *ids[] = {"u2"};
+    sr_store_user_t out[1];
+    cr_assert_eq(sr_store_get_users(s, ids, NULL, 1, out), 0, "fenced flush wrote its user");
+    const char *iids[] = {"i2"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, iids, NULL, 1, io), 0, "fenced flush wrote its item");
+    int32_t p0 = 0;
+    int64_t off;
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, 5);
+    /* The rightful owner continues from 5. */
+    small_flush_init(&b, "u2", "i2", 5, 9);
+    cr_assert_eq(sr_store_flush(s, &b.f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, 9);
+    sr_store_destroy(s);
+}
+
+Test(store, a_retried_flush_is_a_duplicate_and_applies_nothing_twice)
+{
+    sr_store_t *s = open_store("sr");
+    small_flush_t a;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    a.w.write_pop = 1;
+    a.w.pop_cur = 1.0;
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    small_flush_init(&a, "u1", "i1", 5, 8);
+    a.it.vec[0] = 3.0f;
+    item_val_t base = a.it;
+    base.vec[0] = 1.0f;
+    sr_store_item_t bi = item_of(&base);
+    a.w.base = &bi;
+    a.w.write_pop = 1;
+    a.w.pop_base = 1.0;
+    a.w.pop_cur = 4.0;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.duplicate, 0);
+    long long len = xlen();
+    /* The reply was "lost": the trainer sends the same flush again. */
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.duplicate, 1);
+    cr_assert_eq(xlen(), len, "a duplicate appended to the update stream");
+    const char *iids[] = {"i1"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, iids, NULL, 1, io), 1);
+    cr_assert_eq(io[0].vec[0], 3.0f, "delta applied twice: %g", io[0].vec[0]);
+    cr_assert_eq(io[0].pop, 4.0);
+    sr_store_destroy(s);
+}
+
+Test(store, deltas_from_two_writers_are_summed)
+{
+    sr_store_t *s = open_store("sr");
+    /* Writer A creates the item at v0. */
+    item_val_t v0 = {.id = "shared", .bias = 0.25f};
+    for (int j = 0; j < DIM; j++) v0.vec[j] = 0.5f * (float)j;
+    sr_store_item_t c0 = item_of(&v0);
+    sr_store_item_write_t w0 = {.cur = &c0, .write_pop = 1, .pop_cur = 1.0};
+    sr_store_flush_t f0 = {.items = &w0, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f0, &res), 0, "%s", sr_store_errstr(s));
+    /* Both writers start from v0 and change it independently. */
+    item_val_t va = v0, vb = v0;
+    for (int j = 0; j < DIM; j++) {
+        va.vec[j] += 0.125f;
+        vb.vec[j] -= 0.0625f * (float)j;
+    }
+    va.bias += 1.0f;
+    vb.bias += 2.0f;
+    sr_store_item_t base = item_of(&v0), ca = item_of(&va), cb = item_of(&vb);
+    sr_store_item_write_t wa = {.cur = &ca, .base = &base, .write_pop = 1, .pop_base = 1.0,
+                                .pop_cur = 3.0};
+    sr_store_item_write_t wb = {.cur = &cb, .base = &base, .write_pop = 1, .pop_base = 1.0,
+                                .pop_cur = 1.5};
+    sr_store_flush_t fa = {.items = &wa, .n_items = 1}, fb = {.items = &wb, .n_items = 1};
+    cr_assert_eq(sr_store_flush(s, &fa, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.n_delta_merged, 0);
+    cr_assert_eq(sr_store_flush(s, &fb, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.n_delta_merged, 1, "B's flush should have merged onto A's");
+    for (int j = 0; j < DIM; j++) {
+        float want = v0.vec[j] + 0.125f - 0.0625f * (float)j;
+        cr_assert_float_eq(res.merged[0].vec[j], want, 1e-6, "dim %d: %g vs %g", j,
+                           res.merged[0].vec[j], want);
+    }
+    cr_assert_float_eq(res.merged[0].bias, 0.25f + 1.0f + 2.0f, 1e-6);
+    cr_assert_float_eq(res.merged[0].pop, 3.5, 1e-12);
+    /* What B got back is what Redis holds. */
+    float merged0 = res.merged[0].vec[3];
+    const char *iids[] = {"shared"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, iids, NULL, 1, io), 1);
+    cr_assert_eq(io[0].vec[3], merged0);
+    cr_assert_float_eq(io[0].pop, 3.5, 1e-12);
+    sr_store_destroy(s);
+}
+
+Test(store, a_single_writer_stays_bit_exact_where_delta_arithmetic_would_not)
+{
+    sr_store_t *s = open_store("sr");
+    /* base + (cur - base) loses cur when the magnitudes differ wildly. */
+    volatile float b = 1.0f, c = 1e-30f;
+    volatile double d = (double)c - (double)b;
+    cr_assert_neq((float)((double)b + d), c, "premise: delta arithmetic is not exact here");
+
+    item_val_t v = {.id = "x", .bias = 1.0f};
+    for (int j = 0; j < DIM; j++) v.vec[j] = 1.0f;
+    sr_store_item_t cur = item_of(&v);
+    sr_store_item_write_t w = {.cur = &cur};
+    sr_store_flush_t f = {.items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    item_val_t basev = v;
+    srand(7);
+    for (int step = 0; step < 50; step++) {
+        item_val_t nv = basev;
+        for (int j = 0; j < DIM; j++)
+            nv.vec[j] = step == 0 ? 1e-30f : nv.vec[j] * (float)(rand() % 1000) / 333.0f + 1e-7f;
+        nv.bias = basev.bias / 3.0f;
+        sr_store_item_t bi = item_of(&basev), ci = item_of(&nv);
+        w = (sr_store_item_write_t){.cur = &ci, .base = &bi};
+        cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+        cr_assert_eq(res.n_delta_merged, 0);
+        cr_assert_eq(memcmp(res.merged[0].vec, nv.vec, sizeof(nv.vec)), 0, "step %d", step);
+        basev = nv;
+    }
+    const char *iids[] = {"x"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, iids, NULL, 1, io), 1);
+    cr_assert_eq(memcmp(io[0].vec, basev.vec, sizeof(basev.vec)), 0, "stored value drifted");
+    cr_assert_eq(io[0].bias, basev.bias);
+    sr_store_destroy(s);
+}
+
+static void flush_items(sr_store_t *s, int first, int n, double pop)
+{
+    item_val_t *v = calloc((size_t)n, sizeof(*v));
+    sr_store_item_t *c = calloc((size_t)n, sizeof(*c));
+    sr_store_item_write_t *w = calloc((size_t)n, sizeof(*w));
+    for (int i = 0; i < n; i++) {
+        snprintf(v[i].id, sizeof(v[i].id), "item%d", first + i);
+        for (int j = 0; j < DIM; j++) v[i].vec[j] = (float)(first + i);
+        v[i].bias = (float)(first + i);
+        c[i] = item_of(&v[i]);
+        w[i] = (sr_store_item_write_t){.cur = &c[i], .write_pop = pop > 0,
+                                       .pop_cur = pop > 0 ? pop + first + i : 0};
+    }
+    sr_store_flush_t f = {.items = w, .n_items = (size_t)n};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    free(v);
+    free(c);
+    free(w);
+}
+
+Test(store, update_stream_is_read_after_a_cursor)
+{
+    sr_store_t *s = open_store("sr");
+    flush_items(s, 0, 3, 0);
+    sr_store_cursor_t cur = {0};
+    const sr_store_update_t *u;
+    int gap;
+    long n = sr_store_read_updates(s, &cur, 100, &u, &gap);
+    cr_assert_eq(n, 3, "%s", sr_store_errstr(s));
+    cr_assert_eq(gap, 0);
+    cr_assert_eq(u[0].seq, 1);
+    cr_assert_eq(u[2].seq, 3);
+    cr_assert_str_eq(u[1].item.id, "item1");
+    cr_assert_eq(u[1].item.vec[0], 1.0f);
+    cr_assert_gt(u[1].item.num, 0);
+    cr_assert_eq(sr_store_read_updates(s, &cur, 100, &u, &gap), 0);
+    flush_items(s, 10, 2, 0);
+    n = sr_store_read_updates(s, &cur, 1, &u, &gap);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(u[0].item.id, "item10");
+    n = sr_store_read_updates(s, &cur, 10, &u, &gap);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(u[0].item.id, "item11");
+    cr_assert_eq(u[0].seq, 5);
+    cr_assert_eq(gap, 0);
+    sr_store_destroy(s);
+}
+
+Test(store, update_stream_is_capped_and_a_lagging_reader_sees_the_gap)
+{
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    o.stream_maxlen = 100;
+    char err[256];
+    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    for (int k = 0; k < 20; k++) flush_items(s, k * 50, 50, 0);
+    long long len = xlen();
+    cr_assert_lt(len, 1000, "stream not capped: %lld entries", len);
+    cr_assert_geq(len, 100);
+    sr_store_cursor_t cur = {0};
+    const sr_store_update_t *u;
+    int gap = 0;
+    long n = sr_store_read_updates(s, &cur, 5000, &u, &gap);
+    cr_assert_eq(n, len);
+    cr_assert_eq(gap, 1, "trimmed entries were not reported");
+    cr_assert_eq(u[n - 1].seq, 1000);
+    sr_store_destroy(s);
+}
+
+Test(store, load_items_gives_contiguous_rows_and_a_cursor_to_follow)
+{
+    sr_store_t *s = open_store("sr");
+    flush_items(s, 0, 2500, 1.0);
+    sr_store_items_t *it;
+    cr_assert_eq(sr_store_load_items(s, &it), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(it->n, 2500);
+    cr_assert_eq(it->dim, DIM);
+    int seen[2500] = {0};
+    for (uint32_t i = 0; i < it->n; i++) {
+        int k = atoi(it->id_buf + it->id_off[i] + 4);
+        cr_assert(k >= 0 && k < 2500);
+        seen[k]++;
+        cr_assert_eq(it->vec[(size_t)i * DIM + DIM - 1], (float)k);
+        cr_assert_eq(it->bias[i], (float)k);
+        cr_assert_eq(it->pop[i], 1.0 + k);
+        cr_assert_gt(it->num[i], 0);
+        cr_assert_eq(it->id_len[i], strlen(it->id_buf + it->id_off[i]));
+    }
+    for (int k = 0; k < 2500; k++) cr_assert_eq(seen[k], 1, "item%d seen %d times", k, seen[k]);
+    sr_store_cursor_t cur = it->cursor;
+    sr_store_items_free(it);
+    const sr_store_update_t *u;
+    int gap;
+    cr_assert_eq(sr_store_read_updates(s, &cur, 100, &u, &gap), 0);
+    flush_items(s, 7, 1, 0);
+    cr_assert_eq(sr_store_read_updates(s, &cur, 100, &u, &gap), 1);
+    cr_assert_eq(gap, 0);
+    cr_assert_str_eq(u[0].item.id, "item7");
+    sr_store_destroy(s);
+}
+
+Test(store, popularity_top_k_is_best_first)
+{
+    sr_store_t *s = open_store("sr");
+    flush_items(s, 0, 20, 100.0);
+    const sr_store_pop_t *p;
+    long n = sr_store_pop_top(s, 5, &p);
+    cr_assert_eq(n, 5, "%s", sr_store_errstr(s));
+    for (int i = 0; i < 5; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "item%d", 19 - i);
+        cr_assert_str_eq(p[i].id, want);
+        cr_assert_eq(p[i].score, 100.0 + 19 - i);
+    }
+    cr_assert_eq(sr_store_pop_top(s, 1000, &p), 20);
+    sr_store_destroy(s);
+}
+
+Test(store, another_schema_version_is_refused)
+{
+    free(cli("HSET", "sr:meta", "schema", "2"));
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    char err[512] = "";
+    cr_assert_null(sr_store_new(&o, err, sizeof(err)));
+    cr_assert(strstr(err, "schema 2") && strstr(err, "sr:meta"), "errstr: %s", err);
+    /* Another prefix is another namespace. */
+    sr_store_t *s = open_store("other");
+    char *m = cli("HGET", "other:meta", "schema", NULL);
+    cr_assert_eq(m[0], '1');
+    free(m);
+    sr_store_destroy(s);
+}
+
+Test(store, bad_prefix_is_refused)
+{
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    o.prefix = "a{b}";
+    char err[256] = "";
+    cr_assert_null(sr_store_new(&o, err, sizeof(err)));
+    cr_assert(strstr(err, "prefix"), "%s", err);
+}
+
+/* redis-server on a given port (the same one after a restart). */
+static void start_redis_on(int p)
+{
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", p);
+    for (int attempt = 0; attempt < 50; attempt++) {
+        char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--loglevel", "warning", NULL};
+        cr_assert_eq(sr_test_spawn(&redis, argv, 1), 0);
+        for (int i = 0; i < 100; i++) {
+            char *out = NULL;
+            char *ping[] = {"redis-cli", "-p", ports, "ping", NULL};
+            int rc = sr_test_run(ping, &out, 2000);
+            int ok = rc == 0 && out && !strncmp(out, "PONG", 4);
+            free(out);
+            if (ok) return;
+            usleep(20000);
+        }
+        sr_test_stop(&redis, SIGKILL, 100); /* port still in TIME_WAIT/bound: retry */
+        usleep(100000);
+    }
+    cr_assert_fail("could not restart redis-server on port %d", p);
+}
+
+Test(store, reconnects_after_redis_restarts_on_the_same_port)
+{
+    sr_store_t *s = open_store("sr");
+    small_flush_t a;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    sr_test_stop(&redis, SIGKILL, 5000);
+    int32_t p0 = 0;
+    int64_t off;
+    int rc = sr_store_get_offsets(s, "g", "events", &p0, 1, &off);
+    cr_assert_lt(rc, 0);
+    cr_assert(sr_store_err_retryable(rc), "rc %d (%s) not retryable", rc, sr_strerror(rc));
+    rc = sr_store_get_offsets(s, "g", "events", &p0, 1, &off);
+    cr_assert_eq(rc, SR_ERR_UNAVAIL, "rc %d: %s", rc, sr_store_errstr(s));
+    start_redis_on(port);
+    /* A fresh, empty server: the store reconnects, rewrites the schema and
+     * the flush goes through (fencing sees no stored offset). */
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, 5);
+    char *m = cli("HGET", "sr:meta", "schema", NULL);
+    cr_assert_eq(m[0], '1');
+    free(m);
+    sr_store_destroy(s);
+}
+
+Test(store, user_memory_at_k32_with_20_recent_items_is_at_most_400_bytes)
+{
+    sr_store_t *s = open_store("sr");
+    enum { NU = 200, K = 32, NR = 20 };
+    static float vecs[NU][K], accs[NU][1];
+    static sr_store_recent_t rec[NU][NR];
+    static char uids[NU][24], iids[NU][NR][24];
+    static sr_store_user_t users[NU];
+    srand(3);
+    for (int i = 0; i < NU; i++) {
+        snprintf(uids[i], sizeof(uids[i]), "user%07d", 1000000 + i * 37);
+        for (int j = 0; j < K; j++) vecs[i][j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        accs[i][0] = (float)rand();
+        int64_t t = 1763900000000LL + i * 1000;
+        for (int r = 0; r < NR; r++) {
+            snprintf(iids[i][r], sizeof(iids[i][r]), "item%07d", rand() % 2000000);
+            t += 1000 + rand() % 300000; /* seconds to minutes apart */
+            rec[i][r] = (sr_store_recent_t){.item_id = iids[i][r],
+                                            .item_id_len = strlen(iids[i][r]), .ts_ms = t,
+                                            .type = (uint8_t)(rand() % 4)};
+        }
+        users[i] = (sr_store_user_t){.id = uids[i], .id_len = strlen(uids[i]), .dim = K,
+                                     .n_acc = 1, .vec = vecs[i], .acc = accs[i],
+                                     .events = 1000 + (uint64_t)i, .last_ts_ms = t,
+                                     .n_recent = NR, .recent = rec[i]};
+    }
+    sr_store_flush_t f = {.users = users, .n_users = NU};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    long max = 0, sum = 0;
+    for (int i = 0; i < NU; i++) {
+        long m = sr_store_user_memory(s, uids[i], strlen(uids[i]));
+        cr_assert_gt(m, 0, "%s", sr_store_errstr(s));
+        sum += m;
+        if (m > max) max = m;
+    }
+    cr_log_info("MEMORY USAGE per user: mean %ld, max %ld bytes (blob %zu bytes)", sum / NU, max,
+                sr_store_user_size(&(sr_store_user_t){.dim = K, .n_acc = 1, .n_recent = 0}));
+    fprintf(stderr, "store memory: MEMORY USAGE per user mean %ld max %ld bytes\n", sum / NU, max);
+    cr_assert_leq(max, 400, "a user takes %ld bytes in Redis", max);
+    sr_store_destroy(s);
+}
