@@ -162,6 +162,16 @@ void sr_store_opts_init(sr_store_opts_t *o);
  * holds another schema version ("schema 2 in sr:meta, this build reads
  * 1").  For "wait until Redis is up" loops, call again. */
 sr_store_t *sr_store_new(const sr_store_opts_t *opts, char *errstr, size_t errstr_size);
+/* Like sr_store_new with host, port, password and db from a
+ * `redis://[:password@]host[:port][/db]` URL (sr_redis_url_parse in
+ * common/sr_config.h); prefix NULL and timeout_ms <= 0 mean the defaults.
+ * A URL that does not parse gives NULL with "redis.url: <reason>". */
+sr_store_t *sr_store_new_url(const char *url, const char *prefix, int timeout_ms,
+                             char *errstr, size_t errstr_size);
+/* The way every command opens its store: redis.url, redis.prefix,
+ * redis.timeout.ms and redis.stream.maxlen from conf (read once). */
+struct sr_conf_s;
+sr_store_t *sr_store_new_conf(const struct sr_conf_s *conf, char *errstr, size_t errstr_size);
 /* Closes the connection and frees everything, including memory returned by
  * earlier reads.  NULL is a no-op. */
 void sr_store_destroy(sr_store_t *s);

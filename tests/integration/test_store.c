@@ -575,3 +575,44 @@ Test(store, user_memory_at_k32_with_20_recent_items_is_at_most_400_bytes)
     cr_assert_leq(max, 400, "a user takes %ld bytes in Redis", max);
     sr_store_destroy(s);
 }
+
+Test(store, url_selects_the_database_and_authenticates)
+{
+    char url[128], err[512] = "";
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", port);
+    sr_store_t *s = sr_store_new_url(url, "sr", 2000, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    sr_store_destroy(s);
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    char *argv[] = {"redis-cli", "-p", ports, "-n", "3", "HGET", "sr:meta", "schema", NULL};
+    char *out = NULL;
+    cr_assert_eq(sr_test_run(argv, &out, 10000), 0);
+    cr_assert_eq(out[0], '1', "schema not written in db 3: '%s'", out);
+    free(out);
+
+    free(cli("CONFIG", "SET", "requirepass", "s3cr@t"));
+    cr_assert_null(sr_store_new_url(url, "sr", 2000, err, sizeof(err)), "no password accepted");
+    snprintf(url, sizeof(url), "redis://:wrong@127.0.0.1:%d", port);
+    cr_assert_null(sr_store_new_url(url, "sr", 2000, err, sizeof(err)));
+    snprintf(url, sizeof(url), "redis://:s3cr%%40t@127.0.0.1:%d", port);
+    s = sr_store_new_url(url, "sr", 2000, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    sr_store_destroy(s);
+    char *argv2[] = {"redis-cli", "-p", ports, "-a", "s3cr@t", "--no-auth-warning", "CONFIG",
+                     "SET", "requirepass", "", NULL};
+    cr_assert_eq(sr_test_run(argv2, NULL, 10000), 0);
+}
+
+Test(store, bad_url_and_unreachable_server_are_clear_errors)
+{
+    char err[512] = "";
+    cr_assert_null(sr_store_new_url("http://x", NULL, 0, err, sizeof(err)));
+    cr_assert(strstr(err, "redis.url"), "%s", err);
+    int free_port = sr_test_free_port();
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port);
+    err[0] = '\0';
+    cr_assert_null(sr_store_new_url(url, NULL, 500, err, sizeof(err)));
+    cr_assert(strstr(err, "connect"), "%s", err);
+}
