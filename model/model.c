@@ -711,7 +711,28 @@ static void pop_add(sr_model_t *m, uint32_t i, int64_t ts, double amount)
     m->logv[i] = (float)log(m->pop[i]);
 }
 
-static uint64_t event_seed(const sr_model_t *m, const sr_event_t *ev)
+int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *out, int n)
+{
+    int got = 0;
+    if (m->n_items == 0)
+        return 0;
+    for (int k = 0; k < n; k++) {
+        int32_t x = -1;
+        /* One redraw when the draw hits the positive; then give up on this
+         * negative rather than loop (a one-item catalogue). */
+        for (int tries = 0; tries < 2 && (x < 0 || x == pos); tries++) {
+            if (m->ring_len == 0 || unit(rng) < m->p.sampler_uniform)
+                x = (int32_t)below(rng, m->n_items);
+            else
+                x = (int32_t)m->ring[below(rng, m->ring_len)];
+        }
+        if (x != pos)
+            out[got++] = x;
+    }
+    return got;
+}
+
+uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
 {
     uint64_t h = ev->id_hash;
     if (h == 0) {
@@ -761,23 +782,12 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         m->gp[d] = 0;
     }
 
-    uint64_t rng = event_seed(m, ev);
+    uint64_t rng = sr_model_event_seed_(m, ev);
     float loss = 0;
     const float w = m->p.weight[ev->type];
     if (positive) {
         int32_t neg[64];
-        int nneg = 0;
-        for (int k = 0; k < m->p.negatives; k++) {
-            int32_t x = -1;
-            for (int tries = 0; tries < 2 && (x < 0 || x == i); tries++) {
-                if (m->ring_len == 0 || unit(&rng) < m->p.sampler_uniform)
-                    x = (int32_t)below(&rng, m->n_items);
-                else
-                    x = (int32_t)m->ring[below(&rng, m->ring_len)];
-            }
-            if (x != i)
-                neg[nneg++] = x;
-        }
+        int nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample)
             blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w);

@@ -1,0 +1,452 @@
+/* The online model: gradients against finite differences, determinism,
+ * snapshots (round trip and rejection of bad input), state export/import
+ * continuing bit-identically, parameters, and that it learns. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sr_err.h"
+#include "sr_model.h"
+#include "sr_model_state.h"
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap, rd;
+} buf_t;
+
+static int buf_write(void *o, const void *d, size_t len)
+{
+    buf_t *b = o;
+    if (b->n + len > b->cap) {
+        b->cap = (b->n + len) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, d, len);
+    b->n += len;
+    return 0;
+}
+
+static int buf_read(void *o, void *d, size_t len)
+{
+    buf_t *b = o;
+    if (b->rd + len > b->n)
+        return -1;
+    memcpy(d, b->p + b->rd, len);
+    b->rd += len;
+    return 0;
+}
+
+static buf_t save(const sr_model_t *m)
+{
+    buf_t b = {0};
+    cr_assert_eq(sr_model_save(m, buf_write, &b), 0);
+    return b;
+}
+
+static sr_model_t *copy(const sr_model_t *m)
+{
+    buf_t b = save(m);
+    char err[128];
+    sr_model_t *c = sr_model_load(buf_read, &b, err, sizeof err);
+    cr_assert_not_null(c, "%s", err);
+    free(b.p);
+    return c;
+}
+
+typedef struct evs {
+    char user[64], item[64];
+    sr_event_t ev;
+} evs_t;
+
+/* A small shop-like stream: users browse sessions within a category of
+ * items, repeat views, then carts and purchases of the same item. */
+static void gen(evs_t *e, int k)
+{
+    uint64_t s = (uint64_t)k * 0x9e3779b97f4a7c15ull + 17;
+    s ^= s >> 29;
+    s *= 0xbf58476d1ce4e5b9ull;
+    s ^= s >> 32;
+    int user = (int)(s % 40);
+    int cat = (user * 7 + k / 50) % 10;
+    int item = cat * 20 + (int)((s >> 20) % 20);
+    int t = (int)((s >> 40) % 10);
+    sr_event_type_t type = t < 6 ? SR_EV_VIEW : t < 7 ? SR_EV_CLICK : t < 8 ? SR_EV_CART
+                                                   : t < 9 ? SR_EV_PURCHASE : SR_EV_IMPRESSION;
+    snprintf(e->user, sizeof e->user, "user-%d", user);
+    snprintf(e->item, sizeof e->item, "item-%d", item);
+    e->ev = (sr_event_t){.user = e->user, .user_len = strlen(e->user), .item = e->item,
+                         .item_len = strlen(e->item), .type = type,
+                         .ts_ms = 1700000000000LL + (int64_t)k * 30000, .id_hash = s | 1};
+}
+
+static void run(sr_model_t *m, int from, int to)
+{
+    for (int k = from; k < to; k++) {
+        evs_t e;
+        gen(&e, k);
+        cr_assert_eq(sr_model_learn(m, &e.ev, NULL), 0);
+    }
+}
+
+static sr_model_t *fresh(void)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 16;
+    char err[128];
+    sr_model_t *m = sr_model_new(&p, err, sizeof err);
+    cr_assert_not_null(m, "%s", err);
+    return m;
+}
+
+static int same(buf_t a, buf_t b)
+{
+    return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+}
+
+/* ------------------------------------------------------------ gradients */
+
+static float loss_at(const sr_model_t *m, const sr_user_state_t *us, const sr_event_t *ev)
+{
+    sr_model_t *c = copy(m);
+    cr_assert_geq(sr_model_import_user(c, us), 0);
+    sr_learn_result_t r;
+    cr_assert_eq(sr_model_learn(c, ev, &r), 0);
+    sr_model_destroy(c);
+    return r.loss;
+}
+
+Test(model, gradient_matches_finite_differences)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 8;
+    p.l2 = 0;
+    p.clip = 1e6f;
+    p.lr = 0.01f;
+    p.blend_lr = 0;
+    sr_model_t *m = sr_model_new(&p, NULL, 0);
+    run(m, 0, 400);
+    evs_t e;
+    gen(&e, 400);
+    int32_t u = sr_model_find_user(m, e.user, e.ev.user_len);
+    cr_assert_geq(u, 0);
+    sr_user_state_t *us = malloc(sizeof *us), *after = malloc(sizeof *after);
+    float p0[8], v[8];
+    sr_model_export_user(m, (uint32_t)u, us);
+    memcpy(p0, us->vec, sizeof p0);
+    /* Analytic gradient of p_u, recovered from the AdaGrad step. */
+    sr_model_t *c = copy(m);
+    cr_assert_eq(sr_model_learn(c, &e.ev, NULL), 0);
+    /* Snapshots order users by id: look the user up again in the copy. */
+    sr_model_export_user(c, (uint32_t)sr_model_find_user(c, e.user, e.ev.user_len), after);
+    float scale = sqrtf(after->acc + 0.01f) / p.lr;
+    float g[8];
+    for (int d = 0; d < 8; d++)
+        g[d] = (p0[d] - after->vec[d]) * scale;
+    sr_model_destroy(c);
+    float gnorm = 0;
+    for (int d = 0; d < 8; d++) {
+        const float h = 1e-2f;
+        memcpy(v, p0, sizeof v);
+        us->vec = v;
+        v[d] = p0[d] + h;
+        float lp = loss_at(m, us, &e.ev);
+        v[d] = p0[d] - h;
+        float lm = loss_at(m, us, &e.ev);
+        float fd = (lp - lm) / (2 * h);
+        cr_assert_float_eq(g[d], fd, 2e-3f + 0.02f * fabsf(fd), "dim %d: analytic %g fd %g", d,
+                           g[d], fd);
+        gnorm += fabsf(g[d]);
+    }
+    cr_assert_gt(gnorm, 1e-3f, "degenerate test: zero gradient");
+    free(us);
+    free(after);
+    sr_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ determinism */
+
+Test(model, same_events_same_snapshot_bytes)
+{
+    sr_model_t *a = fresh(), *b = fresh();
+    run(a, 0, 3000);
+    run(b, 0, 3000);
+    buf_t sa = save(a), sb = save(b);
+    cr_assert(same(sa, sb));
+    /* A different seed must change the bytes (the test is not vacuous). */
+    sr_model_params_t p = *sr_model_params(a);
+    p.seed = 43;
+    sr_model_t *c = sr_model_new(&p, NULL, 0);
+    run(c, 0, 3000);
+    buf_t sc = save(c);
+    cr_assert(!same(sa, sc));
+    free(sa.p);
+    free(sb.p);
+    free(sc.p);
+    sr_model_destroy(a);
+    sr_model_destroy(b);
+    sr_model_destroy(c);
+}
+
+Test(model, snapshot_round_trip)
+{
+    sr_model_t *a = fresh();
+    run(a, 0, 2000);
+    sr_model_t *b = copy(a);
+    buf_t sa = save(a), sb = save(b);
+    cr_assert(same(sa, sb));
+    uint32_t n = sr_model_n_items(a);
+    cr_assert_eq(n, sr_model_n_items(b));
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    int32_t u = sr_model_find_user(b, "user-3", 6);
+    sr_model_score_all(a, sr_model_find_user(a, "user-3", 6), 1700000000000LL + 60000000, x);
+    sr_model_score_all(b, u, 1700000000000LL + 60000000, y);
+    cr_assert_eq(memcmp(x, y, n * sizeof *x), 0);
+    /* Both continue identically. */
+    run(a, 2000, 2500);
+    run(b, 2000, 2500);
+    free(sa.p);
+    free(sb.p);
+    sa = save(a);
+    sb = save(b);
+    cr_assert(same(sa, sb));
+    free(sa.p);
+    free(sb.p);
+    free(x);
+    free(y);
+    sr_model_destroy(a);
+    sr_model_destroy(b);
+}
+
+static void expect_reject(buf_t *b, const char *needle)
+{
+    char err[160] = "";
+    b->rd = 0;
+    sr_model_t *m = sr_model_load(buf_read, b, err, sizeof err);
+    cr_assert_null(m, "loaded a bad snapshot (%s)", needle);
+    cr_assert(strstr(err, needle) != NULL, "errstr '%s' lacks '%s'", err, needle);
+}
+
+Test(model, corrupt_snapshot_rejected)
+{
+    sr_model_t *a = fresh();
+    run(a, 0, 1000);
+    buf_t b = save(a);
+    b.p[b.n / 2] ^= 0x10;
+    expect_reject(&b, "checksum");
+    free(b.p);
+    sr_model_destroy(a);
+}
+
+Test(model, truncated_snapshot_rejected)
+{
+    sr_model_t *a = fresh();
+    run(a, 0, 1000);
+    buf_t b = save(a);
+    size_t full = b.n;
+    b.n = full - 3;
+    expect_reject(&b, "truncated");
+    b.n = full / 2;
+    expect_reject(&b, "truncated");
+    b.n = 10;
+    expect_reject(&b, "truncated");
+    free(b.p);
+    sr_model_destroy(a);
+}
+
+Test(model, wrong_version_and_magic_rejected)
+{
+    sr_model_t *a = fresh();
+    run(a, 0, 100);
+    buf_t b = save(a);
+    b.p[8] = 99;
+    expect_reject(&b, "version");
+    b.p[8] = 1;
+    b.p[0] = 'X';
+    expect_reject(&b, "magic");
+    free(b.p);
+    sr_model_destroy(a);
+}
+
+/* ------------------------------------------------------------ state */
+
+/* The trainer's crash recovery: rebuild a model from exported state only,
+ * continue it, and compare with the model that never stopped. */
+Test(model, state_export_import_continues_identically)
+{
+    sr_model_t *a = fresh(), *b = fresh();
+    run(a, 0, 4000);
+    run(b, 0, 2500);
+    sr_model_t *c = fresh();
+    sr_item_state_t *is = malloc(sizeof *is);
+    sr_user_state_t *us = malloc(sizeof *us);
+    sr_global_state_t *gs = malloc(sizeof *gs);
+    for (uint32_t i = 0; i < sr_model_n_items(b); i++) {
+        size_t len;
+        const char *id = sr_model_item_id(b, i, &len);
+        cr_assert_eq(sr_model_item_intern(c, id, len), (int32_t)i);
+    }
+    for (uint32_t i = 0; i < sr_model_n_items(b); i++) {
+        cr_assert_eq(sr_model_export_item(b, i, is), 0);
+        cr_assert_eq(sr_model_import_item(c, is), (int32_t)i);
+    }
+    sr_model_export_global(b, gs);
+    cr_assert_eq(sr_model_import_global(c, gs), 0);
+    /* Users in reverse order: their order must not matter. */
+    for (uint32_t u = sr_model_n_users(b); u-- > 0;) {
+        cr_assert_eq(sr_model_export_user(b, u, us), 0);
+        cr_assert_geq(sr_model_import_user(c, us), 0);
+    }
+    buf_t sb = save(b), sc = save(c);
+    cr_assert(same(sb, sc), "imported state differs before continuing");
+    run(c, 2500, 4000);
+    buf_t sa = save(a);
+    free(sc.p);
+    sc = save(c);
+    cr_assert(same(sa, sc), "continued state differs");
+    free(sa.p);
+    free(sb.p);
+    free(sc.p);
+    free(is);
+    free(us);
+    free(gs);
+    sr_model_destroy(a);
+    sr_model_destroy(b);
+    sr_model_destroy(c);
+}
+
+Test(model, dirty_tracking)
+{
+    sr_model_t *m = fresh();
+    run(m, 0, 50);
+    sr_model_clear_dirty(m);
+    const uint32_t *idx;
+    cr_assert_eq(sr_model_dirty_users(m, &idx), 0);
+    cr_assert_eq(sr_model_dirty_items(m, &idx), 0);
+    evs_t e;
+    gen(&e, 50);
+    e.ev.type = SR_EV_VIEW;
+    sr_learn_result_t r;
+    cr_assert_eq(sr_model_learn(m, &e.ev, &r), 0);
+    cr_assert_eq(sr_model_dirty_users(m, &idx), 1);
+    cr_assert_eq(idx[0], (uint32_t)r.user);
+    size_t n = sr_model_dirty_items(m, &idx);
+    int found = 0;
+    for (size_t k = 0; k < n; k++)
+        found |= idx[k] == (uint32_t)r.item;
+    cr_assert(found);
+    cr_assert_geq(n, 2, "negatives are touched too");
+    sr_model_destroy(m);
+}
+
+Test(model, import_rejects_bad_state)
+{
+    sr_model_t *m = fresh();
+    run(m, 0, 100);
+    sr_user_state_t *us = malloc(sizeof *us);
+    sr_model_export_user(m, 0, us);
+    us->dim = 3;
+    cr_assert_eq(sr_model_import_user(m, us), SR_ERR_INVAL);
+    us->dim = 16;
+    float v[16] = {0};
+    v[2] = NAN;
+    us->vec = v;
+    cr_assert_eq(sr_model_import_user(m, us), SR_ERR_INVAL);
+    v[2] = 0;
+    us->id_len = 0;
+    cr_assert_eq(sr_model_import_user(m, us), SR_ERR_RANGE);
+    sr_global_state_t *g = malloc(sizeof *g);
+    sr_model_export_global(m, g);
+    g->ring_len = 1;
+    g->ring[0] = 1u << 30;
+    cr_assert_eq(sr_model_import_global(m, g), SR_ERR_INVAL);
+    free(g);
+    free(us);
+    sr_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ params */
+
+Test(model, params_set_by_config_name)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    cr_assert_eq(sr_model_params_set(&p, "dim", "64"), 0);
+    cr_assert_eq(p.dim, 64);
+    cr_assert_eq(sr_model_params_set(&p, "weight.purchase", "4"), 0);
+    cr_assert_float_eq(p.weight[SR_EV_PURCHASE], 4.0f, 0);
+    cr_assert_eq(sr_model_params_set(&p, "seed", "18446744073709551615"), 0);
+    cr_assert_eq(p.seed, UINT64_MAX);
+    cr_assert_eq(sr_model_params_set(&p, "nope", "1"), SR_ERR_NOTFOUND);
+    cr_assert_eq(sr_model_params_set(&p, "dim", "abc"), SR_ERR_PARSE);
+    cr_assert_eq(sr_model_params_set(&p, "dim", "3.5"), SR_ERR_PARSE);
+    cr_assert_eq(sr_model_params_set(&p, "dim", "0"), SR_ERR_RANGE);
+    cr_assert_eq(sr_model_params_set(&p, "recent_max", "100000"), SR_ERR_RANGE);
+    cr_assert_eq(p.dim, 64, "a failed set leaves the value");
+}
+
+Test(model, invalid_params_refused)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 0;
+    char err[128] = "";
+    cr_assert_null(sr_model_new(&p, err, sizeof err));
+    cr_assert(strstr(err, "dim") != NULL, "%s", err);
+    sr_model_destroy(NULL);
+}
+
+Test(model, bad_events_refused)
+{
+    sr_model_t *m = fresh();
+    sr_event_t ev = {.user = "u", .user_len = 1, .item = "", .item_len = 0};
+    cr_assert_eq(sr_model_learn(m, &ev, NULL), SR_ERR_RANGE);
+    ev.item = "i";
+    ev.item_len = 1;
+    ev.type = (sr_event_type_t)77;
+    cr_assert_eq(sr_model_learn(m, &ev, NULL), SR_ERR_INVAL);
+    cr_assert_eq(sr_model_n_users(m), 0);
+    sr_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ learning */
+
+/* Every user who views A next views B: after the stream, a user whose last
+ * item is A gets B ranked first among the items they have not seen. */
+Test(model, learns_co_occurrence)
+{
+    sr_model_t *m = fresh();
+    char u[32];
+    int64_t ts = 1700000000000LL;
+    for (int k = 0; k < 300; k++) {
+        snprintf(u, sizeof u, "u%d", k);
+        const char *seq[3] = {"A", "B", NULL};
+        char noise[16];
+        snprintf(noise, sizeof noise, "n%d", k % 50);
+        seq[2] = noise;
+        for (int j = 0; j < 3; j++) {
+            sr_event_t ev = {.user = u, .user_len = strlen(u), .item = seq[j],
+                             .item_len = strlen(seq[j]), .type = SR_EV_VIEW, .ts_ms = ts += 1000};
+            cr_assert_eq(sr_model_learn(m, &ev, NULL), 0);
+        }
+    }
+    sr_event_t ev = {.user = "new", .user_len = 3, .item = "A", .item_len = 1,
+                     .type = SR_EV_VIEW, .ts_ms = ts += 1000};
+    cr_assert_eq(sr_model_learn(m, &ev, NULL), 0);
+    uint32_t n = sr_model_n_items(m);
+    float *s = malloc(n * sizeof *s);
+    uint8_t *skip = calloc(n, 1);
+    skip[sr_model_find_item(m, "A", 1)] = 1;
+    sr_model_score_all(m, sr_model_find_user(m, "new", 3), ts, s);
+    uint32_t top;
+    cr_assert_eq(sr_topk(s, n, 1, skip, &top, NULL), 1);
+    cr_assert_eq(top, (uint32_t)sr_model_find_item(m, "B", 1));
+    free(s);
+    free(skip);
+    sr_model_destroy(m);
+}
