@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_util.h"
 #include "sr_cmd.h"
 #include "sr_sim.h"
+
+extern char **environ;
 
 static void usage(FILE *out)
 {
@@ -29,7 +32,8 @@ static void usage(FILE *out)
             "  --start-ms T     time of the first event (default 2026-01-01T00:00Z)\n"
             "  --categories C   number of categories (default items/250, at least 4)\n"
             "  --zipf S         item popularity exponent (default 1.0)\n"
-            "  --impressions P  chance of impressions before a listing click (default 0.1)\n");
+            "  --impressions P  chance of impressions before a listing click (default 0.1)\n"
+            "  -c FILE / -X key=value: the common configuration options\n");
 }
 
 static int parse_u64(const char *name, const char *s, uint64_t *out)
@@ -69,6 +73,19 @@ int sr_cmd_simulate(int argc, char **argv)
         {"zipf", required_argument, NULL, O_ZIPF},       {"impressions", required_argument, NULL, O_IMPR},
         {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0},
     };
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    char err[1024];
+    /* -c / -X / environment as every command takes them (log.level). */
+    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, err, sizeof(err));
+    if (!conf) {
+        fprintf(stderr, "streamrec simulate: %s\n", err);
+        return 2;
+    }
+    sr_conf_destroy(conf);
     sr_sim_params_t p;
     sr_sim_params_init(&p);
     const char *out_path = "-";
@@ -131,7 +148,6 @@ int sr_cmd_simulate(int argc, char **argv)
         return 2;
     }
 
-    char err[256];
     sr_sim_t *sim = sr_sim_new(&p, err, sizeof(err));
     if (!sim) {
         fprintf(stderr, "streamrec simulate: %s\n", err);
