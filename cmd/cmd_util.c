@@ -28,6 +28,30 @@ sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr,
     return conf;
 }
 
+typedef struct model_apply {
+    sr_model_params_t *p;
+    char *errstr;
+    size_t errstr_size;
+} model_apply_t;
+
+static int apply_model(const char *key, const char *value, void *opaque)
+{
+    model_apply_t *a = opaque;
+    int rc = sr_model_params_set(a->p, key + strlen("model."), value);
+    if (rc < 0)
+        snprintf(a->errstr, a->errstr_size, "%s: the model refused '%s': %s", key, value,
+                 sr_strerror(rc));
+    return rc;
+}
+
+int sr_cmd_model_params(const sr_conf_t *conf, sr_model_params_t *p, char *errstr,
+                        size_t errstr_size)
+{
+    sr_model_params_init(p);
+    model_apply_t a = {p, errstr, errstr_size};
+    return sr_conf_foreach(conf, "model.", apply_model, &a);
+}
+
 typedef struct kafka_apply {
     rd_kafka_conf_t *kc;
     char *errstr;

@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "sr_config.h"
+#include "sr_model.h"
 
 /* The standard start of a command: a new conf with -c/-X/environment
  * applied (sr_conf_from_args; argv is compacted, *argc updated) and the
@@ -19,6 +20,13 @@
  * Returns the conf (caller destroys it) or NULL with errstr set. */
 sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr,
                        size_t errstr_size);
+
+/* Fills *p with sr_model_params_init's defaults, then applies every model.*
+ * property of conf through sr_model_params_set (the "model." prefix
+ * removed).  Returns 0, or the model's error with "model.<key>: ..." in
+ * errstr (a table row the model does not know is SR_ERR_NOTFOUND). */
+int sr_cmd_model_params(const sr_conf_t *conf, sr_model_params_t *p, char *errstr,
+                        size_t errstr_size);
 
 /* Applies every kafka.* property of conf to kc (without the "kafka."
  * prefix) and routes librdkafka's log lines through sr_log.  Returns 0, or

@@ -322,6 +322,20 @@ int sr_conf_set(sr_conf_t *conf, const char *key, const char *value, char *errst
         free(v);
         return rc;
     }
+    if (sr_conf_table[idx].type == SR_CONF_INT) {
+        /* One spelling per integer ("+010" is 10), so consumers that parse
+         * the string again (sr_model_params_set reads octal) agree. */
+        char canon[32];
+        snprintf(canon, sizeof(canon), "%lld", (long long)tmp.i);
+        char *c = strdup(canon);
+        if (!c) {
+            free(v);
+            snprintf(errstr, errstr_size, "%s: out of memory", key);
+            return SR_ERR_NOMEM;
+        }
+        free(v);
+        v = c;
+    }
     free(conf->vals[idx].str);
     tmp.str = v;
     tmp.src = conf->cur_src;

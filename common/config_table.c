@@ -2,6 +2,10 @@
  * parsing, range checks, the environment mapping, `streamrec config` and
  * docs/CONFIGURATION.md all come from the same rows and cannot drift apart.
  *
+ * The model.* rows mirror sr_model_params_set (model/model.c): same names,
+ * same defaults, ranges inside the model's; tests/unit/test_model_params.c
+ * fails when they drift apart.
+ *
  * Adding a property: add ONE row (one line) in the right section, keep the
  * default inside [min, max], then run `make docs` (a unit test fails while
  * docs/CONFIGURATION.md is stale).  For strings, min/max are ignored; give a
@@ -103,24 +107,26 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"http.listen", STR, 0, 0, "127.0.0.1:8080", "Address `serve` listens on: `host:port` (`[addr]:port` for IPv6; port 0 picks a free port).", v_listen},
 
     {"model.dim", INT, 1, 1024, "32", "Latent factors per user and item vector.", NULL},
-    {"model.negatives", INT, 0, 100, "4", "Sampled negative items per positive event.", NULL},
+    {"model.negatives", INT, 0, 64, "4", "Sampled negative items per positive event.", NULL},
     {"model.lr", DBL, 0, 10, "0.05", "AdaGrad base learning rate of the factor model.", NULL},
-    {"model.l2", DBL, 0, 1, "0.0001", "L2 regularisation applied to the rows an update touches.", NULL},
-    {"model.clip", DBL, 0, 1000, "1.0", "Per-coordinate gradient clip.", NULL},
-    {"model.init.std", DBL, 0, 1, "0.01", "Standard deviation of new item vectors.", NULL},
+    {"model.l2", DBL, 0, 10, "0.0001", "L2 regularisation applied to the rows an update touches.", NULL},
+    {"model.clip", DBL, 1e-6, 1e6, "1", "Per-coordinate gradient clip.", NULL},
+    {"model.init_std", DBL, 0, 10, "0.1", "Standard deviation of new item vectors.", NULL},
     {"model.seed", INT, 0, I53, "42", "Seed of initialisation and negative sampling (same seed and events give identical models).", NULL},
-    {"model.weight.view", DBL, 0, 100, "1", "Loss weight of a view event.", NULL},
-    {"model.weight.click", DBL, 0, 100, "1.5", "Loss weight of a click event.", NULL},
-    {"model.weight.cart", DBL, 0, 100, "3", "Loss weight of an add-to-cart event.", NULL},
-    {"model.weight.purchase", DBL, 0, 100, "5", "Loss weight of a purchase event.", NULL},
-    {"model.weight.impression", DBL, 0, 100, "0.3", "Loss weight of an impression without click (a weak negative).", NULL},
-    {"model.weight.rating", DBL, 0, 100, "1", "Loss weight of a rating event.", NULL},
-    {"model.recent.max", INT, 0, 1000, "20", "Recent items kept per user (short-term vector and recency signal).", NULL},
-    {"model.recent.half_life.s", DBL, 1, 31536000, "86400", "Half-life of a recent item's weight, in seconds of event time.", NULL},
-    {"model.pop.half_life.s", DBL, 1, 31536000, "86400", "Half-life of decayed item popularity, in seconds of event time.", NULL},
-    {"model.cooc.window", INT, 0, 100, "5", "Co-occurrence counts pairs within a user's last N items.", NULL},
-    {"model.cooc.max", INT, 0, 10000, "64", "Co-occurrence neighbours kept per item.", NULL},
-    {"model.blend.lr", DBL, 0, 10, "0.01", "Learning rate of the online blend of the ranking signals.", NULL},
+    {"model.weight.view", DBL, 0, 1000, "1", "Loss weight of a view event.", NULL},
+    {"model.weight.click", DBL, 0, 1000, "2", "Loss weight of a click event.", NULL},
+    {"model.weight.cart", DBL, 0, 1000, "4", "Loss weight of an add-to-cart event.", NULL},
+    {"model.weight.purchase", DBL, 0, 1000, "8", "Loss weight of a purchase event.", NULL},
+    {"model.weight.impression", DBL, 0, 1000, "0.1", "Loss weight of an impression without click (a weak negative).", NULL},
+    {"model.weight.rating", DBL, 0, 1000, "1", "Loss weight of a rating event.", NULL},
+    {"model.recent_max", INT, 1, 256, "20", "Recent items kept per user (short-term vector and recency signal).", NULL},
+    {"model.recent_half_life_s", DBL, 0.001, 1e9, "1800", "Half-life of a recent item's weight, in seconds of event time.", NULL},
+    {"model.pop_half_life_s", DBL, 0.001, 1e9, "86400", "Half-life of decayed item popularity, in seconds of event time.", NULL},
+    {"model.cooc_window", INT, 0, 64, "5", "Co-occurrence counts pairs within a user's last N items.", NULL},
+    {"model.cooc_max", INT, 0, 256, "32", "Co-occurrence neighbours kept per item.", NULL},
+    {"model.blend_lr", DBL, 0, 10, "0.05", "Learning rate of the online blend of the ranking signals.", NULL},
+    {"model.sampler_uniform", DBL, 0, 1, "0.5", "Share of negatives drawn uniformly from all items; the rest are drawn in proportion to recent popularity.", NULL},
+    {"model.blend_sample", DBL, 0, 1, "0.25", "Share of events the online blend learns from.", NULL},
 
     {"trainer.group.id", STR, 0, 0, "streamrec-trainer", "Kafka consumer group of the trainers.", v_nonempty},
     {"trainer.flush.interval.ms", INT, 1, 60000, "50", "Longest time between two flushes of the touched state to Redis, in milliseconds.", NULL},

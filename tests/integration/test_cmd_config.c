@@ -30,7 +30,7 @@ static char *temp_conf(const char *text)
 
 Test(cmd_config, precedence_through_the_binary)
 {
-    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc.max = 7\n");
+    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc_max = 7\n");
     setenv("STREAMREC_MODEL_DIM", "20", 1);
     setenv("STREAMREC_MODEL_NEGATIVES", "6", 1);
     int rc;
@@ -40,8 +40,8 @@ Test(cmd_config, precedence_through_the_binary)
     cr_assert_eq(rc, 0);
     cr_assert(strstr(out, "\nmodel.dim = 30\n"), "%s", out);
     cr_assert(strstr(out, "\nmodel.negatives = 6\n"), "%s", out);
-    cr_assert(strstr(out, "\nmodel.cooc.max = 7\n"), "%s", out);
-    cr_assert(strstr(out, "\nmodel.recent.max = 20\n"), "%s", out);
+    cr_assert(strstr(out, "\nmodel.cooc_max = 7\n"), "%s", out);
+    cr_assert(strstr(out, "\nmodel.recent_max = 20\n"), "%s", out);
     free(out);
     unlink(p);
     free(p);

@@ -82,6 +82,24 @@ Test(config, int_parses_and_trims)
     sr_conf_destroy(c);
 }
 
+static int find_value(const char *key, const char *value, void *opaque)
+{
+    const char **kv = opaque;
+    if (strcmp(key, kv[0]) == 0) kv[1] = value;
+    return 0;
+}
+
+Test(config, int_is_stored_in_one_spelling)
+{
+    /* "010" must not reach a consumer that reads it as octal. */
+    sr_conf_t *c = sr_conf_new();
+    cr_assert_eq(set(c, "model.seed", "+010"), 0, "%s", errstr);
+    const char *kv[2] = {"model.seed", NULL};
+    sr_conf_foreach(c, "model.", find_value, kv);
+    cr_assert_str_eq(kv[1], "10");
+    sr_conf_destroy(c);
+}
+
 Test(config, int_rejects_non_integers)
 {
     sr_conf_t *c = sr_conf_new();
@@ -330,7 +348,7 @@ Test(config, env_name_mapping)
     char buf[128];
     cr_assert_eq(sr_conf_env_name("redis.url", buf, sizeof(buf)), 0);
     cr_assert_str_eq(buf, "STREAMREC_REDIS_URL");
-    cr_assert_eq(sr_conf_env_name("model.recent.half_life.s", buf, sizeof(buf)), 0);
+    cr_assert_eq(sr_conf_env_name("model.recent_half_life_s", buf, sizeof(buf)), 0);
     cr_assert_str_eq(buf, "STREAMREC_MODEL_RECENT_HALF_LIFE_S");
     cr_assert_eq(sr_conf_env_name("a-b.c", buf, sizeof(buf)), 0);
     cr_assert_str_eq(buf, "STREAMREC_A_B_C");
@@ -358,7 +376,7 @@ Test(config, env_sets_table_and_kafka_keys)
     sr_conf_t *c = sr_conf_new();
     cr_assert_eq(sr_conf_load_env(c, envp, errstr, sizeof(errstr)), 0, "%s", errstr);
     cr_assert_str_eq(sr_conf_str(c, "redis.url"), "redis://h:7000/2");
-    cr_assert_float_eq(sr_conf_double(c, "model.recent.half_life.s"), 60, 1e-12);
+    cr_assert_float_eq(sr_conf_double(c, "model.recent_half_life_s"), 60, 1e-12);
     cr_assert_str_eq(sr_conf_str(c, "kafka.bootstrap.servers"), "b:9092");
     cr_assert_eq(sr_conf_int(c, "model.dim"), 32, "lower case is not ours");
     sr_conf_destroy(c);
@@ -398,15 +416,15 @@ static int from_args(sr_conf_t *c, args_t *a, char **envp)
 
 Test(config, precedence_flag_env_file_default_all_four)
 {
-    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc.max = 7\n");
+    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc_max = 7\n");
     char *envp[] = {"STREAMREC_MODEL_DIM=20", "STREAMREC_MODEL_NEGATIVES=6", NULL};
     args_t a = {0, {"train", "-X", "model.dim=30", "-c", p, NULL}};
     sr_conf_t *c = sr_conf_new();
     cr_assert_eq(from_args(c, &a, envp), 0, "%s", errstr);
     cr_assert_eq(sr_conf_int(c, "model.dim"), 30, "flag beats env and file");
     cr_assert_eq(sr_conf_int(c, "model.negatives"), 6, "env beats file");
-    cr_assert_eq(sr_conf_int(c, "model.cooc.max"), 7, "file beats default");
-    cr_assert_eq(sr_conf_int(c, "model.recent.max"), 20, "default");
+    cr_assert_eq(sr_conf_int(c, "model.cooc_max"), 7, "file beats default");
+    cr_assert_eq(sr_conf_int(c, "model.recent_max"), 20, "default");
     sr_conf_destroy(c);
     unlink(p);
     free(p);
@@ -414,7 +432,7 @@ Test(config, precedence_flag_env_file_default_all_four)
 
 Test(config, source_records_the_winning_layer)
 {
-    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc.max = 7\n");
+    char *p = temp_conf("model.dim = 10\nmodel.negatives = 5\nmodel.cooc_max = 7\n");
     char *envp[] = {"STREAMREC_MODEL_NEGATIVES=6", "STREAMREC_KAFKA_ACKS=all", NULL};
     args_t a = {0, {"train", "-X", "model.dim=30", "-c", p, NULL}};
     sr_conf_t *c = sr_conf_new();
@@ -422,11 +440,11 @@ Test(config, source_records_the_winning_layer)
     cr_assert_eq(sr_conf_source(c, "model.dim"), SR_CONF_SRC_FLAG);
     cr_assert_eq(sr_conf_source(c, "model.negatives"), SR_CONF_SRC_ENV);
     cr_assert_eq(sr_conf_source(c, "kafka.acks"), SR_CONF_SRC_ENV);
-    cr_assert_eq(sr_conf_source(c, "model.cooc.max"), SR_CONF_SRC_FILE);
-    cr_assert_eq(sr_conf_source(c, "model.recent.max"), SR_CONF_SRC_DEFAULT);
+    cr_assert_eq(sr_conf_source(c, "model.cooc_max"), SR_CONF_SRC_FILE);
+    cr_assert_eq(sr_conf_source(c, "model.recent_max"), SR_CONF_SRC_DEFAULT);
     cr_assert_eq(sr_conf_source(c, "kafka.unset"), SR_CONF_SRC_DEFAULT);
-    cr_assert_eq(set(c, "model.recent.max", "3"), 0);
-    cr_assert_eq(sr_conf_source(c, "model.recent.max"), SR_CONF_SRC_API);
+    cr_assert_eq(set(c, "model.recent_max", "3"), 0);
+    cr_assert_eq(sr_conf_source(c, "model.recent_max"), SR_CONF_SRC_API);
     cr_assert_str_eq(sr_conf_src_name(SR_CONF_SRC_ENV), "env");
     sr_conf_destroy(c);
     unlink(p);
