@@ -11,8 +11,7 @@
 #include "sr_err.h"
 #include "sr_log.h"
 
-sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr,
-                       size_t errstr_size)
+sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr, size_t errstr_size)
 {
     sr_conf_t *conf = sr_conf_new();
     if (!conf) {
@@ -70,8 +69,7 @@ static int apply_kafka(const char *key, const char *value, void *opaque)
     return 0;
 }
 
-int sr_cmd_kafka_conf(const sr_conf_t *conf, rd_kafka_conf_t *kc, char *errstr,
-                      size_t errstr_size)
+int sr_cmd_kafka_conf(const sr_conf_t *conf, rd_kafka_conf_t *kc, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_set_log_cb(kc, sr_log_rdkafka_cb);
     kafka_apply_t a = {kc, errstr, errstr_size};
@@ -114,8 +112,8 @@ int sr_cmd_opt_int(const char *cmd, const char *name, const char *value, long lo
     errno = 0;
     long long v = strtoll(value, &end, 10);
     if (end == value || *end || errno == ERANGE || v < min || v > max) {
-        fprintf(stderr, "streamrec %s: %s: expected an integer from %lld to %lld, got '%s'\n",
-                cmd, name, min, max, value);
+        fprintf(stderr, "streamrec %s: %s: expected an integer from %lld to %lld, got '%s'\n", cmd,
+                name, min, max, value);
         return -1;
     }
     *out = v;

@@ -18,8 +18,7 @@
  * applied (sr_conf_from_args; argv is compacted, *argc updated) and the
  * process log level set from log.level.  envp is normally `environ`.
  * Returns the conf (caller destroys it) or NULL with errstr set. */
-sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr,
-                       size_t errstr_size);
+sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr, size_t errstr_size);
 
 /* Fills *p with sr_model_params_init's defaults, then applies every model.*
  * property of conf through sr_model_params_set (the "model." prefix
@@ -32,8 +31,7 @@ int sr_cmd_model_params(const sr_conf_t *conf, sr_model_params_t *p, char *errst
  * prefix) and routes librdkafka's log lines through sr_log.  Returns 0, or
  * SR_ERR_KAFKA with librdkafka's message (naming the property) in errstr.
  * kc stays owned by the caller. */
-int sr_cmd_kafka_conf(const sr_conf_t *conf, rd_kafka_conf_t *kc, char *errstr,
-                      size_t errstr_size);
+int sr_cmd_kafka_conf(const sr_conf_t *conf, rd_kafka_conf_t *kc, char *errstr, size_t errstr_size);
 
 /* rd_kafka_conf_set_log_cb callback: librdkafka's syslog levels mapped onto
  * sr_log's.  Runs on librdkafka's internal threads (sr_log is thread-safe). */

@@ -61,9 +61,11 @@ static const char *printable(const char *s, char *buf, size_t size)
 
 static char *dup_trimmed(const char *s)
 {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t len = strlen(s);
-    while (len > 0 && isspace((unsigned char)s[len - 1])) len--;
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
     char *d = malloc(len + 1);
     if (!d) return NULL;
     memcpy(d, s, len);
@@ -130,7 +132,8 @@ static int parse_value(const sr_conf_prop_t *prop, const char *v, conf_val_t *ou
             return SR_ERR_PARSE;
         }
         if (errno == ERANGE || !isfinite(x)) {
-            snprintf(errstr, n, "'%s' is not a finite number in range", printable(v, pb, sizeof(pb)));
+            snprintf(errstr, n, "'%s' is not a finite number in range",
+                     printable(v, pb, sizeof(pb)));
             return SR_ERR_RANGE;
         }
         out->d = x;
@@ -172,7 +175,8 @@ static size_t edit_distance(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return (size_t)-1;
     size_t row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -198,8 +202,8 @@ static void unknown_key(const char *key, char *errstr, size_t n)
         if (d < best) best = d, hint = sr_conf_table[i].name;
     }
     if (hint)
-        snprintf(errstr, n, "%s: unknown property (did you mean %s?)", printable(key, pb, sizeof(pb)),
-                 hint);
+        snprintf(errstr, n, "%s: unknown property (did you mean %s?)",
+                 printable(key, pb, sizeof(pb)), hint);
     else
         snprintf(errstr, n, "%s: unknown property (see docs/CONFIGURATION.md)",
                  printable(key, pb, sizeof(pb)));
@@ -244,7 +248,8 @@ void sr_conf_destroy(sr_conf_t *conf)
 {
     if (!conf) return;
     if (conf->vals)
-        for (size_t i = 0; i < sr_conf_table_len; i++) free(conf->vals[i].str);
+        for (size_t i = 0; i < sr_conf_table_len; i++)
+            free(conf->vals[i].str);
     for (size_t i = 0; i < conf->npt; i++) {
         free(conf->pt[i].key);
         free(conf->pt[i].value);
@@ -399,18 +404,20 @@ int sr_conf_load_file(sr_conf_t *conf, const char *path, char *errstr, size_t er
             break;
         }
         char *p = line;
-        while (isspace((unsigned char)*p)) p++;
+        while (isspace((unsigned char)*p))
+            p++;
         if (*p == '\0' || *p == '#') continue;
         char *eq = strchr(p, '=');
         char pb[128];
         if (!eq) {
-            snprintf(errstr, errstr_size, "%s:%ld: expected 'key = value', got '%s'", path,
-                     lineno, printable(p, pb, sizeof(pb)));
+            snprintf(errstr, errstr_size, "%s:%ld: expected 'key = value', got '%s'", path, lineno,
+                     printable(p, pb, sizeof(pb)));
             rc = SR_ERR_PARSE;
             break;
         }
         char *kend = eq;
-        while (kend > p && isspace((unsigned char)kend[-1])) kend--;
+        while (kend > p && isspace((unsigned char)kend[-1]))
+            kend--;
         *kend = '\0';
         if (kend == p) {
             snprintf(errstr, errstr_size, "%s:%ld: missing key before '='", path, lineno);
@@ -418,9 +425,11 @@ int sr_conf_load_file(sr_conf_t *conf, const char *path, char *errstr, size_t er
             break;
         }
         char *v = eq + 1;
-        while (isspace((unsigned char)*v)) v++;
+        while (isspace((unsigned char)*v))
+            v++;
         size_t vl = strlen(v);
-        while (vl > 0 && isspace((unsigned char)v[vl - 1])) v[--vl] = '\0';
+        while (vl > 0 && isspace((unsigned char)v[vl - 1]))
+            v[--vl] = '\0';
         /* Quotes only make empty or blank-edged values visible. */
         if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
             v[vl - 1] = '\0';
@@ -575,7 +584,8 @@ int sr_conf_from_args(sr_conf_t *conf, int *argc, char **argv, char *const *envp
             argv[out++] = argv[i];
         }
     }
-    for (; i < n; i++) argv[out++] = argv[i];
+    for (; i < n; i++)
+        argv[out++] = argv[i];
     argv[out] = NULL;
     *argc = out;
 

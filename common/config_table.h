@@ -8,12 +8,7 @@
 
 #include "sr_config.h"
 
-typedef enum sr_conf_type {
-    SR_CONF_STR,
-    SR_CONF_INT,
-    SR_CONF_DOUBLE,
-    SR_CONF_BOOL
-} sr_conf_type_t;
+typedef enum sr_conf_type { SR_CONF_STR, SR_CONF_INT, SR_CONF_DOUBLE, SR_CONF_BOOL } sr_conf_type_t;
 
 /* Returns 0 or a negative SR_ERR_* with the reason (without the key, the
  * caller prefixes it) in errstr. */

@@ -8,10 +8,10 @@
 #include "sr_config.h"
 #include "sr_err.h"
 
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        if (errstr && errstr_size) snprintf(errstr, errstr_size, __VA_ARGS__); \
-        return SR_ERR_PARSE;                                                   \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        if (errstr && errstr_size) snprintf(errstr, errstr_size, __VA_ARGS__);                     \
+        return SR_ERR_PARSE;                                                                       \
     } while (0)
 
 /* Digits only, value in [lo, hi]; -1 otherwise. */
@@ -107,8 +107,7 @@ int sr_redis_url_parse(const char *url, sr_redis_url_t *out, char *errstr, size_
     /* The password may hold '/', so the last '@' ends the user info. */
     const char *at = strrchr(rest, '@');
     if (at) {
-        if (rest[0] != ':')
-            FAIL("user names are not supported; write redis://:password@host:port");
+        if (rest[0] != ':') FAIL("user names are not supported; write redis://:password@host:port");
         size_t o = 0;
         for (const char *p = rest + 1; p < at; p++) {
             int c = (unsigned char)*p;

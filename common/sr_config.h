@@ -115,9 +115,9 @@ void sr_conf_write_markdown(FILE *out);
  * host is written in brackets (`redis://[::1]:6379`). */
 typedef struct sr_redis_url {
     char host[256];
-    int port;          /* 1..65535 */
+    int port;           /* 1..65535 */
     char password[256]; /* "" when none */
-    int db;            /* >= 0 */
+    int db;             /* >= 0 */
 } sr_redis_url_t;
 
 /* Parses url into *out.  Returns 0 or SR_ERR_PARSE with the reason in

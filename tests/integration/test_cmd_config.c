@@ -11,8 +11,8 @@
 
 static char *run(int *rc, const char *a1, const char *a2, const char *a3, const char *a4)
 {
-    char *argv[] = {(char *)sr_test_bin(), "config", (char *)a1, (char *)a2, (char *)a3,
-                    (char *)a4, NULL};
+    char *argv[] = {
+        (char *)sr_test_bin(), "config", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
     char *out = NULL;
     *rc = sr_test_run(argv, &out, 10000);
     return out;

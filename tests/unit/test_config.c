@@ -369,10 +369,13 @@ Test(config, env_names_are_unique_across_the_table)
 
 Test(config, env_sets_table_and_kafka_keys)
 {
-    char *envp[] = {"PATH=/bin", "STREAMREC_REDIS_URL=redis://h:7000/2",
+    char *envp[] = {"PATH=/bin",
+                    "STREAMREC_REDIS_URL=redis://h:7000/2",
                     "STREAMREC_MODEL_RECENT_HALF_LIFE_S=60",
-                    "STREAMREC_KAFKA_BOOTSTRAP_SERVERS=b:9092", "STREAMREC_BIN=/x/streamrec",
-                    "streamrec_model_dim=1", NULL};
+                    "STREAMREC_KAFKA_BOOTSTRAP_SERVERS=b:9092",
+                    "STREAMREC_BIN=/x/streamrec",
+                    "streamrec_model_dim=1",
+                    NULL};
     sr_conf_t *c = sr_conf_new();
     cr_assert_eq(sr_conf_load_env(c, envp, errstr, sizeof(errstr)), 0, "%s", errstr);
     cr_assert_str_eq(sr_conf_str(c, "redis.url"), "redis://h:7000/2");
@@ -410,7 +413,8 @@ typedef struct args {
 static int from_args(sr_conf_t *c, args_t *a, char **envp)
 {
     a->argc = 0;
-    while (a->argv[a->argc]) a->argc++;
+    while (a->argv[a->argc])
+        a->argc++;
     return sr_conf_from_args(c, &a->argc, a->argv, envp, errstr, sizeof(errstr));
 }
 
@@ -515,13 +519,15 @@ Test(config, later_flag_wins)
 
 Test(config, args_are_compacted_and_double_dash_stops)
 {
-    args_t a = {0, {"eval", "--data", "f.csv", "-X", "model.dim=8", "--k", "10", "--", "-X",
-                    "model.dim=9", NULL}};
+    args_t a = {0,
+                {"eval", "--data", "f.csv", "-X", "model.dim=8", "--k", "10", "--", "-X",
+                 "model.dim=9", NULL}};
     sr_conf_t *c = sr_conf_new();
     cr_assert_eq(from_args(c, &a, NULL), 0, "%s", errstr);
     cr_assert_eq(a.argc, 8);
     const char *want[] = {"eval", "--data", "f.csv", "--k", "10", "--", "-X", "model.dim=9"};
-    for (int i = 0; i < 8; i++) cr_assert_str_eq(a.argv[i], want[i]);
+    for (int i = 0; i < 8; i++)
+        cr_assert_str_eq(a.argv[i], want[i]);
     cr_assert_null(a.argv[8]);
     cr_assert_eq(sr_conf_int(c, "model.dim"), 8);
     sr_conf_destroy(c);
@@ -574,9 +580,9 @@ Test(config, redis_url_good)
     cr_assert_str_eq(u.password, "");
     cr_assert_eq(u.db, 0);
 
-    cr_assert_eq(sr_redis_url_parse("redis://:s3cr%40t/x@cache.local:7000/5", &u, errstr,
-                                    sizeof(errstr)),
-                 0, "%s", errstr);
+    cr_assert_eq(
+        sr_redis_url_parse("redis://:s3cr%40t/x@cache.local:7000/5", &u, errstr, sizeof(errstr)), 0,
+        "%s", errstr);
     cr_assert_str_eq(u.host, "cache.local");
     cr_assert_eq(u.port, 7000);
     cr_assert_str_eq(u.password, "s3cr@t/x");
@@ -586,8 +592,8 @@ Test(config, redis_url_good)
     cr_assert_str_eq(u.host, "redis");
     cr_assert_eq(u.port, 6379, "default port");
 
-    cr_assert_eq(sr_redis_url_parse("redis://[::1]:6380/", &u, errstr, sizeof(errstr)), 0,
-                 "%s", errstr);
+    cr_assert_eq(sr_redis_url_parse("redis://[::1]:6380/", &u, errstr, sizeof(errstr)), 0, "%s",
+                 errstr);
     cr_assert_str_eq(u.host, "::1");
     cr_assert_eq(u.port, 6380);
     cr_assert_eq(u.db, 0);
@@ -624,19 +630,16 @@ Test(config, hostport)
 {
     char host[64];
     int port;
-    cr_assert_eq(sr_hostport_parse("0.0.0.0:80", host, sizeof(host), &port, errstr,
-                                   sizeof(errstr)),
+    cr_assert_eq(sr_hostport_parse("0.0.0.0:80", host, sizeof(host), &port, errstr, sizeof(errstr)),
                  0);
     cr_assert_str_eq(host, "0.0.0.0");
     cr_assert_eq(port, 80);
-    cr_assert_eq(sr_hostport_parse("[::]:0", host, sizeof(host), &port, errstr, sizeof(errstr)),
-                 0);
+    cr_assert_eq(sr_hostport_parse("[::]:0", host, sizeof(host), &port, errstr, sizeof(errstr)), 0);
     cr_assert_str_eq(host, "::");
     cr_assert_eq(port, 0);
     const char *bad[] = {"", "host", ":80", "h:", "h:65536", "h:8x", "a:b:c", "[::1]", "[::1]x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(sr_hostport_parse(bad[i], host, sizeof(host), &port, errstr,
-                                       sizeof(errstr)),
+        cr_assert_eq(sr_hostport_parse(bad[i], host, sizeof(host), &port, errstr, sizeof(errstr)),
                      SR_ERR_PARSE, "%s", bad[i]);
 }
 

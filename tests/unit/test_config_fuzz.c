@@ -49,7 +49,8 @@ static int load_checked(void)
                   rc == SR_ERR_INVAL,
               "unexpected rc %d (%s): %s", rc, sr_strerror(rc), errstr);
     size_t pl = strlen(path);
-    cr_assert(strncmp(errstr, path, pl) == 0 && errstr[pl] == ':' && isdigit((unsigned char)errstr[pl + 1]),
+    cr_assert(strncmp(errstr, path, pl) == 0 && errstr[pl] == ':' &&
+                  isdigit((unsigned char)errstr[pl + 1]),
               "no FILE:LINE prefix: %s", errstr);
     for (const char *p = errstr; *p; p++)
         cr_assert(isprint((unsigned char)*p), "unprintable byte 0x%02x in message: %s",
@@ -74,7 +75,8 @@ Test(config_fuzz, random_binary_files)
     static unsigned char buf[4096];
     for (int iter = 0; iter < 300; iter++) {
         size_t len = next() % sizeof(buf);
-        for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)next();
+        for (size_t i = 0; i < len; i++)
+            buf[i] = (unsigned char)next();
         write_file(buf, len);
         load_checked();
     }
@@ -161,8 +163,8 @@ Test(config_fuzz, nul_byte_is_refused)
 
 Test(config_fuzz, lines_without_equals)
 {
-    const char *texts[] = {"model.dim\n", "model.dim 8\n", "[section]\n", "\"quoted\"\n",
-                           "\xff\xfe\n", "key: value\n"};
+    const char *texts[] = {"model.dim\n",  "model.dim 8\n", "[section]\n",
+                           "\"quoted\"\n", "\xff\xfe\n",    "key: value\n"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         write_file(texts[i], strlen(texts[i]));
         cr_assert_eq(load_checked(), SR_ERR_PARSE, "%s", texts[i]);

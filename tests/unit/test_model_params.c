@@ -17,8 +17,10 @@ static int apply(const char *key, const char *value, void *opaque)
 {
     apply_t *a = opaque;
     int rc = sr_model_params_set(a->p, key + strlen("model."), value);
-    cr_assert_eq(rc, 0, "sr_model_params_set(%s, %s) = %d (%s): the model does not accept the "
-                 "config table's row", key, value, rc, sr_strerror(rc));
+    cr_assert_eq(rc, 0,
+                 "sr_model_params_set(%s, %s) = %d (%s): the model does not accept the "
+                 "config table's row",
+                 key, value, rc, sr_strerror(rc));
     a->n++;
     return 0;
 }
@@ -79,13 +81,12 @@ Test(model_params, each_model_row_changes_its_parameter)
                {"model.sampler_uniform", "0.3"},
                {"model.blend_sample", "0.5"}};
     for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]); i++) {
-        cr_assert_eq(sr_conf_set(conf, alt[i].key, alt[i].value, errstr, sizeof(errstr)), 0,
-                     "%s", errstr);
+        cr_assert_eq(sr_conf_set(conf, alt[i].key, alt[i].value, errstr, sizeof(errstr)), 0, "%s",
+                     errstr);
         sr_model_params_t def, p;
         sr_model_params_init(&def);
         sr_model_params_init(&p);
-        cr_assert_eq(sr_model_params_set(&p, alt[i].key + 6, alt[i].value), 0, "%s",
-                     alt[i].key);
+        cr_assert_eq(sr_model_params_set(&p, alt[i].key + 6, alt[i].value), 0, "%s", alt[i].key);
         cr_assert_neq(memcmp(&def, &p, sizeof(p)), 0, "%s=%s changed nothing", alt[i].key,
                       alt[i].value);
     }
