@@ -105,3 +105,20 @@ Test(cmd_config, markdown_is_the_committed_doc)
     free(doc);
     free(out);
 }
+
+Test(cmd_config, sources_names_the_layer_of_each_changed_value)
+{
+    char *p = temp_conf("model.negatives = 5\n");
+    setenv("STREAMREC_TOPIC_EVENTS", "clicks", 1);
+    int rc;
+    char *out = run(&rc, "--sources", "-c", p, "-Xmodel.dim=8");
+    unsetenv("STREAMREC_TOPIC_EVENTS");
+    cr_assert_eq(rc, 0);
+    cr_assert(strstr(out, "# from flag\nmodel.dim = 8\n"), "%s", out);
+    cr_assert(strstr(out, "# from file\nmodel.negatives = 5\n"), "%s", out);
+    cr_assert(strstr(out, "# from env STREAMREC_TOPIC_EVENTS\ntopic.events = clicks\n"), "%s", out);
+    cr_assert(strstr(out, "\nmodel.lr = 0.05\n") && !strstr(out, "# from default"), "%s", out);
+    free(out);
+    unlink(p);
+    free(p);
+}
