@@ -22,10 +22,11 @@ typedef struct side {
     int dim;
     float *vec;
     float *bias;
-    float *pop;
-    float *lpop;
-    float *norm;
+    float *logpop;
+    float *count;
     int64_t *num;
+    sr_score_nbr_t **nbrs; /* per item, malloc'd, or NULL */
+    uint32_t *n_nbrs;
     uint64_t *id_off;
     uint32_t *id_len;
     uint32_t *id_hash;
@@ -67,10 +68,12 @@ static void side_free(side_t *s)
 {
     free(s->vec);
     free(s->bias);
-    free(s->pop);
-    free(s->lpop);
-    free(s->norm);
+    free(s->logpop);
+    free(s->count);
     free(s->num);
+    for (uint32_t i = 0; i < s->n; i++) free(s->nbrs[i]);
+    free(s->nbrs);
+    free(s->n_nbrs);
     free(s->id_off);
     free(s->id_len);
     free(s->id_hash);
@@ -101,10 +104,11 @@ static int side_grow_rows(side_t *s, uint32_t want)
         s->field = p_;                                                                 \
     } while (0)
     GROW_(bias);
-    GROW_(pop);
-    GROW_(lpop);
-    GROW_(norm);
+    GROW_(logpop);
+    GROW_(count);
     GROW_(num);
+    GROW_(nbrs);
+    GROW_(n_nbrs);
     GROW_(id_off);
     GROW_(id_len);
     GROW_(id_hash);
@@ -185,6 +189,31 @@ static int side_add_num(side_t *s, uint32_t i)
     return 0;
 }
 
+/* Replaces item's neighbour list, resolving ids in this side. */
+static int side_set_nbrs(side_t *s, const sr_item_update_t *u)
+{
+    int32_t i = side_find(s, u->id, u->id_len, hash_bytes(u->id, u->id_len));
+    if (i < 0) return 0;
+    sr_score_nbr_t *l = NULL;
+    uint32_t n = 0;
+    if (u->n_nbrs) {
+        l = malloc(u->n_nbrs * sizeof(*l));
+        if (!l) return SR_ERR_NOMEM;
+        for (size_t j = 0; j < u->n_nbrs; j++) {
+            const sr_item_nbr_in_t *e = &u->nbrs[j];
+            int32_t x = side_find(s, e->id, e->id_len, hash_bytes(e->id, e->id_len));
+            if (x < 0) continue;
+            l[n].item = x;
+            l[n].count = e->count;
+            n++;
+        }
+    }
+    free(s->nbrs[i]);
+    s->nbrs[i] = l;
+    s->n_nbrs[i] = n;
+    return 0;
+}
+
 /* Inserts or overwrites one item in a side no reader can see. */
 static int side_apply(side_t *s, const sr_item_update_t *u)
 {
@@ -217,27 +246,20 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         s->arena_len += u->id_len;
         memset(s->vec + (size_t)i * s->dim, 0, (size_t)s->dim * sizeof(float));
         s->bias[i] = 0;
-        s->pop[i] = 0;
-        s->lpop[i] = 0;
-        s->norm[i] = 0;
+        s->logpop[i] = -INFINITY;
+        s->count[i] = 0;
+        s->nbrs[i] = NULL;
+        s->n_nbrs[i] = 0;
         s->num[i] = -1;
         uint32_t j = h & (s->nslots - 1);
         while (s->slots[j]) j = (j + 1) & (s->nslots - 1);
         s->slots[j] = (uint32_t)i + 1;
         s->n++;
     }
-    if (u->vec) {
-        float *row = s->vec + (size_t)i * s->dim;
-        memcpy(row, u->vec, (size_t)s->dim * sizeof(float));
-        double nn = 0;
-        for (int d = 0; d < s->dim; d++) nn += (double)row[d] * row[d];
-        s->norm[i] = (float)sqrt(nn);
-    }
+    if (u->vec) memcpy(s->vec + (size_t)i * s->dim, u->vec, (size_t)s->dim * sizeof(float));
     if (u->set_bias) s->bias[i] = u->bias;
-    if (u->set_pop) {
-        s->pop[i] = u->pop > 0 ? u->pop : 0;
-        s->lpop[i] = log1pf(s->pop[i]);
-    }
+    if (u->set_logpop) s->logpop[i] = u->logpop;
+    if (u->set_count) s->count[i] = u->count;
     if (u->num >= 0 && s->num[i] != u->num) {
         /* A number is assigned once per item by the store; an item that
          * changes number keeps its old map entry unreachable but harmless
@@ -296,9 +318,8 @@ int sr_items_enter(sr_items_t *it, sr_items_view_t *v)
     v->dim = s->dim;
     v->vec = s->vec;
     v->bias = s->bias;
-    v->pop = s->pop;
-    v->lpop = s->lpop;
-    v->norm = s->norm;
+    v->logpop = s->logpop;
+    v->count = s->count;
     v->num = s->num;
     v->priv_ = s;
     return a;
@@ -324,6 +345,29 @@ const char *sr_items_id(const sr_items_view_t *v, uint32_t i, size_t *len)
     const side_t *s = v->priv_;
     *len = s->id_len[i];
     return s->arena + s->id_off[i];
+}
+
+static const sr_score_nbr_t *side_nbrs(const void *opaque, int32_t item, size_t *n)
+{
+    const side_t *s = opaque;
+    if (item < 0 || (uint32_t)item >= s->n) {
+        *n = 0;
+        return NULL;
+    }
+    *n = s->n_nbrs[item];
+    return s->nbrs[item];
+}
+
+void sr_items_score_items(const sr_items_view_t *v, sr_score_items_t *it)
+{
+    it->dim = v->dim;
+    it->n_items = v->n;
+    it->q = v->vec;
+    it->bias = v->bias;
+    it->logpop = v->logpop;
+    it->count = v->count;
+    it->nbrs = side_nbrs;
+    it->nbrs_opaque = v->priv_;
 }
 
 static void wait_readers(sr_items_t *it, int side)
@@ -352,6 +396,9 @@ int sr_items_apply(sr_items_t *it, const sr_item_update_t *ups, size_t n)
         if (rc) break;
         applied++;
     }
+    for (size_t i = 0; i < done && !rc; i++)
+        if (ups[i].set_nbrs && ups[i].id && ups[i].id_len && ups[i].id_len <= ID_LEN_MAX)
+            rc = side_set_nbrs(&it->side[idle], &ups[i]);
     /* Publish, let the readers of the old side drain, then bring the old side
      * to the same state.  On ENOMEM the prefix applied so far is published so
      * the two sides never diverge. */
@@ -363,6 +410,11 @@ int sr_items_apply(sr_items_t *it, const sr_item_update_t *ups, size_t n)
         int rc2 = side_apply(&it->side[a], u);
         if (rc2 && !rc) rc = rc2;
     }
+    for (size_t i = 0; i < done; i++)
+        if (ups[i].set_nbrs && ups[i].id && ups[i].id_len && ups[i].id_len <= ID_LEN_MAX) {
+            int rc2 = side_set_nbrs(&it->side[a], &ups[i]);
+            if (rc2 && !rc) rc = rc2;
+        }
     pthread_mutex_unlock(&it->wlock);
     return rc ? rc : applied;
 }

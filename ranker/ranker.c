@@ -5,13 +5,10 @@
  * allocates nothing once the scratch pool is warm, except the result it
  * hands to the caller.
  *
- * The score is the model's blend (DESIGN.md §5):
- *   s(u,i) = w_bias*b_i + w_mf*q_i.(p_u + w_short*s_u) + w_pop*log1p(pop_i)
- *            + w_recent*r_u(i)
- * where s_u is the recency- and type-weighted mean of the vectors of the
- * user's recent items and r_u(i) the recency weight of item i in the user's
- * own history.  A user with no vector and no usable recent items is cold and
- * gets popularity. */
+ * Scores come from the model's own kernel (model/sr_score.h) over the
+ * ranker's arrays, so a ranker fed the trainer's state ranks exactly as the
+ * model does; this file only resolves the user's recent items to catalogue
+ * indices, picks cold start, applies filters and selects the top K. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +17,7 @@
 #include "ranker_int.h"
 #include "sr_err.h"
 #include "sr_log.h"
+#include "sr_model.h"
 
 int64_t sr_ranker_wall_ms_(void)
 {
@@ -32,26 +30,28 @@ void sr_ranker_opts_init(sr_ranker_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     o->dim = 32;
-    o->w_mf = 1.0f;
-    o->w_bias = 1.0f;
-    o->w_pop = 0.1f;
-    o->w_recent = 0.5f;
-    o->w_short = 1.0f;
-    o->recent_half_life_s = 1800.0f;
-    o->type_weight[SR_RANKER_VIEW] = 1.0f;
-    o->type_weight[SR_RANKER_CLICK] = 2.0f;
-    o->type_weight[SR_RANKER_CART] = 4.0f;
-    o->type_weight[SR_RANKER_PURCHASE] = 8.0f;
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    o->dim = p.dim;
+    /* The model's initial blend (model.c); the trainer's learned weights
+     * replace it once a Redis-backed ranker reads the global state. */
+    o->score.blend[SR_F_MF] = 1.0f;
+    o->score.blend[SR_F_SESS] = 1.0f;
+    o->score.blend[SR_F_BIAS] = 0.5f;
+    o->score.blend[SR_F_POP] = 0.5f;
+    o->score.blend[SR_F_REC] = 3.0f;
+    o->score.blend[SR_F_LAST] = 1.0f;
+    o->score.blend[SR_F_COOC] = 3.0f;
+    memcpy(o->score.weight, p.weight, sizeof(o->score.weight));
+    o->score.recent_half_life_s = p.recent_half_life_s;
+    o->score.cooc_window = p.cooc_window;
+    o->score.pop_offset = 0;
 }
 
 sr_ranker_t *sr_ranker_alloc_(const sr_ranker_opts_t *o, char *errstr, size_t errstr_size)
 {
     if (!o || o->dim < 1 || o->dim > 1024) {
         snprintf(errstr, errstr_size, "ranker: dim must be in 1..1024");
-        return NULL;
-    }
-    if (!(o->recent_half_life_s > 0)) {
-        snprintf(errstr, errstr_size, "ranker: recent_half_life_s must be > 0");
         return NULL;
     }
     sr_ranker_t *r = calloc(1, sizeof(*r));
@@ -62,8 +62,10 @@ sr_ranker_t *sr_ranker_alloc_(const sr_ranker_opts_t *o, char *errstr, size_t er
     }
     r->o = *o;
     r->dim = o->dim;
+    r->conf = o->score;
     pthread_mutex_init(&r->pool_mu, NULL);
     pthread_mutex_init(&r->reason_mu, NULL);
+    pthread_mutex_init(&r->conf_mu, NULL);
     atomic_init(&r->loaded, 0);
     atomic_init(&r->redis_ok, 1);
     atomic_init(&r->stream_lag, 0);
@@ -78,6 +80,17 @@ sr_ranker_t *sr_ranker_new_custom(const sr_ranker_opts_t *opts, char *errstr, si
     return r;
 }
 
+static void scratch_free(sr_scratch_t *s)
+{
+    free(s->scores);
+    free(s->skip);
+    free(s->idx);
+    free(s->top);
+    free(s->uvec);
+    free(s->kscratch);
+    free(s);
+}
+
 void sr_ranker_destroy(sr_ranker_t *r)
 {
     if (!r) return;
@@ -85,15 +98,12 @@ void sr_ranker_destroy(sr_ranker_t *r)
     while (r->pool) {
         sr_scratch_t *s = r->pool;
         r->pool = s->next;
-        free(s->scores);
-        free(s->uvec);
-        free(s->svec);
-        free(s->user_priv);
-        free(s);
+        scratch_free(s);
     }
     sr_items_destroy(r->items);
     pthread_mutex_destroy(&r->pool_mu);
     pthread_mutex_destroy(&r->reason_mu);
+    pthread_mutex_destroy(&r->conf_mu);
     free(r);
 }
 
@@ -102,6 +112,33 @@ void sr_ranker_set_reason_(sr_ranker_t *r, const char *reason)
     pthread_mutex_lock(&r->reason_mu);
     snprintf(r->reason, sizeof(r->reason), "%s", reason);
     pthread_mutex_unlock(&r->reason_mu);
+}
+
+void sr_ranker_set_conf_(sr_ranker_t *r, const sr_score_conf_t *c, int64_t clock_ms)
+{
+    pthread_mutex_lock(&r->conf_mu);
+    r->conf = *c;
+    r->clock_ms = clock_ms;
+    pthread_mutex_unlock(&r->conf_mu);
+}
+
+void sr_ranker_score_conf(sr_ranker_t *r, sr_score_conf_t *out)
+{
+    pthread_mutex_lock(&r->conf_mu);
+    *out = r->conf;
+    pthread_mutex_unlock(&r->conf_mu);
+}
+
+/* The conf and the time a query scores at. */
+static int64_t query_conf(sr_ranker_t *r, sr_score_conf_t *c)
+{
+    int64_t clock;
+    pthread_mutex_lock(&r->conf_mu);
+    *c = r->conf;
+    clock = r->clock_ms;
+    pthread_mutex_unlock(&r->conf_mu);
+    if (r->o.now_ms) return r->o.now_ms(r->o.opaque);
+    return clock ? clock : sr_ranker_wall_ms_();
 }
 
 int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t *lens, size_t n,
@@ -120,8 +157,8 @@ int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t 
             ups[i].set_bias = 1;
         }
         if (pop) {
-            ups[i].pop = pop[i];
-            ups[i].set_pop = 1;
+            ups[i].logpop = pop[i] > 0 ? logf(pop[i]) : -INFINITY;
+            ups[i].set_logpop = 1;
         }
     }
     int rc = sr_items_apply(r->items, ups, n);
@@ -132,7 +169,7 @@ int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t 
 
 /* ---- scratch pool ---- */
 
-static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n)
+static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
 {
     pthread_mutex_lock(&r->pool_mu);
     sr_scratch_t *s = r->pool;
@@ -142,27 +179,35 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n)
         s = calloc(1, sizeof(*s));
         if (!s) return NULL;
         s->uvec = malloc((size_t)r->dim * sizeof(float));
-        s->svec = malloc((size_t)r->dim * sizeof(float));
-        if (!s->uvec || !s->svec) {
-            free(s->uvec);
-            free(s->svec);
-            free(s);
+        s->kscratch = malloc(2 * (size_t)r->dim * sizeof(float));
+        if (!s->uvec || !s->kscratch) {
+            scratch_free(s);
             return NULL;
         }
     }
     if (s->cap < n) {
         uint32_t cap = n + n / 4 + 64;
         float *sc = realloc(s->scores, (size_t)cap * sizeof(float));
-        if (!sc) {
-            free(s->scores);
-            free(s->uvec);
-            free(s->svec);
-            free(s->user_priv);
-            free(s);
+        if (sc) s->scores = sc;
+        uint8_t *sk = sc ? calloc(cap, 1) : NULL;
+        if (!sc || !sk) {
+            scratch_free(s);
             return NULL;
         }
-        s->scores = sc;
+        free(s->skip);
+        s->skip = sk;
         s->cap = cap;
+    }
+    if (s->kcap < k) {
+        uint32_t *idx = realloc(s->idx, k * sizeof(*idx));
+        if (idx) s->idx = idx;
+        float *top = idx ? realloc(s->top, k * sizeof(*top)) : NULL;
+        if (top) s->top = top;
+        if (!idx || !top) {
+            scratch_free(s);
+            return NULL;
+        }
+        s->kcap = k;
     }
     return s;
 }
@@ -173,84 +218,6 @@ static void scratch_put(sr_ranker_t *r, sr_scratch_t *s)
     s->next = r->pool;
     r->pool = s;
     pthread_mutex_unlock(&r->pool_mu);
-}
-
-/* ---- top-K: a bounded min-heap whose root is the worst kept candidate ---- */
-
-typedef struct cand {
-    float s;
-    uint32_t i;
-} cand_t;
-
-/* a ranks below b: lower score, or equal score and later in the catalogue. */
-static int worse(cand_t a, cand_t b) { return a.s < b.s || (a.s == b.s && a.i > b.i); }
-
-static void sift_down(cand_t *h, size_t n, size_t j)
-{
-    for (;;) {
-        size_t l = 2 * j + 1, m = j;
-        if (l < n && worse(h[l], h[m])) m = l;
-        if (l + 1 < n && worse(h[l + 1], h[m])) m = l + 1;
-        if (m == j) return;
-        cand_t t = h[j];
-        h[j] = h[m];
-        h[m] = t;
-        j = m;
-    }
-}
-
-static void sift_up(cand_t *h, size_t j)
-{
-    while (j > 0) {
-        size_t p = (j - 1) / 2;
-        if (!worse(h[j], h[p])) return;
-        cand_t t = h[j];
-        h[j] = h[p];
-        h[p] = t;
-        j = p;
-    }
-}
-
-static int cmp_better(const void *a, const void *b)
-{
-    cand_t x = *(const cand_t *)a, y = *(const cand_t *)b;
-    if (worse(y, x)) return -1;
-    if (worse(x, y)) return 1;
-    return 0;
-}
-
-/* Best k of scores[0..n) (NaN never wins), skipping skip[] (sorted list of
- * indices, m entries).  Writes up to k candidates best first into h (k
- * slots); returns how many. */
-static size_t topk(const float *scores, uint32_t n, size_t k, const uint32_t *skip, size_t m,
-                   cand_t *h)
-{
-    size_t cnt = 0, si = 0;
-    if (k == 0) return 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (si < m && skip[si] == i) {
-            si++;
-            continue;
-        }
-        float s = scores[i];
-        if (s != s) continue;
-        cand_t c = {s, i};
-        if (cnt < k) {
-            h[cnt] = c;
-            sift_up(h, cnt++);
-        } else if (worse(h[0], c)) {
-            h[0] = c;
-            sift_down(h, cnt, 0);
-        }
-    }
-    qsort(h, cnt, sizeof(*h), cmp_better);
-    return cnt;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* ---- results ---- */
@@ -265,13 +232,13 @@ void sr_ranker_result_free(sr_ranker_result_t *res)
     res->n = 0;
 }
 
-static int result_from(sr_ranker_result_t *out, const sr_items_view_t *v, const cand_t *c,
-                       size_t n)
+static int result_from(sr_ranker_result_t *out, const sr_items_view_t *v, const uint32_t *idx,
+                       const float *score, size_t n)
 {
     size_t bytes = 1;
     for (size_t j = 0; j < n; j++) {
         size_t len;
-        sr_items_id(v, c[j].i, &len);
+        sr_items_id(v, idx[j], &len);
         bytes += len + 1;
     }
     out->items = calloc(n ? n : 1, sizeof(*out->items));
@@ -283,114 +250,59 @@ static int result_from(sr_ranker_result_t *out, const sr_items_view_t *v, const 
     char *p = out->arena_;
     for (size_t j = 0; j < n; j++) {
         size_t len;
-        const char *id = sr_items_id(v, c[j].i, &len);
+        const char *id = sr_items_id(v, idx[j], &len);
         memcpy(p, id, len);
         p[len] = 0;
         out->items[j].id = p;
         out->items[j].id_len = len;
-        out->items[j].score = c[j].s;
+        out->items[j].score = score[j];
         p += len + 1;
     }
     out->n = n;
     return 0;
 }
 
-/* ---- user signals ---- */
+/* ---- user state ---- */
 
-typedef struct usig {
-    int personal;        /* has any usable signal */
-    size_t n_recent;     /* resolved recent items (index + weight) */
-    uint32_t ridx[SR_RANKER_RECENT_MAX];
-    float rw[SR_RANKER_RECENT_MAX];
-    int rtype[SR_RANKER_RECENT_MAX];
-} usig_t;
+typedef struct uctx {
+    sr_score_user_t su;
+    int personal; /* has a vector or a known recent item */
+} uctx_t;
 
-static int64_t now_ms(const sr_ranker_t *r)
-{
-    return r->o.now_ms ? r->o.now_ms(r->o.opaque) : sr_ranker_wall_ms_();
-}
-
-/* Reads the user and folds the state into the query vector sc->uvec and the
- * resolved recent list.  Returns 0 or the source's error. */
+/* Reads the user and resolves the recent items to catalogue indices
+ * (sc->srec).  Returns 0 or the source's error. */
 static int load_user(sr_ranker_t *r, const sr_items_view_t *v, const char *user, size_t len,
-                     sr_scratch_t *sc, usig_t *sig)
+                     int64_t now, sr_scratch_t *sc, uctx_t *uc)
 {
     sr_ranker_user_t u = {0};
     u.vec = sc->uvec;
     u.recent = sc->recent;
-    memset(sig, 0, offsetof(usig_t, ridx));
-    memset(sc->uvec, 0, (size_t)r->dim * sizeof(float));
+    memset(uc, 0, sizeof(*uc));
+    uc->su.now_ms = now;
     if (r->o.get_user) {
         int rc = r->o.get_user(r->o.opaque, user, len, &u);
         if (rc < 0) return rc;
     }
     if (!u.found) return 0;
-    if (!u.has_vec) memset(sc->uvec, 0, (size_t)r->dim * sizeof(float));
     if (u.n_recent > SR_RANKER_RECENT_MAX) u.n_recent = SR_RANKER_RECENT_MAX;
-    int64_t now = now_ms(r);
-    double hl_ms = (double)r->o.recent_half_life_s * 1000.0;
-    float *s = sc->svec;
-    memset(s, 0, (size_t)r->dim * sizeof(float));
-    double wsum = 0;
+    size_t known = 0;
     for (size_t j = 0; j < u.n_recent; j++) {
         const sr_ranker_recent_t *e = &u.recent[j];
         int32_t i = e->num >= 0 ? sr_items_find_num(v, e->num)
                                 : (e->id ? sr_items_find(v, e->id, e->id_len) : -1);
-        if (i < 0) continue;
-        int t = e->type >= 0 && e->type < 4 ? e->type : 0;
-        double age = (double)(now - e->ts_ms);
-        if (age < 0) age = 0;
-        float w = (float)(r->o.type_weight[t] * exp2(-age / hl_ms));
-        sig->ridx[sig->n_recent] = (uint32_t)i;
-        sig->rw[sig->n_recent] = w;
-        sig->rtype[sig->n_recent] = e->type;
-        sig->n_recent++;
-        const float *q = v->vec + (size_t)i * v->dim;
-        for (int d = 0; d < r->dim; d++) s[d] += w * q[d];
-        wsum += w;
+        sc->srec[j].item = i;
+        sc->srec[j].type = e->type >= 0 && e->type < SR_EV_NTYPES ? (uint32_t)e->type : 0;
+        sc->srec[j].ts_ms = e->ts_ms;
+        known += i >= 0;
     }
-    float *uv = sc->uvec;
-    if (wsum > 0) {
-        float f = (float)(r->o.w_short / wsum);
-        for (int d = 0; d < r->dim; d++) uv[d] += f * s[d];
-    }
+    uc->su.recent = sc->srec;
+    uc->su.n_recent = u.n_recent;
     int nonzero = 0;
-    for (int d = 0; d < r->dim; d++) {
-        uv[d] *= r->o.w_mf;
-        nonzero |= uv[d] != 0.0f;
-    }
-    sig->personal = nonzero || sig->n_recent > 0;
+    if (u.has_vec)
+        for (int d = 0; d < r->dim; d++) nonzero |= sc->uvec[d] != 0.0f;
+    uc->su.p = nonzero ? sc->uvec : NULL;
+    uc->personal = nonzero || known > 0;
     return 0;
-}
-
-static inline float score_one(const sr_ranker_t *r, const sr_items_view_t *v, const float *uv,
-                              uint32_t i)
-{
-    const float *q = v->vec + (size_t)i * v->dim;
-    float dot = 0;
-    for (int d = 0; d < v->dim; d++) dot += q[d] * uv[d];
-    return r->o.w_bias * v->bias[i] + dot + r->o.w_pop * v->lpop[i];
-}
-
-/* Dense scores of every item into out, then the sparse recency bonus. */
-static void score_all(const sr_ranker_t *r, const sr_items_view_t *v, const float *uv,
-                      const usig_t *sig, float *out)
-{
-    const int dim = v->dim;
-    const float wb = r->o.w_bias, wp = r->o.w_pop;
-    for (uint32_t i = 0; i < v->n; i++) {
-        const float *q = v->vec + (size_t)i * dim;
-        float dot = 0;
-        for (int d = 0; d < dim; d++) dot += q[d] * uv[d];
-        out[i] = wb * v->bias[i] + dot + wp * v->lpop[i];
-    }
-    for (size_t j = 0; j < sig->n_recent; j++) out[sig->ridx[j]] += r->o.w_recent * sig->rw[j];
-}
-
-/* Cold start and /v1/popular: the popularity order itself. */
-static void score_pop(const sr_items_view_t *v, float *out)
-{
-    memcpy(out, v->pop, (size_t)v->n * sizeof(float));
 }
 
 static int check_id(const char *s, size_t len)
@@ -398,47 +310,56 @@ static int check_id(const char *s, size_t len)
     return s && len > 0 && len <= 1024 && memchr(s, 0, len) == NULL;
 }
 
+static int not_loaded(sr_ranker_t *r)
+{
+    if (atomic_load(&r->loaded)) return 0;
+    return 1;
+}
+
+/* Decayed popularity for display: exp(log pop + offset), 0 for none. */
+static void pop_scores(const sr_score_conf_t *c, float *s, size_t n)
+{
+    for (size_t j = 0; j < n; j++) s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
+}
+
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
                         sr_exclude_t exclude, sr_ranker_result_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!r || !check_id(user, user_len) || k == 0 || k > 1000000) return SR_ERR_INVAL;
+    if (not_loaded(r)) return SR_ERR_UNAVAIL;
+    sr_score_conf_t c;
+    int64_t now = query_conf(r, &c);
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
-    sr_scratch_t *sc = scratch_get(r, v.n);
+    size_t kk = k < v.n ? k : v.n;
+    sr_scratch_t *sc = scratch_get(r, v.n, kk ? kk : 1);
     int rc = SR_ERR_NOMEM;
-    cand_t *h = NULL;
-    usig_t *sig = NULL;
     if (!sc) goto done;
-    sig = malloc(sizeof(*sig));
-    if (!sig) goto done;
-    rc = load_user(r, &v, user, user_len, sc, sig);
+    uctx_t uc;
+    rc = load_user(r, &v, user, user_len, now, sc, &uc);
     if (rc < 0) goto done;
-    uint32_t skip[SR_RANKER_RECENT_MAX];
-    size_t m = 0;
     if (exclude != SR_EXCLUDE_NONE)
-        for (size_t j = 0; j < sig->n_recent; j++)
-            if (exclude == SR_EXCLUDE_SEEN || sig->rtype[j] == SR_RANKER_PURCHASE)
-                skip[m++] = sig->ridx[j];
-    qsort(skip, m, sizeof(skip[0]), cmp_u32);
-    size_t mm = 0; /* dedupe */
-    for (size_t j = 0; j < m; j++)
-        if (mm == 0 || skip[mm - 1] != skip[j]) skip[mm++] = skip[j];
-    if (sig->personal) {
-        score_all(r, &v, sc->uvec, sig, sc->scores);
+        for (size_t j = 0; j < uc.su.n_recent; j++)
+            if (sc->srec[j].item >= 0 &&
+                (exclude == SR_EXCLUDE_SEEN || sc->srec[j].type == SR_RANKER_PURCHASE))
+                sc->skip[sc->srec[j].item] = 1;
+    size_t got;
+    if (uc.personal) {
+        sr_score_items_t it;
+        sr_items_score_items(&v, &it);
+        sr_score_all(&it, &c, &uc.su, sc->scores, sc->kscratch);
+        got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
         out->source = SR_SOURCE_PERSONAL;
     } else {
-        score_pop(&v, sc->scores);
+        got = sr_topk(v.logpop, v.n, kk, sc->skip, sc->idx, sc->top);
+        pop_scores(&c, sc->top, got);
         out->source = SR_SOURCE_POPULAR;
     }
-    rc = SR_ERR_NOMEM;
-    h = malloc((k < v.n ? k : (v.n ? v.n : 1)) * sizeof(*h));
-    if (!h) goto done;
-    size_t got = topk(sc->scores, v.n, k < v.n ? k : v.n, skip, mm, h);
-    rc = result_from(out, &v, h, got);
+    for (size_t j = 0; j < uc.su.n_recent; j++)
+        if (sc->srec[j].item >= 0) sc->skip[sc->srec[j].item] = 0;
+    rc = result_from(out, &v, sc->idx, sc->top, got);
 done:
-    free(h);
-    free(sig);
     if (sc) scratch_put(r, sc);
     sr_items_leave(r->items, tok);
     return rc;
@@ -465,35 +386,46 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
     if (!r || !check_id(user, user_len) || (n && (!items || !lens))) return SR_ERR_INVAL;
     for (size_t j = 0; j < n; j++)
         if (!check_id(items[j], lens[j])) return SR_ERR_INVAL;
+    if (not_loaded(r)) return SR_ERR_UNAVAIL;
+    sr_score_conf_t c;
+    int64_t now = query_conf(r, &c);
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
-    sr_scratch_t *sc = scratch_get(r, 0);
-    usig_t *sig = malloc(sizeof(*sig));
+    sr_scratch_t *sc = scratch_get(r, 0, 1);
     rank_row_t *rows = malloc((n ? n : 1) * sizeof(*rows));
+    int32_t *cand = malloc((n ? n : 1) * sizeof(*cand));
+    float *cs = malloc((n ? n : 1) * sizeof(*cs));
     int rc = SR_ERR_NOMEM;
-    if (!sc || !sig || !rows) goto done;
-    rc = load_user(r, &v, user, user_len, sc, sig);
+    if (!sc || !rows || !cand || !cs) goto done;
+    uctx_t uc;
+    rc = load_user(r, &v, user, user_len, now, sc, &uc);
     if (rc < 0) goto done;
-    out->source = sig->personal ? SR_SOURCE_PERSONAL : SR_SOURCE_POPULAR;
+    out->source = uc.personal ? SR_SOURCE_PERSONAL : SR_SOURCE_POPULAR;
+    size_t nk = 0;
     for (size_t j = 0; j < n; j++) {
         int32_t i = sr_items_find(&v, items[j], lens[j]);
         rows[j].pos = (uint32_t)j;
         rows[j].known = i >= 0;
         rows[j].s = 0;
-        if (i < 0) continue;
-        if (sig->personal) {
-            float s = score_one(r, &v, sc->uvec, (uint32_t)i);
-            for (size_t t = 0; t < sig->n_recent; t++)
-                if (sig->ridx[t] == (uint32_t)i) s += r->o.w_recent * sig->rw[t];
-            rows[j].s = s;
-        } else {
-            rows[j].s = v.pop[i];
-        }
-        if (rows[j].s != rows[j].s) rows[j].s = -INFINITY;
+        if (i >= 0) cand[nk++] = i;
     }
+    if (uc.personal) {
+        sr_score_items_t it;
+        sr_items_score_items(&v, &it);
+        sr_score_candidates(&it, &c, &uc.su, cand, nk, cs, sc->kscratch);
+    } else {
+        for (size_t j = 0; j < nk; j++) cs[j] = v.logpop[cand[j]];
+        pop_scores(&c, cs, nk);
+    }
+    for (size_t j = 0, t = 0; j < n; j++)
+        if (rows[j].known) {
+            float s = cs[t++];
+            rows[j].s = s == s ? s : -INFINITY;
+        }
     qsort(rows, n, sizeof(*rows), cmp_rank);
     size_t bytes = 1;
     for (size_t j = 0; j < n; j++) bytes += lens[j] + 1;
+    rc = SR_ERR_NOMEM;
     out->items = calloc(n ? n : 1, sizeof(*out->items));
     out->arena_ = malloc(bytes);
     if (!out->items || !out->arena_) {
@@ -515,7 +447,8 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
     rc = 0;
 done:
     free(rows);
-    free(sig);
+    free(cand);
+    free(cs);
     if (sc) scratch_put(r, sc);
     sr_items_leave(r->items, tok);
     return rc;
@@ -526,35 +459,25 @@ int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
 {
     memset(out, 0, sizeof(*out));
     if (!r || !check_id(item, len) || k == 0 || k > 1000000) return SR_ERR_INVAL;
+    if (not_loaded(r)) return SR_ERR_UNAVAIL;
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
     int rc = SR_ERR_NOTFOUND;
     sr_scratch_t *sc = NULL;
-    cand_t *h = NULL;
     int32_t x = sr_items_find(&v, item, len);
     if (x < 0) goto done;
-    rc = SR_ERR_NOMEM;
-    sc = scratch_get(r, v.n);
-    if (!sc) goto done;
-    const float *qx = v.vec + (size_t)x * v.dim;
-    float nx = v.norm[x];
-    for (uint32_t i = 0; i < v.n; i++) {
-        const float *q = v.vec + (size_t)i * v.dim;
-        float dot = 0;
-        for (int d = 0; d < v.dim; d++) dot += q[d] * qx[d];
-        float den = v.norm[i] * nx;
-        /* Items without a learned vector have no similarity: rank them last
-         * but still deterministically (by popularity, scaled below -1). */
-        sc->scores[i] = den > 0 ? dot / den : -2.0f + v.lpop[i] * 1e-6f;
-    }
-    uint32_t skip = (uint32_t)x;
     size_t kk = k < v.n - 1 ? k : v.n - 1;
-    h = malloc((kk ? kk : 1) * sizeof(*h));
-    if (!h) goto done;
-    size_t got = topk(sc->scores, v.n, kk, &skip, 1, h);
-    rc = result_from(out, &v, h, got);
+    rc = SR_ERR_NOMEM;
+    sc = scratch_get(r, v.n, kk ? kk : 1);
+    if (!sc) goto done;
+    sr_score_items_t it;
+    sr_items_score_items(&v, &it);
+    sr_score_similar(&it, x, sc->scores);
+    sc->skip[x] = 1;
+    size_t got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
+    sc->skip[x] = 0;
+    rc = result_from(out, &v, sc->idx, sc->top, got);
 done:
-    free(h);
     if (sc) scratch_put(r, sc);
     sr_items_leave(r->items, tok);
     return rc;
@@ -564,17 +487,21 @@ int sr_ranker_popular(sr_ranker_t *r, size_t k, sr_ranker_result_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (!r || k == 0 || k > 1000000) return SR_ERR_INVAL;
+    if (not_loaded(r)) return SR_ERR_UNAVAIL;
+    sr_score_conf_t c;
+    query_conf(r, &c);
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
     size_t kk = k < v.n ? k : v.n;
-    cand_t *h = malloc((kk ? kk : 1) * sizeof(*h));
+    sr_scratch_t *sc = scratch_get(r, 0, kk ? kk : 1);
     int rc = SR_ERR_NOMEM;
-    if (h) {
-        size_t got = topk(v.pop, v.n, kk, NULL, 0, h);
-        rc = result_from(out, &v, h, got);
+    if (sc) {
+        size_t got = sr_topk(v.logpop, v.n, kk, NULL, sc->idx, sc->top);
+        pop_scores(&c, sc->top, got);
+        rc = result_from(out, &v, sc->idx, sc->top, got);
         out->source = SR_SOURCE_POPULAR;
+        scratch_put(r, sc);
     }
-    free(h);
     sr_items_leave(r->items, tok);
     return rc;
 }

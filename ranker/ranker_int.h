@@ -13,11 +13,15 @@
 typedef struct sr_scratch {
     struct sr_scratch *next;
     float *scores;      /* cap floats */
+    uint8_t *skip;      /* cap bytes, all zero between requests */
     uint32_t cap;
+    uint32_t *idx;      /* kcap top-K indices */
+    float *top;         /* kcap top-K scores */
+    size_t kcap;
     float *uvec;        /* dim */
-    float *svec;        /* dim */
+    float *kscratch;    /* 2 * dim, for the scoring kernel */
     sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
-    void *user_priv;    /* the user source's per-request storage */
+    sr_score_recent_t srec[SR_RANKER_RECENT_MAX];
 } sr_scratch_t;
 
 typedef struct sr_ranker_backend sr_ranker_backend_t; /* Redis side, follow.c */
@@ -35,7 +39,14 @@ struct sr_ranker_s {
     atomic_llong last_update_ms;
     pthread_mutex_t reason_mu;
     char reason[160];
+    /* Scoring conf and the model clock; the follower replaces them. */
+    pthread_mutex_t conf_mu;
+    sr_score_conf_t conf;
+    int64_t clock_ms; /* 0: unknown */
 };
+
+/* Sets the blend and clock (follower thread). */
+void sr_ranker_set_conf_(sr_ranker_t *r, const sr_score_conf_t *c, int64_t clock_ms);
 
 /* Shared constructor: validates opts, allocates the catalogue. */
 sr_ranker_t *sr_ranker_alloc_(const sr_ranker_opts_t *o, char *errstr, size_t errstr_size);

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sr_score.h"
+
 typedef struct sr_items_s sr_items_t;
 
 /* One side as readers see it: immutable while entered. */
@@ -30,27 +32,40 @@ typedef struct sr_items_view {
     uint32_t n;        /* items 0..n-1 */
     int dim;
     const float *vec;  /* n x dim, row i at vec + i*dim */
-    const float *bias; /* n */
-    const float *pop;  /* n, decayed popularity (>= 0) */
-    const float *lpop; /* n, log1p(pop), precomputed so scans need no log */
-    const float *norm; /* n, L2 norm of each row, for cosine similarity */
-    const int64_t *num; /* n, the store's global item number, or -1 */
+    const float *bias;   /* n */
+    const float *logpop; /* n, log of (scaled) popularity, -inf when none */
+    const float *count;  /* n, occurrences (co-occurrence normalisation) */
+    const int64_t *num;  /* n, the store's global item number, or -1 */
     const void *priv_; /* lookup state: use sr_items_find / sr_items_id */
 } sr_items_view_t;
 
+/* A co-occurrence neighbour by id (resolved to an index when applied;
+ * neighbours not in the catalogue at that time are dropped). */
+typedef struct sr_item_nbr_in {
+    const char *id;
+    size_t id_len;
+    float count;
+} sr_item_nbr_in_t;
+
 /* One item to insert or overwrite.  vec has dim floats (NULL keeps the old
- * vector, or zeros for a new item); set_bias/set_pop choose which scalars
- * change. */
+ * vector, or zeros for a new item); the set_* flags choose which other
+ * fields change. */
 typedef struct sr_item_update {
     const char *id;
     size_t id_len;
-    int64_t num;       /* store item number, -1 when unknown */
+    int64_t num; /* store item number, -1 when unknown */
     const float *vec;
     float bias;
-    float pop;
-    int set_bias;
-    int set_pop;
+    float logpop;
+    float count;
+    const sr_item_nbr_in_t *nbrs;
+    size_t n_nbrs;
+    int set_bias, set_logpop, set_count, set_nbrs;
 } sr_item_update_t;
+
+/* The view as the scoring kernel's item side (sr_score.h), neighbour
+ * lists included.  Valid while the view is entered. */
+void sr_items_score_items(const sr_items_view_t *v, sr_score_items_t *it);
 
 /* An empty catalogue of dimension dim (1..1024).  NULL on ENOMEM/bad dim. */
 sr_items_t *sr_items_new(int dim);
@@ -70,10 +85,11 @@ int32_t sr_items_find_num(const sr_items_view_t *v, int64_t num);
 /* The id of index i (not NUL-terminated; *len set).  Valid inside the view. */
 const char *sr_items_id(const sr_items_view_t *v, uint32_t i, size_t *len);
 
-/* Applies a batch atomically for readers (all or nothing visible).  Ids
- * longer than 1024 bytes or empty are skipped.  Returns the number applied
- * (>= 0) or SR_ERR_NOMEM (then neither side changed visibly: the batch is
- * rolled back by not publishing). */
+/* Applies a batch atomically for readers (all or nothing visible): first
+ * every row, then the neighbour lists, so neighbours may name items of the
+ * same batch.  Ids longer than 1024 bytes or empty are skipped.  Returns the
+ * number applied (>= 0) or SR_ERR_NOMEM (then the prefix applied so far is
+ * published, on both sides alike). */
 int sr_items_apply(sr_items_t *it, const sr_item_update_t *ups, size_t n);
 
 /* Items in the published side (a relaxed read, for metrics). */

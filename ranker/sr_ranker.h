@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "sr_config.h"
+#include "sr_score.h"
 
 typedef struct sr_ranker_s sr_ranker_t;
 
@@ -73,15 +74,20 @@ typedef struct sr_ranker_opts {
     int dim;                    /* latent dimension of item and user vectors */
     sr_ranker_user_fn get_user; /* NULL: every user is unknown */
     void *opaque;
-    int64_t (*now_ms)(void *opaque); /* clock for recency decay; NULL: wall */
-    /* Scoring weights (the model's blend); 0 fields take the defaults of
-     * sr_ranker_opts_init. */
-    float w_mf, w_bias, w_pop, w_recent, w_short;
-    float recent_half_life_s;
-    float type_weight[4];       /* view, click, cart, purchase */
+    /* Clock that recency decays to; NULL: the model's clock when known
+     * (Redis-backed rankers read it with the blend weights), else wall. */
+    int64_t (*now_ms)(void *opaque);
+    /* The model's blend (sr_score.h).  Redis-backed rankers replace blend[]
+     * and pop_offset with the trainer's learned values as they change. */
+    sr_score_conf_t score;
 } sr_ranker_opts_t;
 
+/* dim 32, no user source, and the model's initial blend and default
+ * signal parameters (sr_model_params_init). */
 void sr_ranker_opts_init(sr_ranker_opts_t *o);
+
+/* Current scoring conf (a copy), e.g. to log the learned blend. */
+void sr_ranker_score_conf(sr_ranker_t *r, sr_score_conf_t *out);
 
 /* Redis-backed ranker.  Connects, checks the schema, loads every item and
  * starts the update follower.  NULL with errstr set on failure (bad config,
@@ -95,8 +101,8 @@ sr_ranker_t *sr_ranker_new_custom(const sr_ranker_opts_t *opts, char *errstr,
  * may be running. */
 void sr_ranker_destroy(sr_ranker_t *r);
 
-/* Inserts or updates items (custom rankers; also what the follower does).
- * vecs: n x dim floats or NULL (keep/zero); bias and pop may be NULL (keep).
+/* Inserts or updates items (custom rankers).  vecs: n x dim floats or NULL
+ * (keep/zero); bias and pop (decayed popularity, >= 0) may be NULL (keep).
  * Returns 0 or SR_ERR_NOMEM / SR_ERR_INVAL. */
 int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t *lens,
                            size_t n, const float *vecs, const float *bias, const float *pop);
@@ -123,10 +129,13 @@ typedef struct sr_ranker_result {
 
 void sr_ranker_result_free(sr_ranker_result_t *res);
 
-/* Top-k items for user, best first; ties broken by catalogue order (older
- * items first).  Unknown users (or users without any usable signal) get
- * decayed popularity with source SR_SOURCE_POPULAR.  exclude drops the
- * items of the user's recent history that were purchased (or all of them). */
+/* Top-k items for user by the blend score (sr_score_all), best first; ties
+ * broken by catalogue order (older items first).  Unknown users (or users
+ * without a vector or any known recent item) get decayed popularity with
+ * source SR_SOURCE_POPULAR, scores being the decayed popularity.  exclude
+ * drops the items of the user's recent history (the trainer keeps the last
+ * model.recent.max events) that were purchased, or all of them.
+ * SR_ERR_UNAVAIL before the first item load finished. */
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
                         sr_exclude_t exclude, sr_ranker_result_t *out);
 
@@ -136,12 +145,13 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len,
                    const char *const *items, const size_t *lens, size_t n,
                    sr_ranker_result_t *out);
 
-/* The k items most similar to item (cosine of item vectors), the item itself
- * excluded.  SR_ERR_NOTFOUND when item is unknown. */
+/* The k items most similar to item (sr_score_similar: cosine of item vectors
+ * plus normalised co-occurrence), the item itself excluded.
+ * SR_ERR_NOTFOUND when item is unknown. */
 int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
                       sr_ranker_result_t *out);
 
-/* The k most popular items (decayed popularity). */
+/* The k most popular items; score = decayed popularity. */
 int sr_ranker_popular(sr_ranker_t *r, size_t k, sr_ranker_result_t *out);
 
 typedef struct sr_ranker_health {
