@@ -146,6 +146,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"ranker.body.max", INT, 1024, 1073741824, "1048576", "Largest accepted HTTP request body, in bytes.", NULL},
     {"ranker.threads", INT, 1, 256, "4", "HTTP worker threads.", NULL},
     {"ranker.id.max", INT, 1, 1024, "128", "Longest user or item id a request may carry, in bytes.", NULL},
+    {"ranker.follow.poll.ms", INT, 1, 10000, "5", "How often the ranker polls the item update stream when it has caught up, in milliseconds.", NULL},
 
     {"broker.partitions", INT, 1, 1024, "4", "Partitions per topic of the embedded development broker.", NULL},
 };

@@ -406,9 +406,12 @@ static int ranker_error(sr_ranker_t *r, int rc, sr_api_response_t *resp)
 {
     if (rc >= 0) return 0;
     if (rc == SR_ERR_UNAVAIL || rc == SR_ERR_REDIS || rc == SR_ERR_TIMEOUT) {
-        sr_ranker_health_t h;
-        sr_ranker_health(r, &h);
-        set_error(resp, 503, "redis unavailable%s%s", h.reason[0] ? ": " : "", h.reason);
+        char why[160];
+        sr_ranker_reason(r, why, sizeof(why));
+        if (rc == SR_ERR_UNAVAIL && !why[0] && !sr_ranker_loaded(r))
+            set_error(resp, 503, "items not loaded yet");
+        else
+            set_error(resp, 503, "redis unavailable%s%s", why[0] ? ": " : "", why);
     } else if (rc == SR_ERR_NOMEM) {
         set_error(resp, 500, "out of memory");
     } else {

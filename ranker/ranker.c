@@ -114,6 +114,15 @@ void sr_ranker_set_reason_(sr_ranker_t *r, const char *reason)
     pthread_mutex_unlock(&r->reason_mu);
 }
 
+void sr_ranker_reason(sr_ranker_t *r, char *buf, size_t size)
+{
+    pthread_mutex_lock(&r->reason_mu);
+    snprintf(buf, size, "%s", atomic_load(&r->redis_ok) ? "" : r->reason);
+    pthread_mutex_unlock(&r->reason_mu);
+}
+
+int sr_ranker_loaded(sr_ranker_t *r) { return atomic_load(&r->loaded); }
+
 void sr_ranker_set_conf_(sr_ranker_t *r, const sr_score_conf_t *c, int64_t clock_ms)
 {
     pthread_mutex_lock(&r->conf_mu);

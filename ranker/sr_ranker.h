@@ -163,6 +163,12 @@ typedef struct sr_ranker_health {
     char reason[160];    /* why unhealthy, "" when healthy */
 } sr_ranker_health_t;
 
+/* Why the last Redis call failed ("" when it succeeded), copied into buf.
+ * Does no I/O. */
+void sr_ranker_reason(sr_ranker_t *r, char *buf, size_t size);
+/* 1 once the initial item load finished (custom rankers: always). */
+int sr_ranker_loaded(sr_ranker_t *r);
+
 /* Fills h; returns 0 when healthy, SR_ERR_UNAVAIL when not.  Pings Redis
  * (one round trip) for Redis-backed rankers. */
 int sr_ranker_health(sr_ranker_t *r, sr_ranker_health_t *h);
