@@ -39,18 +39,6 @@ static void usage(FILE *out)
             "  model.* properties (-c / -X / STREAMREC_MODEL_*) configure the streamrec model.\n");
 }
 
-static int set_model_param(const char *key, const char *value, void *opaque)
-{
-    sr_model_params_t *mp = opaque;
-    int rc = sr_model_params_set(mp, key + strlen("model."), value);
-    if (rc == SR_ERR_NOTFOUND) return 0; /* a model.* property the learner does not take (e.g. serving) */
-    if (rc < 0) {
-        fprintf(stderr, "streamrec eval: %s = '%s': %s\n", key, value, sr_strerror(rc));
-        return 1;
-    }
-    return 0;
-}
-
 static int parse_models(const char *list, uint32_t *out)
 {
     uint32_t mask = 0;
@@ -195,7 +183,10 @@ int sr_cmd_eval(int argc, char **argv)
         usage(stderr);
         goto out;
     }
-    if (sr_conf_foreach(conf, "model.", set_model_param, &ep.model)) goto out;
+    if (sr_cmd_model_params(conf, &ep.model, errstr, sizeof(errstr)) < 0) {
+        fprintf(stderr, "streamrec eval: %s\n", errstr);
+        goto out;
+    }
 
     FILE *in = strcmp(data, "-") == 0 ? stdin : fopen(data, "r");
     if (!in) {
