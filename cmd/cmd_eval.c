@@ -79,10 +79,11 @@ static void progress(double frac, uint64_t events, uint64_t evaluated)
 {
     int width = 30, fill = (int)(frac * width + 0.5);
     char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    fprintf(stderr, "\r[%s] %5.1f%%  %" PRIu64 " events, %" PRIu64 " evaluated", bar, frac * 100, events,
-            evaluated);
+    fprintf(stderr, "\r[%s] %5.1f%%  %" PRIu64 " events, %" PRIu64 " evaluated", bar, frac * 100,
+            events, evaluated);
 }
 
 static void print_json(const sr_eval_report_t *r, uint64_t bad_lines, double seconds)
@@ -96,8 +97,8 @@ static void print_json(const sr_eval_report_t *r, uint64_t bad_lines, double sec
         if (!(r->models & (1u << m))) continue;
         const sr_eval_metrics_t *x = &r->m[m];
         json_object_set_new(models, sr_eval_model_name(m),
-                            json_pack("{s:f,s:f,s:f,s:f,s:f}", "hr", x->hr, "ndcg", x->ndcg, "mrr", x->mrr,
-                                      "coverage", x->coverage, "novelty", x->novelty));
+                            json_pack("{s:f,s:f,s:f,s:f,s:f}", "hr", x->hr, "ndcg", x->ndcg, "mrr",
+                                      x->mrr, "coverage", x->coverage, "novelty", x->novelty));
     }
     json_object_set_new(root, "models", models);
     json_object_set_new(root, "seconds", json_real(seconds));
@@ -117,9 +118,10 @@ static void print_json(const sr_eval_report_t *r, uint64_t bad_lines, double sec
 static void print_table(const sr_eval_report_t *r, uint64_t bad_lines, double seconds)
 {
     printf("protocol %s, every %u, k %u: %" PRIu64 " events (%" PRIu64 " bad lines), %" PRIu64
-           " eligible, %" PRIu64 " evaluated (%" PRIu64 " unseen items), %u users, %u items, %.2f s\n\n",
-           sr_eval_protocol_name(r->protocol), r->every, r->k, r->events, bad_lines, r->eligible, r->evaluated,
-           r->misses, r->users, r->items, seconds);
+           " eligible, %" PRIu64 " evaluated (%" PRIu64
+           " unseen items), %u users, %u items, %.2f s\n\n",
+           sr_eval_protocol_name(r->protocol), r->every, r->k, r->events, bad_lines, r->eligible,
+           r->evaluated, r->misses, r->users, r->items, seconds);
     char hr[16], nd[16];
     snprintf(hr, sizeof(hr), "HR@%u", r->k);
     snprintf(nd, sizeof(nd), "NDCG@%u", r->k);
@@ -127,8 +129,8 @@ static void print_table(const sr_eval_report_t *r, uint64_t bad_lines, double se
     for (int m = 0; m < SR_EVAL_NMODELS; m++) {
         if (!(r->models & (1u << m))) continue;
         const sr_eval_metrics_t *x = &r->m[m];
-        printf("%-10s %8.4f %8.4f %8.4f %9.4f %8.3f\n", sr_eval_model_name(m), x->hr, x->ndcg, x->mrr, x->coverage,
-               x->novelty);
+        printf("%-10s %8.4f %8.4f %8.4f %9.4f %8.3f\n", sr_eval_model_name(m), x->hr, x->ndcg,
+               x->mrr, x->coverage, x->novelty);
     }
     if (r->model_errors) printf("\nstreamrec model refused %" PRIu64 " events\n", r->model_errors);
 }
@@ -158,7 +160,8 @@ int sr_cmd_eval(int argc, char **argv)
             data = val;
         } else if (m == 0 && (m = sr_cmd_opt(argc, argv, &i, "--protocol", &val)) > 0) {
             if (sr_eval_protocol_parse(val, &ep.protocol)) {
-                fprintf(stderr, "streamrec eval: --protocol: 'discovery' or 'all', not '%s'\n", val);
+                fprintf(stderr, "streamrec eval: --protocol: 'discovery' or 'all', not '%s'\n",
+                        val);
                 goto out;
             }
         } else if (m == 0 && (m = sr_cmd_opt(argc, argv, &i, "--every", &val)) > 0) {
@@ -219,8 +222,8 @@ int sr_cmd_eval(int argc, char **argv)
         if (prc == SR_ERR_EXISTS) continue; /* the header */
         if (prc < 0) {
             bad++;
-            fprintf(stderr, "%sstreamrec eval: %s:%" PRIu64 ": %s (line skipped)\n", draw ? "\r\033[K" : "",
-                    data, lineno, why);
+            fprintf(stderr, "%sstreamrec eval: %s:%" PRIu64 ": %s (line skipped)\n",
+                    draw ? "\r\033[K" : "", data, lineno, why);
             continue;
         }
         int frc = sr_eval_feed(ev, &e);
@@ -231,7 +234,8 @@ int sr_cmd_eval(int argc, char **argv)
         }
         if (frc < 0) {
             bad++;
-            fprintf(stderr, "streamrec eval: %s:%" PRIu64 ": %s (line skipped)\n", data, lineno, sr_strerror(frc));
+            fprintf(stderr, "streamrec eval: %s:%" PRIu64 ": %s (line skipped)\n", data, lineno,
+                    sr_strerror(frc));
         }
         if (draw && (lineno & 1023) == 0) {
             double t = now_s();
@@ -256,8 +260,10 @@ int sr_cmd_eval(int argc, char **argv)
         progress(1.0, r.events, r.evaluated);
         fputc('\n', stderr);
     }
-    if (json) print_json(&r, bad, seconds);
-    else print_table(&r, bad, seconds);
+    if (json)
+        print_json(&r, bad, seconds);
+    else
+        print_table(&r, bad, seconds);
     if (fflush(stdout) != 0) rc = 1;
     sr_eval_destroy(ev);
 out:

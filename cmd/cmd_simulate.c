@@ -17,23 +17,22 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: streamrec simulate --users N --items M --events E --seed S --out FILE\n"
-            "\n"
-            "Generates realistic shop traffic (docs/SIMULATOR.md) as the event log CSV\n"
-            "`ts_ms,user,item,event`.  The same options give the same file.\n"
-            "\n"
-            "  --users N        users over the run (default 10000)\n"
-            "  --items M        items over the run (default 5000)\n"
-            "  --events E       events to write (default 100000)\n"
-            "  --seed S         random seed (default 1)\n"
-            "  --out FILE       output file, '-' for stdout (default '-')\n"
-            "  --days D         simulated time span (default 30)\n"
-            "  --start-ms T     time of the first event (default 2026-01-01T00:00Z)\n"
-            "  --categories C   number of categories (default items/250, at least 4)\n"
-            "  --zipf S         item popularity exponent (default 1.0)\n"
-            "  --impressions P  chance of impressions before a listing click (default 0.1)\n"
-            "  -c FILE / -X key=value: the common configuration options\n");
+    fprintf(out, "usage: streamrec simulate --users N --items M --events E --seed S --out FILE\n"
+                 "\n"
+                 "Generates realistic shop traffic (docs/SIMULATOR.md) as the event log CSV\n"
+                 "`ts_ms,user,item,event`.  The same options give the same file.\n"
+                 "\n"
+                 "  --users N        users over the run (default 10000)\n"
+                 "  --items M        items over the run (default 5000)\n"
+                 "  --events E       events to write (default 100000)\n"
+                 "  --seed S         random seed (default 1)\n"
+                 "  --out FILE       output file, '-' for stdout (default '-')\n"
+                 "  --days D         simulated time span (default 30)\n"
+                 "  --start-ms T     time of the first event (default 2026-01-01T00:00Z)\n"
+                 "  --categories C   number of categories (default items/250, at least 4)\n"
+                 "  --zipf S         item popularity exponent (default 1.0)\n"
+                 "  --impressions P  chance of impressions before a listing click (default 0.1)\n"
+                 "  -c FILE / -X key=value: the common configuration options\n");
 }
 
 static int parse_u64(const char *name, const char *s, uint64_t *out)
@@ -64,14 +63,32 @@ static int parse_double(const char *name, const char *s, double *out)
 
 int sr_cmd_simulate(int argc, char **argv)
 {
-    enum { O_USERS = 1, O_ITEMS, O_EVENTS, O_SEED, O_OUT, O_DAYS, O_START, O_CATS, O_ZIPF, O_IMPR, O_HELP };
+    enum {
+        O_USERS = 1,
+        O_ITEMS,
+        O_EVENTS,
+        O_SEED,
+        O_OUT,
+        O_DAYS,
+        O_START,
+        O_CATS,
+        O_ZIPF,
+        O_IMPR,
+        O_HELP
+    };
     static const struct option opts[] = {
-        {"users", required_argument, NULL, O_USERS},     {"items", required_argument, NULL, O_ITEMS},
-        {"events", required_argument, NULL, O_EVENTS},   {"seed", required_argument, NULL, O_SEED},
-        {"out", required_argument, NULL, O_OUT},         {"days", required_argument, NULL, O_DAYS},
-        {"start-ms", required_argument, NULL, O_START},  {"categories", required_argument, NULL, O_CATS},
-        {"zipf", required_argument, NULL, O_ZIPF},       {"impressions", required_argument, NULL, O_IMPR},
-        {"help", no_argument, NULL, O_HELP},             {NULL, 0, NULL, 0},
+        {"users", required_argument, NULL, O_USERS},
+        {"items", required_argument, NULL, O_ITEMS},
+        {"events", required_argument, NULL, O_EVENTS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"out", required_argument, NULL, O_OUT},
+        {"days", required_argument, NULL, O_DAYS},
+        {"start-ms", required_argument, NULL, O_START},
+        {"categories", required_argument, NULL, O_CATS},
+        {"zipf", required_argument, NULL, O_ZIPF},
+        {"impressions", required_argument, NULL, O_IMPR},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -103,9 +120,12 @@ int sr_cmd_simulate(int argc, char **argv)
                 fprintf(stderr, "streamrec simulate: %s: too large\n", name);
                 return 2;
             }
-            if (c == O_USERS) p.users = (uint32_t)v;
-            else if (c == O_ITEMS) p.items = (uint32_t)v;
-            else p.categories = (uint32_t)v;
+            if (c == O_USERS)
+                p.users = (uint32_t)v;
+            else if (c == O_ITEMS)
+                p.items = (uint32_t)v;
+            else
+                p.categories = (uint32_t)v;
             break;
         case O_EVENTS:
             if (parse_u64(name, optarg, &p.events)) return 2;
@@ -164,8 +184,8 @@ int sr_cmd_simulate(int argc, char **argv)
     fputs("ts_ms,user,item,event\n", out);
     sr_event_t ev;
     while (sr_sim_next(sim, &ev) == 1)
-        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s\n", ev.ts_ms, (int)ev.user_len, ev.user, (int)ev.item_len,
-                ev.item, sr_event_type_name(ev.type));
+        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s\n", ev.ts_ms, (int)ev.user_len, ev.user,
+                (int)ev.item_len, ev.item, sr_event_type_name(ev.type));
     int rc = 0;
     if (fflush(out) != 0 || ferror(out)) {
         fprintf(stderr, "streamrec simulate: %s: write failed: %s\n", out_path, strerror(errno));

@@ -43,9 +43,11 @@ int sr_csv_parse_line(char *line, size_t len, sr_event_t *ev, char *errstr, size
     if (errstr && errstr_size) errstr[0] = '\0';
     if (!line || !ev) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sno line", NULL, 0);
     /* Drop the line end: "\n", "\r\n" or a lone "\r". */
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
     if (len == 0) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sempty line", NULL, 0);
-    if (memchr(line, '\0', len)) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sNUL byte in line", NULL, 0);
+    if (memchr(line, '\0', len))
+        return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sNUL byte in line", NULL, 0);
     char *end = line + len, *p = line, *f;
     size_t flen;
     int more;
@@ -61,7 +63,8 @@ int sr_csv_parse_line(char *line, size_t len, sr_event_t *ev, char *errstr, size
         unsigned d = (unsigned char)f[i] - '0';
         if (d > 9) return fail(errstr, errstr_size, SR_ERR_PARSE, "bad timestamp '%.*s'", f, flen);
         if (ts > (INT64_MAX - (int64_t)d) / 10)
-            return fail(errstr, errstr_size, SR_ERR_PARSE, "timestamp out of range '%.*s'", f, flen);
+            return fail(errstr, errstr_size, SR_ERR_PARSE, "timestamp out of range '%.*s'", f,
+                        flen);
         ts = ts * 10 + d;
     }
     if (!more) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*smissing user column", NULL, 0);
@@ -71,17 +74,20 @@ int sr_csv_parse_line(char *line, size_t len, sr_event_t *ev, char *errstr, size
     next_field(&p, end, &user, &user_len, &more);
     if (user_len == 0) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sempty user id", NULL, 0);
     if (user_len > SR_ID_MAX)
-        return fail(errstr, errstr_size, SR_ERR_PARSE, "user id longer than 128 bytes '%.*s...'", user, user_len);
+        return fail(errstr, errstr_size, SR_ERR_PARSE, "user id longer than 128 bytes '%.*s...'",
+                    user, user_len);
     if (!more) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*smissing item column", NULL, 0);
     next_field(&p, end, &item, &item_len, &more);
     if (item_len == 0) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sempty item id", NULL, 0);
     if (item_len > SR_ID_MAX)
-        return fail(errstr, errstr_size, SR_ERR_PARSE, "item id longer than 128 bytes '%.*s...'", item, item_len);
+        return fail(errstr, errstr_size, SR_ERR_PARSE, "item id longer than 128 bytes '%.*s...'",
+                    item, item_len);
     if (!more) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*smissing event column", NULL, 0);
     next_field(&p, end, &type, &type_len, &more);
     /* Extra columns (more == 1) are ignored by contract. */
     sr_event_type_t t;
-    if (type_len == 0) return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sempty event type", NULL, 0);
+    if (type_len == 0)
+        return fail(errstr, errstr_size, SR_ERR_PARSE, "%.*sempty event type", NULL, 0);
     if (sr_event_type_parse(type, type_len, &t) != 0)
         return fail(errstr, errstr_size, SR_ERR_PARSE, "unknown event type '%.*s'", type, type_len);
 

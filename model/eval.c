@@ -79,7 +79,8 @@ struct sr_eval_s {
     sr_eval_outcome_t last;
 };
 
-static const char *const model_names[SR_EVAL_NMODELS] = {"streamrec", "pop", "pop-decay", "recency", "cooc"};
+static const char *const model_names[SR_EVAL_NMODELS] = {"streamrec", "pop", "pop-decay", "recency",
+                                                         "cooc"};
 
 const char *sr_eval_model_name(int model)
 {
@@ -88,13 +89,19 @@ const char *sr_eval_model_name(int model)
 
 int sr_eval_protocol_parse(const char *s, sr_eval_protocol_t *out)
 {
-    if (s && strcmp(s, "all") == 0) *out = SR_EVAL_ALL;
-    else if (s && strcmp(s, "discovery") == 0) *out = SR_EVAL_DISCOVERY;
-    else return SR_ERR_PARSE;
+    if (s && strcmp(s, "all") == 0)
+        *out = SR_EVAL_ALL;
+    else if (s && strcmp(s, "discovery") == 0)
+        *out = SR_EVAL_DISCOVERY;
+    else
+        return SR_ERR_PARSE;
     return 0;
 }
 
-const char *sr_eval_protocol_name(sr_eval_protocol_t p) { return p == SR_EVAL_DISCOVERY ? "discovery" : "all"; }
+const char *sr_eval_protocol_name(sr_eval_protocol_t p)
+{
+    return p == SR_EVAL_DISCOVERY ? "discovery" : "all";
+}
 
 void sr_eval_params_init(sr_eval_params_t *p)
 {
@@ -108,10 +115,12 @@ void sr_eval_params_init(sr_eval_params_t *p)
 
 sr_eval_t *sr_eval_new(const sr_eval_params_t *p, char *errstr, size_t errstr_size)
 {
-    if (!p || p->every < 1 || p->k < 1 || p->k > 100000 || (p->protocol != SR_EVAL_ALL && p->protocol != SR_EVAL_DISCOVERY) ||
+    if (!p || p->every < 1 || p->k < 1 || p->k > 100000 ||
+        (p->protocol != SR_EVAL_ALL && p->protocol != SR_EVAL_DISCOVERY) ||
         (p->models & ~((1u << SR_EVAL_NMODELS) - 1)) || p->models == 0) {
         if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "invalid evaluator params (every >= 1, 1 <= k <= 100000, a protocol, models)");
+            snprintf(errstr, errstr_size,
+                     "invalid evaluator params (every >= 1, 1 <= k <= 100000, a protocol, models)");
         return NULL;
     }
     sr_eval_t *e = calloc(1, sizeof(*e));
@@ -153,7 +162,8 @@ void sr_eval_destroy(sr_eval_t *e)
     free(e->occ);
     free(e->i2m);
     free(e->mask);
-    for (int m = 0; m < SR_EVAL_NMODELS; m++) free(e->rec[m]);
+    for (int m = 0; m < SR_EVAL_NMODELS; m++)
+        free(e->rec[m]);
     if (e->nb)
         for (uint32_t i = 0; i < e->icap; i++) {
             free(e->nb[i].item);
@@ -177,17 +187,18 @@ void sr_eval_destroy(sr_eval_t *e)
 
 /* ---- growth of the per-user / per-item arrays, all at one capacity ---- */
 
-#define GROW(arr, cap, n)                                                                            \
-    do {                                                                                             \
-        uint32_t c_ = (cap);                                                                         \
-        if (ev_grow((void **)&(arr), &c_, (n), sizeof(*(arr)))) return SR_ERR_NOMEM;                 \
+#define GROW(arr, cap, n)                                                                          \
+    do {                                                                                           \
+        uint32_t c_ = (cap);                                                                       \
+        if (ev_grow((void **)&(arr), &c_, (n), sizeof(*(arr)))) return SR_ERR_NOMEM;               \
     } while (0)
 
 static int grow_users(sr_eval_t *e, uint32_t n)
 {
     if (n <= e->ucap) return 0;
     uint32_t c = e->ucap ? e->ucap : 16;
-    while (c < n) c *= 2;
+    while (c < n)
+        c *= 2;
     GROW(e->u_head, e->ucap, c);
     GROW(e->u_hist, e->ucap, c);
     GROW(e->u_win_n, e->ucap, c);
@@ -201,7 +212,8 @@ static int grow_items(sr_eval_t *e, uint32_t n)
 {
     if (n <= e->icap) return 0;
     uint32_t c = e->icap ? e->icap : 64;
-    while (c < n) c *= 2;
+    while (c < n)
+        c *= 2;
     GROW(e->pop, e->icap, c);
     GROW(e->popd, e->icap, c);
     GROW(e->score, e->icap, c);
@@ -209,10 +221,12 @@ static int grow_items(sr_eval_t *e, uint32_t n)
     GROW(e->occ, e->icap, c);
     GROW(e->mask, e->icap, c);
     GROW(e->nb, e->icap, c);
-    for (int m = 0; m < SR_EVAL_NMODELS; m++) GROW(e->rec[m], e->icap, c);
+    for (int m = 0; m < SR_EVAL_NMODELS; m++)
+        GROW(e->rec[m], e->icap, c);
     uint32_t old = e->icap;
     GROW(e->i2m, e->icap, c);
-    for (uint32_t i = old; i < c; i++) e->i2m[i] = -1;
+    for (uint32_t i = old; i < c; i++)
+        e->i2m[i] = -1;
     e->icap = c;
     return 0;
 }
@@ -220,11 +234,15 @@ static int grow_items(sr_eval_t *e, uint32_t n)
 /* ---- ranking helpers ---- */
 
 /* rank = #(s > st) + floor((#(s == st) - 1) / 2); eq includes the true item. */
-static int64_t tie_rank(uint64_t gt, uint64_t eq) { return (int64_t)gt + (eq ? (int64_t)(eq - 1) / 2 : 0); }
+static int64_t tie_rank(uint64_t gt, uint64_t eq)
+{
+    return (int64_t)gt + (eq ? (int64_t)(eq - 1) / 2 : 0);
+}
 
 /* Partial top-k of s[0..n) skipping mask[i] != 0: best first, ties by
  * lower index.  Returns the count. */
-static uint32_t topk_dense(const float *s, uint32_t n, uint32_t k, const uint8_t *mask, uint32_t *idx, float *val)
+static uint32_t topk_dense(const float *s, uint32_t n, uint32_t k, const uint8_t *mask,
+                           uint32_t *idx, float *val)
 {
     uint32_t m = 0;
     float thr = -INFINITY;
@@ -250,8 +268,10 @@ static int64_t rank_dense(const sr_eval_t *e, const float *s, uint32_t n, uint32
 {
     float st = s[t];
     uint64_t gt = 0, eq = 0;
-    for (uint32_t i = 0; i < n; i++) gt += s[i] > st;
-    for (uint32_t i = 0; i < n; i++) eq += s[i] == st;
+    for (uint32_t i = 0; i < n; i++)
+        gt += s[i] > st;
+    for (uint32_t i = 0; i < n; i++)
+        eq += s[i] == st;
     for (uint32_t k = 0; k < e->excl_n; k++) {
         float v = s[e->excl[k]];
         gt -= v > st;
@@ -277,7 +297,8 @@ static int push_u32(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t v)
 
 /* ---- the per-model rankers: fill e->top, return the rank (or -1) ---- */
 
-static int64_t eval_dense(sr_eval_t *e, const float *s, uint32_t n, uint32_t t, int item_new, uint32_t *ntop)
+static int64_t eval_dense(sr_eval_t *e, const float *s, uint32_t n, uint32_t t, int item_new,
+                          uint32_t *ntop)
 {
     *ntop = topk_dense(s, n, e->p.k, e->mask, e->top, e->topv);
     return item_new ? -1 : rank_dense(e, s, n, t);
@@ -291,7 +312,8 @@ static void gather_model_scores(sr_eval_t *e, const sr_event_t *ev, uint32_t n)
         if (ev_grow((void **)&e->mscore, &c, mn, sizeof(float)) == 0) e->mscore_cap = c;
     }
     if (mn > e->mscore_cap || mn == 0) { /* no room: rank everything equal */
-        for (uint32_t i = 0; i < n; i++) e->score[i] = 0;
+        for (uint32_t i = 0; i < n; i++)
+            e->score[i] = 0;
         return;
     }
     int32_t mu = sr_model_find_user(e->model, ev->user, ev->user_len);
@@ -303,8 +325,8 @@ static void gather_model_scores(sr_eval_t *e, const sr_event_t *ev, uint32_t n)
     }
 }
 
-static int64_t eval_recency(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uint32_t n, int64_t now,
-                            uint32_t *ntop)
+static int64_t eval_recency(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uint32_t n,
+                            int64_t now, uint32_t *ntop)
 {
     /* The user's non-excluded items with their decayed scores. */
     uint32_t nc = 0;
@@ -315,7 +337,8 @@ static int64_t eval_recency(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, 
         float s = (float)(e->pr_acc[p - 1] * exp2(-(double)(now - e->pr_t[p - 1]) / DAY_MS));
         if (nc >= e->cands_cap) {
             uint32_t c = e->cands_cap;
-            if (ev_grow((void **)&e->cands, &c, nc + 1, sizeof(cand_t))) break; /* ENOMEM: rank what we have */
+            if (ev_grow((void **)&e->cands, &c, nc + 1, sizeof(cand_t)))
+                break; /* ENOMEM: rank what we have */
             e->cands_cap = c;
         }
         e->cands[nc].idx = x;
@@ -332,7 +355,8 @@ static int64_t eval_recency(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, 
                 eq += e->cands[k].s == st;
             }
         } else {
-            for (uint32_t k = 0; k < nc; k++) gt += e->cands[k].s > 0;
+            for (uint32_t k = 0; k < nc; k++)
+                gt += e->cands[k].s > 0;
             eq = (uint64_t)(n - e->excl_n) - gt;
         }
         rank = tie_rank(gt, eq);
@@ -358,13 +382,15 @@ static int64_t eval_recency(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, 
             if (e->cands[c].s > 0) e->mask[e->cands[c].idx] |= 2;
         for (uint32_t x = 0; x < n && m < k; x++)
             if (!e->mask[x]) e->top[m++] = x;
-        for (uint32_t c = 0; c < nc; c++) e->mask[e->cands[c].idx] &= (uint8_t)~2u;
+        for (uint32_t c = 0; c < nc; c++)
+            e->mask[e->cands[c].idx] &= (uint8_t)~2u;
     }
     *ntop = m;
     return rank;
 }
 
-static int64_t eval_cooc(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uint32_t n, uint32_t *ntop)
+static int64_t eval_cooc(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uint32_t n,
+                         uint32_t *ntop)
 {
     const uint32_t *win = e->u_win + (size_t)u * COOC_WINDOW;
     uint32_t wn = e->u_win_n[u];
@@ -372,14 +398,16 @@ static int64_t eval_cooc(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uin
     for (uint32_t w = 0; w < wn; w++) {
         uint32_t i = win[w];
         int dup = 0;
-        for (uint32_t v = 0; v < w; v++) dup |= win[v] == i;
+        for (uint32_t v = 0; v < w; v++)
+            dup |= win[v] == i;
         if (dup || e->occ[i] == 0) continue;
         const nbr_t *nb = &e->nb[i];
         for (uint32_t k = 0; k < nb->n; k++) {
             uint32_t c = nb->item[k];
             if (c >= n) continue;
             float v = (float)((double)nb->cnt[k] / sqrt((double)e->occ[i] * (double)e->occ[c]));
-            if (e->acc[c] == 0 && push_u32(&e->touched, &e->touched_n, &e->touched_cap, c)) continue;
+            if (e->acc[c] == 0 && push_u32(&e->touched, &e->touched_n, &e->touched_cap, c))
+                continue;
             e->acc[c] += v;
         }
     }
@@ -396,8 +424,10 @@ static int64_t eval_cooc(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uin
             }
         } else {
             /* Zero cooc score: the rest is ordered by popularity. */
-            for (uint32_t i = 0; i < n; i++) gt += e->pop[i] > pt;
-            for (uint32_t i = 0; i < n; i++) eq += e->pop[i] == pt;
+            for (uint32_t i = 0; i < n; i++)
+                gt += e->pop[i] > pt;
+            for (uint32_t i = 0; i < n; i++)
+                eq += e->pop[i] == pt;
             uint64_t pos = 0;
             for (uint32_t k = 0; k < e->touched_n; k++) {
                 uint32_t c = e->touched[k];
@@ -428,11 +458,14 @@ static int64_t eval_cooc(sr_eval_t *e, uint32_t u, uint32_t t, int item_new, uin
         e->top[j] = c;
     }
     if (m < k) {
-        for (uint32_t q = 0; q < e->touched_n; q++) e->mask[e->touched[q]] |= 2;
+        for (uint32_t q = 0; q < e->touched_n; q++)
+            e->mask[e->touched[q]] |= 2;
         m += topk_dense(e->pop, n, k - m, e->mask, e->top + m, e->topv + m);
-        for (uint32_t q = 0; q < e->touched_n; q++) e->mask[e->touched[q]] &= (uint8_t)~2u;
+        for (uint32_t q = 0; q < e->touched_n; q++)
+            e->mask[e->touched[q]] &= (uint8_t)~2u;
     }
-    for (uint32_t q = 0; q < e->touched_n; q++) e->acc[e->touched[q]] = 0;
+    for (uint32_t q = 0; q < e->touched_n; q++)
+        e->acc[e->touched[q]] = 0;
     *ntop = m;
     return rank;
 }
@@ -459,7 +492,8 @@ static void record(sr_eval_t *e, int model, int64_t rank, uint32_t ntop, uint32_
     e->nrec[model] += ntop;
 }
 
-static void evaluate(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint32_t t, int item_new, uint32_t n)
+static void evaluate(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint32_t t, int item_new,
+                     uint32_t n)
 {
     e->evaluated++;
     e->last.evaluated = 1;
@@ -495,7 +529,8 @@ static void evaluate(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint32_t t,
         }
         record(e, m, rank, ntop, n);
     }
-    for (uint32_t k = 0; k < e->excl_n; k++) e->mask[e->excl[k]] = 0;
+    for (uint32_t k = 0; k < e->excl_n; k++)
+        e->mask[e->excl[k]] = 0;
     e->excl_n = 0;
 }
 
@@ -536,7 +571,8 @@ static int learn_baselines(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint3
     double age = ((double)ev->ts_ms - e->popd_t0) / DAY_MS;
     if (age > POPD_RESCALE_DAYS) {
         float f = (float)exp2(-age);
-        for (uint32_t i = 0; i < e->items.n; i++) e->popd[i] *= f;
+        for (uint32_t i = 0; i < e->items.n; i++)
+            e->popd[i] *= f;
         e->popd_t0 = (double)ev->ts_ms;
         age = 0;
     }
@@ -562,7 +598,8 @@ static int learn_baselines(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint3
         e->pr_next[p] = e->u_head[u];
         e->u_head[u] = p + 1;
     }
-    e->pr_acc[p] = e->pr_acc[p] * exp2(-(double)(ev->ts_ms - e->pr_t[p]) / DAY_MS) + e->p.model.weight[ev->type];
+    e->pr_acc[p] = e->pr_acc[p] * exp2(-(double)(ev->ts_ms - e->pr_t[p]) / DAY_MS) +
+                   e->p.model.weight[ev->type];
     e->pr_t[p] = ev->ts_ms;
     e->u_hist[u] = 1;
 
@@ -575,7 +612,8 @@ static int learn_baselines(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint3
     for (uint32_t w = from; w < wn; w++) {
         uint32_t x = win[w];
         int dup = x == j;
-        for (uint32_t v = from; v < w && !dup; v++) dup = win[v] == x;
+        for (uint32_t v = from; v < w && !dup; v++)
+            dup = win[v] == x;
         if (dup) continue;
         if (co_inc(e, j, x) || co_inc(e, x, j)) return SR_ERR_NOMEM;
     }
@@ -590,11 +628,12 @@ static int learn_baselines(sr_eval_t *e, const sr_event_t *ev, uint32_t u, uint3
 
 int sr_eval_feed(sr_eval_t *e, const sr_event_t *ev)
 {
-    if (!e || !ev || !ev->user || !ev->item || ev->user_len == 0 || ev->item_len == 0 || ev->user_len > SR_ID_MAX ||
-        ev->item_len > SR_ID_MAX || (unsigned)ev->type >= SR_EV_NTYPES)
+    if (!e || !ev || !ev->user || !ev->item || ev->user_len == 0 || ev->item_len == 0 ||
+        ev->user_len > SR_ID_MAX || ev->item_len > SR_ID_MAX || (unsigned)ev->type >= SR_EV_NTYPES)
         return SR_ERR_INVAL;
     memset(&e->last, 0, sizeof(e->last));
-    for (int m = 0; m < SR_EVAL_NMODELS; m++) e->last.rank[m] = -1;
+    for (int m = 0; m < SR_EVAL_NMODELS; m++)
+        e->last.rank[m] = -1;
     e->events++;
 
     int item_new, user_new = 0;
@@ -614,7 +653,8 @@ int sr_eval_feed(sr_eval_t *e, const sr_event_t *ev)
             eligible = item_new || ev_map_get(&e->pairs, (uint64_t)u << 32 | (uint64_t)j) == NULL;
         if (eligible) {
             e->eligible++;
-            if (e->eligible % e->p.every == 0) evaluate(e, ev, (uint32_t)u, (uint32_t)j, item_new, n);
+            if (e->eligible % e->p.every == 0)
+                evaluate(e, ev, (uint32_t)u, (uint32_t)j, item_new, n);
         }
     }
 
@@ -634,7 +674,10 @@ int sr_eval_feed(sr_eval_t *e, const sr_event_t *ev)
     return rc;
 }
 
-const sr_eval_outcome_t *sr_eval_last(const sr_eval_t *e) { return &e->last; }
+const sr_eval_outcome_t *sr_eval_last(const sr_eval_t *e)
+{
+    return &e->last;
+}
 
 void sr_eval_report(const sr_eval_t *e, sr_eval_report_t *out)
 {

@@ -20,7 +20,8 @@ int ev_grow(void **arr, uint32_t *cap, uint32_t n, size_t sz)
 {
     if (n <= *cap) return 0;
     uint64_t nc = *cap ? *cap : 16;
-    while (nc < n) nc *= 2;
+    while (nc < n)
+        nc *= 2;
     if (nc > UINT32_MAX) nc = UINT32_MAX;
     void *p = realloc(*arr, (size_t)nc * sz);
     if (!p) return SR_ERR_NOMEM;
@@ -40,7 +41,8 @@ void ev_strtab_free(ev_strtab_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-static int64_t strtab_probe(const ev_strtab_t *t, const char *s, size_t len, uint64_t h, uint32_t *slot)
+static int64_t strtab_probe(const ev_strtab_t *t, const char *s, size_t len, uint64_t h,
+                            uint32_t *slot)
 {
     uint32_t mask = t->cap - 1, i = (uint32_t)h & mask;
     for (;;) {
@@ -50,7 +52,8 @@ static int64_t strtab_probe(const ev_strtab_t *t, const char *s, size_t len, uin
             return -1;
         }
         e--;
-        if (t->ent_hash[e] == h && t->ent_len[e] == len && memcmp(t->arena + t->ent_off[e], s, len) == 0) {
+        if (t->ent_hash[e] == h && t->ent_len[e] == len &&
+            memcmp(t->arena + t->ent_off[e], s, len) == 0) {
             *slot = i;
             return e;
         }
@@ -71,7 +74,8 @@ static int strtab_rehash(ev_strtab_t *t, uint32_t cap)
     if (!slots) return SR_ERR_NOMEM;
     for (uint32_t e = 0; e < t->n; e++) {
         uint32_t i = (uint32_t)t->ent_hash[e] & (cap - 1);
-        while (slots[i]) i = (i + 1) & (cap - 1);
+        while (slots[i])
+            i = (i + 1) & (cap - 1);
         slots[i] = e + 1;
     }
     free(t->slots);
@@ -104,7 +108,8 @@ int64_t ev_strtab_intern(ev_strtab_t *t, const char *s, size_t len, int *created
     }
     if (t->arena_len + len > t->arena_cap) {
         size_t nc = t->arena_cap ? t->arena_cap * 2 : 4096;
-        while (nc < t->arena_len + len) nc *= 2;
+        while (nc < t->arena_len + len)
+            nc *= 2;
         char *a = realloc(t->arena, nc);
         if (!a) return SR_ERR_NOMEM;
         t->arena = a;
@@ -152,7 +157,8 @@ static int map_rehash(ev_map_t *m, uint32_t cap)
     for (uint32_t j = 0; j < m->cap; j++) {
         if (!m->keys[j]) continue;
         uint32_t i = (uint32_t)mix64(m->keys[j] - 1) & (cap - 1);
-        while (keys[i]) i = (i + 1) & (cap - 1);
+        while (keys[i])
+            i = (i + 1) & (cap - 1);
         keys[i] = m->keys[j];
         vals[i] = m->vals[j];
     }

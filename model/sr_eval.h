@@ -74,9 +74,9 @@ const char *sr_eval_protocol_name(sr_eval_protocol_t p);
 
 typedef struct sr_eval_params {
     sr_eval_protocol_t protocol;
-    uint32_t every;  /* >= 1 */
-    uint32_t k;      /* >= 1: the K of HR@K / NDCG@K and the list length */
-    uint32_t models; /* bit (1u << SR_EVAL_*) per model to run */
+    uint32_t every;          /* >= 1 */
+    uint32_t k;              /* >= 1: the K of HR@K / NDCG@K and the list length */
+    uint32_t models;         /* bit (1u << SR_EVAL_*) per model to run */
     sr_model_params_t model; /* the streamrec model; weight[] also weights recency */
 } sr_eval_params_t;
 
@@ -100,8 +100,8 @@ int sr_eval_feed(sr_eval_t *e, const sr_event_t *ev);
 
 /* What happened to the last fed event (for tests and progress output). */
 typedef struct sr_eval_outcome {
-    int evaluated;                   /* 1 when it was ranked */
-    int64_t rank[SR_EVAL_NMODELS];   /* 0-based; -1 = miss (item unseen) */
+    int evaluated;                 /* 1 when it was ranked */
+    int64_t rank[SR_EVAL_NMODELS]; /* 0-based; -1 = miss (item unseen) */
 } sr_eval_outcome_t;
 const sr_eval_outcome_t *sr_eval_last(const sr_eval_t *e);
 
@@ -112,10 +112,10 @@ typedef struct sr_eval_metrics {
 typedef struct sr_eval_report {
     sr_eval_protocol_t protocol;
     uint32_t k, every, models;
-    uint64_t events;    /* events fed */
-    uint64_t eligible;  /* eligible events (before the every-N pick) */
+    uint64_t events;   /* events fed */
+    uint64_t eligible; /* eligible events (before the every-N pick) */
     uint64_t evaluated;
-    uint64_t misses;    /* evaluated events whose item was unseen */
+    uint64_t misses;       /* evaluated events whose item was unseen */
     uint64_t model_errors; /* events the streamrec model refused */
     uint32_t users, items;
     sr_eval_metrics_t m[SR_EVAL_NMODELS]; /* zero for models not run */

@@ -20,11 +20,11 @@
 
 #include "sr_err.h"
 
-#define HIST 8           /* items remembered per user for return visits */
-#define RELATED 4        /* fixed "related" neighbours per item */
-#define PLAN_MAX 64      /* steps per session, impressions included */
-#define TRENDS 8         /* concurrently trending items */
-#define POOL_MAX 4096    /* concurrently active sessions */
+#define HIST 8        /* items remembered per user for return visits */
+#define RELATED 4     /* fixed "related" neighbours per item */
+#define PLAN_MAX 64   /* steps per session, impressions included */
+#define TRENDS 8      /* concurrently trending items */
+#define POOL_MAX 4096 /* concurrently active sessions */
 #define DAY_MS 86400000.0
 
 typedef struct rng {
@@ -39,7 +39,10 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 /* xoshiro256**: fast, good quality, and the same on every platform. */
 static uint64_t rng_u64(rng_t *r)
@@ -57,18 +60,25 @@ static uint64_t rng_u64(rng_t *r)
 
 static void rng_seed(rng_t *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
 }
 
 /* Uniform in [0, 1) with 53 bits. */
-static double rng_unit(rng_t *r) { return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
+static double rng_unit(rng_t *r)
+{
+    return (double)(rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
 
 static uint32_t rng_below(rng_t *r, uint32_t n)
 {
     return n ? (uint32_t)(((rng_u64(r) >> 32) * (uint64_t)n) >> 32) : 0;
 }
 
-static double rng_exp(rng_t *r, double mean) { return -mean * log(1.0 - rng_unit(r)); }
+static double rng_exp(rng_t *r, double mean)
+{
+    return -mean * log(1.0 - rng_unit(r));
+}
 
 /* Fenwick tree over double weights; index 0-based, tree 1-based. */
 typedef struct fen {
@@ -78,13 +88,15 @@ typedef struct fen {
 
 static void fen_add(fen_t *f, uint32_t i, double w)
 {
-    for (uint32_t k = i + 1; k <= f->n; k += k & (0u - k)) f->t[k] += w;
+    for (uint32_t k = i + 1; k <= f->n; k += k & (0u - k))
+        f->t[k] += w;
 }
 
 static double fen_total(const fen_t *f, uint32_t upto)
 {
     double s = 0;
-    for (uint32_t k = upto; k > 0; k -= k & (0u - k)) s += f->t[k];
+    for (uint32_t k = upto; k > 0; k -= k & (0u - k))
+        s += f->t[k];
     return s;
 }
 
@@ -92,7 +104,8 @@ static double fen_total(const fen_t *f, uint32_t upto)
 static uint32_t fen_find(const fen_t *f, double target)
 {
     uint32_t pos = 0, step = 1;
-    while (step * 2 <= f->n) step *= 2;
+    while (step * 2 <= f->n)
+        step *= 2;
     for (; step; step >>= 1) {
         if (pos + step <= f->n && f->t[pos + step] <= target) {
             pos += step;
@@ -225,7 +238,8 @@ static void add_item(sr_sim_t *s, uint32_t i)
         int32_t j = pick_in_cat(s, c);
         if ((uint32_t)j == i || s->item_cat[j] != c) continue;
         rel[k] = j;
-        if (rng_unit(&s->rng) < 0.3) s->related[(size_t)j * RELATED + rng_below(&s->rng, RELATED)] = (int32_t)i;
+        if (rng_unit(&s->rng) < 0.3)
+            s->related[(size_t)j * RELATED + rng_below(&s->rng, RELATED)] = (int32_t)i;
     }
     fen_t f = {s->cat_fen_buf + s->cat_off[c] + c, s->cat_len[c]};
     fen_add(&f, s->item_pos[i], s->item_w[i]);
@@ -237,7 +251,8 @@ static void add_item(sr_sim_t *s, uint32_t i)
 static void add_user(sr_sim_t *s, uint32_t u)
 {
     user_t *us = &s->users[u];
-    for (int k = 0; k < 3; k++) us->fav[k] = (uint16_t)pick_cat_by_pop(s);
+    for (int k = 0; k < 3; k++)
+        us->fav[k] = (uint16_t)pick_cat_by_pop(s);
     us->last_cat = -1;
     us->hist_n = us->hist_head = 0;
     /* Pareto activity: a few heavy shoppers, many who come once. */
@@ -250,7 +265,8 @@ static void add_user(sr_sim_t *s, uint32_t u)
 static uint64_t arrival_event(const sr_sim_t *s, uint32_t idx, uint32_t total, uint32_t initial)
 {
     if (idx < initial) return 0;
-    return (uint64_t)((double)(idx - initial + 1) * (double)s->horizon / (double)(total - initial + 1));
+    return (uint64_t)((double)(idx - initial + 1) * (double)s->horizon /
+                      (double)(total - initial + 1));
 }
 
 static void arrivals(sr_sim_t *s)
@@ -273,9 +289,12 @@ sr_sim_t *sr_sim_new(const sr_sim_params_t *p, char *errstr, size_t errstr_size)
         set_err(errstr, errstr_size, "users and items must be > 0");
         return NULL;
     }
-    if (!(p->initial_share > 0 && p->initial_share <= 1) || !(p->impression_rate >= 0 && p->impression_rate <= 1) ||
+    if (!(p->initial_share > 0 && p->initial_share <= 1) ||
+        !(p->impression_rate >= 0 && p->impression_rate <= 1) ||
         !(p->zipf_s >= 0 && p->zipf_s <= 4) || !(p->days > 0) || !(p->events_per_day > 0)) {
-        set_err(errstr, errstr_size, "initial_share must be in (0,1], impression_rate in [0,1], zipf_s in [0,4], days and events_per_day > 0");
+        set_err(errstr, errstr_size,
+                "initial_share must be in (0,1], impression_rate in [0,1], zipf_s in [0,4], days "
+                "and events_per_day > 0");
         return NULL;
     }
     if (p->categories > 65535) {
@@ -313,24 +332,29 @@ sr_sim_t *sr_sim_new(const sr_sim_params_t *p, char *errstr, size_t errstr_size)
     s->pool = calloc(POOL_MAX, sizeof(session_t));
     s->heap = calloc(POOL_MAX, sizeof(uint32_t));
     s->free_ids = calloc(POOL_MAX, sizeof(uint32_t));
-    if (!s->cat_w || !s->cat_off || !s->cat_len || !s->cat_arrived || !s->cat_items || !s->cat_fen_buf ||
-        !s->item_cat || !s->item_pos || !s->item_w || !s->related || !s->item_fen.t || !s->users ||
-        !s->user_fen.t || !s->pool || !s->heap || !s->free_ids)
+    if (!s->cat_w || !s->cat_off || !s->cat_len || !s->cat_arrived || !s->cat_items ||
+        !s->cat_fen_buf || !s->item_cat || !s->item_pos || !s->item_w || !s->related ||
+        !s->item_fen.t || !s->users || !s->user_fen.t || !s->pool || !s->heap || !s->free_ids)
         goto nomem;
 
     /* Category sizes and popularity: a milder Zipf (0.7) over categories. */
-    for (uint32_t c = 0; c < nc; c++) s->cat_w[c] = 1.0 / pow((double)c + 1, 0.7);
+    for (uint32_t c = 0; c < nc; c++)
+        s->cat_w[c] = 1.0 / pow((double)c + 1, 0.7);
     for (uint32_t c = nc - 1; c > 0; c--) { /* shuffle so ids carry no rank */
         uint32_t j = rng_below(&s->rng, c + 1);
         double t = s->cat_w[c];
         s->cat_w[c] = s->cat_w[j];
         s->cat_w[j] = t;
     }
-    for (uint32_t c = 0; c < nc; c++) s->cat_w_sum += s->cat_w[c];
+    for (uint32_t c = 0; c < nc; c++)
+        s->cat_w_sum += s->cat_w[c];
     /* Every category gets at least one item, the rest by popularity. */
-    for (uint32_t i = 0; i < ni; i++) s->item_cat[i] = (uint16_t)(i < nc ? i : pick_cat_by_pop(s));
-    for (uint32_t i = 0; i < ni; i++) s->cat_len[s->item_cat[i]]++;
-    for (uint32_t c = 1; c < nc; c++) s->cat_off[c] = s->cat_off[c - 1] + s->cat_len[c - 1];
+    for (uint32_t i = 0; i < ni; i++)
+        s->item_cat[i] = (uint16_t)(i < nc ? i : pick_cat_by_pop(s));
+    for (uint32_t i = 0; i < ni; i++)
+        s->cat_len[s->item_cat[i]]++;
+    for (uint32_t c = 1; c < nc; c++)
+        s->cat_off[c] = s->cat_off[c - 1] + s->cat_len[c - 1];
     {
         uint32_t *fill = calloc(nc, sizeof(uint32_t));
         if (!fill) goto nomem;
@@ -343,15 +367,18 @@ sr_sim_t *sr_sim_new(const sr_sim_params_t *p, char *errstr, size_t errstr_size)
     }
     /* Item popularity: Zipf over a random rank, so ids say nothing and the
      * tail is long. */
-    for (uint32_t i = 0; i < ni; i++) s->item_w[i] = 1.0 / pow((double)i + 1, p->zipf_s);
+    for (uint32_t i = 0; i < ni; i++)
+        s->item_w[i] = 1.0 / pow((double)i + 1, p->zipf_s);
     for (uint32_t i = ni - 1; i > 0; i--) {
         uint32_t j = rng_below(&s->rng, i + 1);
         double t = s->item_w[i];
         s->item_w[i] = s->item_w[j];
         s->item_w[j] = t;
     }
-    for (int k = 0; k < TRENDS; k++) s->trends[k].item = -1;
-    for (uint32_t k = 0; k < POOL_MAX; k++) s->free_ids[k] = POOL_MAX - 1 - k;
+    for (int k = 0; k < TRENDS; k++)
+        s->trends[k].item = -1;
+    for (uint32_t k = 0; k < POOL_MAX; k++)
+        s->free_ids[k] = POOL_MAX - 1 - k;
     s->free_n = POOL_MAX;
     s->mean_len = 8;
     s->next_start_ms = p->start_ms;
@@ -412,7 +439,8 @@ static void refresh_trends(sr_sim_t *s, int64_t now)
 static int32_t pick_trending(sr_sim_t *s, int64_t now)
 {
     double w[TRENDS], sum = 0;
-    for (int k = 0; k < TRENDS; k++) sum += (w[k] = trend_intensity(&s->trends[k], now));
+    for (int k = 0; k < TRENDS; k++)
+        sum += (w[k] = trend_intensity(&s->trends[k], now));
     if (sum <= 0) return -1;
     double x = rng_unit(&s->rng) * sum;
     for (int k = 0; k < TRENDS; k++) {
@@ -451,7 +479,8 @@ static int was_carted(const plan_t *pl, int32_t item)
 
 /* One view (or click from a listing, maybe after impressions), then maybe
  * the start of a funnel on the same item. */
-static void plan_view(sr_sim_t *s, plan_t *pl, uint32_t cat, int32_t item, int from_listing, int seen_before)
+static void plan_view(sr_sim_t *s, plan_t *pl, uint32_t cat, int32_t item, int from_listing,
+                      int seen_before)
 {
     if (from_listing && rng_unit(&s->rng) < s->p.impression_rate) {
         int n = 1 + (int)rng_below(&s->rng, 3);
@@ -466,13 +495,15 @@ static void plan_view(sr_sim_t *s, plan_t *pl, uint32_t cat, int32_t item, int f
         if (rng_unit(&s->rng) < 0.5) plan_push(pl, item, SR_EV_VIEW); /* look again first */
         if (plan_push(pl, item, SR_EV_CART) == 0) {
             pl->carted[pl->n_carted++] = item;
-            if (pl->n_pending < 8 && rng_unit(&s->rng) < 0.45) pl->pending_buy[pl->n_pending++] = item;
+            if (pl->n_pending < 8 && rng_unit(&s->rng) < 0.45)
+                pl->pending_buy[pl->n_pending++] = item;
         }
     }
     /* A pending purchase happens a few steps after the cart, in order. */
     if (pl->n_pending && rng_unit(&s->rng) < 0.2) {
         if (plan_push(pl, pl->pending_buy[0], SR_EV_PURCHASE) == 0) {
-            memmove(pl->pending_buy, pl->pending_buy + 1, sizeof(int32_t) * (size_t)(pl->n_pending - 1));
+            memmove(pl->pending_buy, pl->pending_buy + 1,
+                    sizeof(int32_t) * (size_t)(pl->n_pending - 1));
             pl->n_pending--;
         }
     }
@@ -482,7 +513,8 @@ static int32_t user_hist_pick(sr_sim_t *s, const user_t *us)
 {
     /* Recent items first: geometric over the history ring, newest first. */
     int back = 0;
-    while (back + 1 < us->hist_n && rng_unit(&s->rng) < 0.4) back++;
+    while (back + 1 < us->hist_n && rng_unit(&s->rng) < 0.4)
+        back++;
     return us->hist[(us->hist_head + HIST - 1 - back) % HIST];
 }
 
@@ -563,7 +595,8 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
         user_hist_add(us, next);
         cur = next;
     }
-    for (int k = 0; k < pl.n_pending; k++) plan_push(&pl, pl.pending_buy[k], SR_EV_PURCHASE);
+    for (int k = 0; k < pl.n_pending; k++)
+        plan_push(&pl, pl.pending_buy[k], SR_EV_PURCHASE);
     us->last_cat = (int16_t)cat;
     s->mean_len += (ss->n - s->mean_len) * 0.01;
 }
@@ -656,6 +689,12 @@ int sr_sim_next(sr_sim_t *s, sr_event_t *ev)
     return 1;
 }
 
-const char *sr_sim_session(const sr_sim_t *s) { return s->session_buf; }
+const char *sr_sim_session(const sr_sim_t *s)
+{
+    return s->session_buf;
+}
 
-uint64_t sr_sim_count(const sr_sim_t *s) { return s->count; }
+uint64_t sr_sim_count(const sr_sim_t *s)
+{
+    return s->count;
+}

@@ -24,15 +24,15 @@ typedef struct sr_sim_params {
     uint32_t items;  /* items over the whole run (ids "i0".."i<M-1>") */
     uint64_t events; /* events to generate; 0 = endless */
     uint64_t seed;
-    int64_t start_ms;      /* event time of the first event */
-    double days;           /* simulated span of `events` (time per event =
-                            * days / events); endless mode uses
-                            * events_per_day instead */
-    double events_per_day; /* only when events == 0 */
-    uint32_t categories;   /* 0 = derive from items (items / 250, >= 4) */
-    double zipf_s;         /* item popularity exponent (1.0: long tail) */
-    double initial_share;  /* share of users and items present at the
-                            * start; the rest arrive evenly over the run */
+    int64_t start_ms;       /* event time of the first event */
+    double days;            /* simulated span of `events` (time per event =
+                             * days / events); endless mode uses
+                             * events_per_day instead */
+    double events_per_day;  /* only when events == 0 */
+    uint32_t categories;    /* 0 = derive from items (items / 250, >= 4) */
+    double zipf_s;          /* item popularity exponent (1.0: long tail) */
+    double initial_share;   /* share of users and items present at the
+                             * start; the rest arrive evenly over the run */
     double impression_rate; /* chance that a listing click is preceded by
                              * impressions of shown-but-not-clicked items */
 } sr_sim_params_t;

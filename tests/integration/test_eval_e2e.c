@@ -33,15 +33,36 @@ static void teardown(void)
 
 static void simulate(void)
 {
-    char *argv[] = {(char *)sr_test_bin(), "simulate", "--users", "3000", "--items", "8000", "--events", "80000",
-                    "--seed", "7", "--out", log_path, NULL};
+    char *argv[] = {(char *)sr_test_bin(),
+                    "simulate",
+                    "--users",
+                    "3000",
+                    "--items",
+                    "8000",
+                    "--events",
+                    "80000",
+                    "--seed",
+                    "7",
+                    "--out",
+                    log_path,
+                    NULL};
     cr_assert_eq(sr_test_run(argv, NULL, 60000), 0, "simulate failed");
 }
 
 static json_t *eval_json(const char *path, const char *protocol, const char *every)
 {
-    char *argv[] = {(char *)sr_test_bin(), "eval", "--data", (char *)path, "--protocol", (char *)protocol,
-                    "--every", (char *)every, "--k", "10", "--json", NULL};
+    char *argv[] = {(char *)sr_test_bin(),
+                    "eval",
+                    "--data",
+                    (char *)path,
+                    "--protocol",
+                    (char *)protocol,
+                    "--every",
+                    (char *)every,
+                    "--k",
+                    "10",
+                    "--json",
+                    NULL};
     char *out = NULL;
     int rc = sr_test_run(argv, &out, 120000);
     cr_assert_eq(rc, 0, "eval exited %d", rc);
@@ -109,7 +130,7 @@ Test(eval_e2e, bad_lines_are_skipped_and_counted, .init = setup, .fini = teardow
     fputs("ts_ms,user,item,event\n"
           "1,u1,i1,view\n"
           "2,u1,i2,view\n"
-          "oops,u1,i2,view\n"  /* bad timestamp */
+          "oops,u1,i2,view\n" /* bad timestamp */
           "3,u2,i1,view\r\n"
           "4,u2\n"             /* missing item */
           "5,u2,i2,wishlist\n" /* unknown type */
@@ -126,8 +147,19 @@ Test(eval_e2e, bad_lines_are_skipped_and_counted, .init = setup, .fini = teardow
 
 Test(eval_e2e, same_log_same_numbers, .init = setup, .fini = teardown, .timeout = 300)
 {
-    char *argv[] = {(char *)sr_test_bin(), "simulate", "--users", "500", "--items", "1000", "--events", "10000",
-                    "--seed", "9", "--out", log_path, NULL};
+    char *argv[] = {(char *)sr_test_bin(),
+                    "simulate",
+                    "--users",
+                    "500",
+                    "--items",
+                    "1000",
+                    "--events",
+                    "10000",
+                    "--seed",
+                    "9",
+                    "--out",
+                    log_path,
+                    NULL};
     cr_assert_eq(sr_test_run(argv, NULL, 60000), 0);
     json_t *a = eval_json(log_path, "discovery", "2"), *b = eval_json(log_path, "discovery", "2");
     json_object_del(a, "seconds");
@@ -139,7 +171,8 @@ Test(eval_e2e, same_log_same_numbers, .init = setup, .fini = teardown, .timeout 
 
 Test(eval_e2e, bad_options_exit_2, .init = setup, .fini = teardown)
 {
-    char *a1[] = {(char *)sr_test_bin(), "eval", "--data", "/nonexistent", "--protocol", "sometimes", NULL};
+    char *a1[] = {(char *)sr_test_bin(), "eval",      "--data", "/nonexistent",
+                  "--protocol",          "sometimes", NULL};
     cr_assert_eq(sr_test_run(a1, NULL, 10000), 2);
     char *a2[] = {(char *)sr_test_bin(), "eval", "--protocol", "all", NULL};
     cr_assert_eq(sr_test_run(a2, NULL, 10000), 2, "--data is required");
@@ -151,15 +184,25 @@ Test(eval_e2e, bad_options_exit_2, .init = setup, .fini = teardown)
 
 Test(eval_e2e, simulate_is_deterministic, .init = setup, .fini = teardown, .timeout = 60)
 {
-    char *argv[] = {(char *)sr_test_bin(), "simulate", "--users", "200", "--items", "300", "--events", "3000",
-                    "--seed", "4", NULL};
+    char *argv[] = {(char *)sr_test_bin(),
+                    "simulate",
+                    "--users",
+                    "200",
+                    "--items",
+                    "300",
+                    "--events",
+                    "3000",
+                    "--seed",
+                    "4",
+                    NULL};
     char *a = NULL, *b = NULL;
     cr_assert_eq(sr_test_run(argv, &a, 30000), 0);
     cr_assert_eq(sr_test_run(argv, &b, 30000), 0);
     cr_assert_str_eq(a, b);
     cr_assert(strncmp(a, "ts_ms,user,item,event\n", 22) == 0);
     size_t lines = 0;
-    for (const char *p = a; *p; p++) lines += *p == '\n';
+    for (const char *p = a; *p; p++)
+        lines += *p == '\n';
     cr_assert_eq(lines, 3001);
     free(a);
     free(b);

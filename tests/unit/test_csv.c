@@ -51,9 +51,10 @@ Test(csv, every_event_type_and_aliases)
     static const struct {
         const char *name;
         sr_event_type_t t;
-    } cases[] = {{"view", SR_EV_VIEW},         {"click", SR_EV_CLICK},       {"cart", SR_EV_CART},
-                 {"purchase", SR_EV_PURCHASE}, {"impression", SR_EV_IMPRESSION}, {"rating", SR_EV_RATING},
-                 {"addtocart", SR_EV_CART},    {"transaction", SR_EV_PURCHASE}};
+    } cases[] = {
+        {"view", SR_EV_VIEW},         {"click", SR_EV_CLICK},           {"cart", SR_EV_CART},
+        {"purchase", SR_EV_PURCHASE}, {"impression", SR_EV_IMPRESSION}, {"rating", SR_EV_RATING},
+        {"addtocart", SR_EV_CART},    {"transaction", SR_EV_PURCHASE}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char line[64];
         sr_event_t ev;
@@ -95,7 +96,10 @@ Test(csv, header_line)
     cr_assert_eq(parse("ts_ms,user,item,event\r\n", &ev), SR_ERR_EXISTS);
 }
 
-Test(csv, empty_line) { expect_error("\n", "empty line"); }
+Test(csv, empty_line)
+{
+    expect_error("\n", "empty line");
+}
 
 Test(csv, missing_columns)
 {
@@ -128,7 +132,10 @@ Test(csv, timestamp_out_of_range)
     cr_assert_eq(ev.ts_ms, INT64_MAX);
 }
 
-Test(csv, unknown_event_type) { expect_error("10,u,i,wishlist", "unknown event type 'wishlist'"); }
+Test(csv, unknown_event_type)
+{
+    expect_error("10,u,i,wishlist", "unknown event type 'wishlist'");
+}
 
 Test(csv, oversize_ids)
 {

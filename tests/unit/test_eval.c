@@ -3,6 +3,7 @@
  * sampling, both protocols, each baseline. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sr_err.h"
@@ -19,7 +20,8 @@ static sr_eval_t *make(sr_eval_protocol_t proto, uint32_t every, uint32_t k, uin
     p.k = k;
     p.models = models;
     /* Fixed recency weights, independent of the model's defaults. */
-    for (int t = 0; t < SR_EV_NTYPES; t++) p.model.weight[t] = 1;
+    for (int t = 0; t < SR_EV_NTYPES; t++)
+        p.model.weight[t] = 1;
     p.model.weight[SR_EV_CART] = 3;
     char err[256];
     sr_eval_t *e = sr_eval_new(&p, err, sizeof(err));
@@ -27,11 +29,15 @@ static sr_eval_t *make(sr_eval_protocol_t proto, uint32_t every, uint32_t k, uin
     return e;
 }
 
-static const sr_eval_outcome_t *feed_t(sr_eval_t *e, const char *user, const char *item, sr_event_type_t type,
-                                       int64_t ts)
+static const sr_eval_outcome_t *feed_t(sr_eval_t *e, const char *user, const char *item,
+                                       sr_event_type_t type, int64_t ts)
 {
-    sr_event_t ev = {.user = user, .user_len = strlen(user), .item = item, .item_len = strlen(item),
-                     .type = type, .ts_ms = ts};
+    sr_event_t ev = {.user = user,
+                     .user_len = strlen(user),
+                     .item = item,
+                     .item_len = strlen(item),
+                     .type = type,
+                     .ts_ms = ts};
     cr_assert_eq(sr_eval_feed(e, &ev), 0);
     return sr_eval_last(e);
 }
@@ -112,7 +118,8 @@ Test(eval, unseen_item_is_a_miss_for_every_model)
     feed(e, "u", "A");
     const sr_eval_outcome_t *o = feed(e, "u", "NEW");
     cr_assert_eq(o->evaluated, 1);
-    for (int m = SR_EVAL_POP; m < SR_EVAL_NMODELS; m++) cr_assert_eq(o->rank[m], -1, "%s", sr_eval_model_name(m));
+    for (int m = SR_EVAL_POP; m < SR_EVAL_NMODELS; m++)
+        cr_assert_eq(o->rank[m], -1, "%s", sr_eval_model_name(m));
     sr_eval_report_t r;
     sr_eval_report(e, &r);
     cr_assert_eq(r.evaluated, 1);
@@ -141,10 +148,12 @@ Test(eval, every_n_th_eligible_event)
     sr_eval_t *e = make(SR_EVAL_ALL, 3, 10, POP);
     feed(e, "u", "A"); /* not eligible */
     int flags[10];
-    for (int k = 0; k < 10; k++) flags[k] = feed(e, "u", "A")->evaluated;
+    for (int k = 0; k < 10; k++)
+        flags[k] = feed(e, "u", "A")->evaluated;
     /* Eligible events 1..10: the 3rd, 6th and 9th are evaluated. */
     int want[10] = {0, 0, 1, 0, 0, 1, 0, 0, 1, 0};
-    for (int k = 0; k < 10; k++) cr_assert_eq(flags[k], want[k], "eligible event %d", k + 1);
+    for (int k = 0; k < 10; k++)
+        cr_assert_eq(flags[k], want[k], "eligible event %d", k + 1);
     sr_eval_report_t r;
     sr_eval_report(e, &r);
     cr_assert_eq(r.eligible, 10);
@@ -168,9 +177,12 @@ Test(eval, discovery_only_new_pairs)
 static int64_t pop_rank_for(sr_eval_protocol_t proto)
 {
     sr_eval_t *e = make(proto, 1, 10, POP);
-    for (int k = 0; k < 5; k++) feed(e, "u", "A");
-    for (int k = 0; k < 3; k++) feed(e, "x", "D");
-    for (int k = 0; k < 2; k++) feed(e, "y", "C");
+    for (int k = 0; k < 5; k++)
+        feed(e, "u", "A");
+    for (int k = 0; k < 3; k++)
+        feed(e, "x", "D");
+    for (int k = 0; k < 2; k++)
+        feed(e, "y", "C");
     feed(e, "z", "B");
     int64_t r = feed(e, "u", "C")->rank[SR_EVAL_POP];
     sr_eval_destroy(e);
@@ -361,7 +373,8 @@ Test(eval, cooc_collapses_consecutive_repeats)
 {
     sr_eval_t *e = make(SR_EVAL_ALL, 1, 10, COOC);
     feed(e, "u", "P");
-    for (int k = 0; k < 5; k++) feed(e, "u", "D");
+    for (int k = 0; k < 5; k++)
+        feed(e, "u", "D");
     feed(e, "u", "Q");
     feed(e, "v", "P");
     cr_assert_eq(feed(e, "v", "Q")->rank[SR_EVAL_COOC], 1);
@@ -374,7 +387,8 @@ Test(eval, cooc_window_is_five_items)
 {
     sr_eval_t *e = make(SR_EVAL_ALL, 1, 10, COOC);
     const char *seq[] = {"P", "a", "b", "c", "d", "Q"};
-    for (int k = 0; k < 6; k++) feed(e, "u", seq[k]);
+    for (int k = 0; k < 6; k++)
+        feed(e, "u", seq[k]);
     /* Q entered with the previous 4 (a..d): co(P,Q) = 0.  v's window [P]:
      * a..d co-occur with P (4 above Q); among the zero-score rest P is
      * more popular (2 > 1): rank = 5. */
@@ -402,7 +416,8 @@ Test(eval, coverage_and_recommendations_skip_excluded)
 {
     /* Discovery, k=1: u owns A (the most popular); its list must be B. */
     sr_eval_t *e = make(SR_EVAL_DISCOVERY, 1, 1, POP);
-    for (int k = 0; k < 3; k++) feed(e, "u", "A");
+    for (int k = 0; k < 3; k++)
+        feed(e, "u", "A");
     feed(e, "x", "B");
     feed(e, "x", "B");
     feed(e, "y", "C");
@@ -415,4 +430,34 @@ Test(eval, coverage_and_recommendations_skip_excluded)
     cr_assert_float_eq(r.m[SR_EVAL_POP].coverage, 1.0 / 3.0, 1e-12);
     cr_assert_float_eq(r.m[SR_EVAL_POP].novelty, log2(3.0), 1e-9);
     sr_eval_destroy(e);
+}
+
+/* The streamrec model goes through the same ranking: a seen item gets a
+ * rank within the catalogue, an unseen one is a miss, and two evaluators
+ * on the same stream agree exactly (the model is deterministic). */
+Test(eval, streamrec_model_is_ranked_like_the_baselines)
+{
+    const uint32_t models = (1u << SR_EVAL_STREAMREC) | POP;
+    sr_eval_t *a = make(SR_EVAL_ALL, 1, 10, models), *b = make(SR_EVAL_ALL, 1, 10, models);
+    static const char *items[] = {"A", "B", "C", "D", "E", "F", "G"};
+    char user[8];
+    for (int k = 0; k < 300; k++) {
+        snprintf(user, sizeof(user), "u%d", k % 13);
+        const char *it = items[(k * 3 + k / 13) % 7];
+        const sr_eval_outcome_t *oa = feed_t(a, user, it, SR_EV_VIEW, 1000 + k * 60000LL);
+        int64_t ra = oa->rank[SR_EVAL_STREAMREC];
+        int evaluated = oa->evaluated;
+        const sr_eval_outcome_t *ob = feed_t(b, user, it, SR_EV_VIEW, 1000 + k * 60000LL);
+        cr_assert_eq(ob->rank[SR_EVAL_STREAMREC], ra, "event %d", k);
+        if (evaluated && k > 20) cr_assert(ra >= 0 && ra < 7, "event %d: rank %ld", k, (long)ra);
+    }
+    const sr_eval_outcome_t *o = feed(a, "u1", "NEW");
+    cr_assert_eq(o->evaluated, 1);
+    cr_assert_eq(o->rank[SR_EVAL_STREAMREC], -1);
+    sr_eval_report_t r;
+    sr_eval_report(a, &r);
+    cr_assert_eq(r.model_errors, 0);
+    cr_assert_gt(r.m[SR_EVAL_STREAMREC].coverage, 0);
+    sr_eval_destroy(a);
+    sr_eval_destroy(b);
 }

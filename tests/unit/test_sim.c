@@ -53,7 +53,8 @@ Test(sim, exact_event_count_then_end)
     sr_sim_t *s = make(100, 200, 1234, 1);
     sr_event_t ev;
     uint64_t n = 0;
-    while (sr_sim_next(s, &ev) == 1) n++;
+    while (sr_sim_next(s, &ev) == 1)
+        n++;
     cr_assert_eq(n, 1234);
     cr_assert_eq(sr_sim_count(s), 1234);
     cr_assert_eq(sr_sim_next(s, &ev), 0, "stays ended");
@@ -147,7 +148,8 @@ Test(sim, repeat_views_of_the_same_item)
 {
     enum { U = 2000, I = 5000, E = 40000 };
     int32_t *last = malloc(sizeof(int32_t) * U);
-    for (int u = 0; u < U; u++) last[u] = -1;
+    for (int u = 0; u < U; u++)
+        last[u] = -1;
     sr_sim_t *s = make(U, I, E, 13);
     sr_event_t ev;
     int n = 0, rep = 0;
@@ -212,7 +214,8 @@ Test(sim, endless_mode_keeps_going)
     sr_sim_t *s = sr_sim_new(&p, NULL, 0);
     cr_assert_not_null(s);
     sr_event_t ev;
-    for (int k = 0; k < 20000; k++) cr_assert_eq(sr_sim_next(s, &ev), 1);
+    for (int k = 0; k < 20000; k++)
+        cr_assert_eq(sr_sim_next(s, &ev), 1);
     cr_assert(strncmp(sr_sim_session(s), "s", 1) == 0);
     sr_sim_destroy(s);
 }
