@@ -2,6 +2,7 @@
  * extra columns and id length bounds. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sr_err.h"
@@ -170,4 +171,36 @@ Test(csv, null_errstr_is_allowed)
     char line[] = "x,u,i,view";
     sr_event_t ev;
     cr_assert_eq(sr_csv_parse_line(line, strlen(line), &ev, NULL, 0), SR_ERR_PARSE);
+}
+
+/* Garbage never crashes the parser, and what it accepts points inside the
+ * line with the lengths it reports (run under ASan by `make asan`). */
+Test(csv, random_garbage_is_rejected_or_parsed_safely)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    static const char alphabet[] = "0123456789,,,,abcuvi_\r\n\"\t view cart";
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t len = (size_t)(x % 300);
+        char *line = malloc(len + 1);
+        uint64_t y = x;
+        for (size_t i = 0; i < len; i++) {
+            y = y * 6364136223846793005ULL + 1442695040888963407ULL;
+            line[i] = (y >> 60) < 3 ? (char)(y >> 33) : alphabet[(y >> 33) % (sizeof(alphabet) - 1)];
+        }
+        line[len] = '\0';
+        sr_event_t ev;
+        int rc = sr_csv_parse_line(line, len, &ev, err, sizeof(err));
+        cr_assert(rc == 0 || rc == SR_ERR_PARSE || rc == SR_ERR_EXISTS);
+        if (rc == 0) {
+            cr_assert(ev.user >= line && ev.user + ev.user_len <= line + len);
+            cr_assert(ev.item >= line && ev.item + ev.item_len <= line + len);
+            cr_assert(ev.user_len > 0 && ev.user_len <= SR_ID_MAX);
+        } else {
+            cr_assert(strlen(err) > 0, "an error always says why");
+        }
+        free(line);
+    }
 }
