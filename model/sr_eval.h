@@ -1,4 +1,5 @@
-/* The prequential (test-then-train) evaluator of DESIGN.md §9 and issue 2:
+/* The prequential (test-then-train) evaluator of DESIGN.md §9 and issue 2
+ * (docs/EVALUATION.md is the user-facing description):
  * events are fed one at a time in log order; for an eligible event every
  * model ranks the true item among all items seen so far, then every model
  * learns the event.  It exists so that "the model beats the baselines" is
