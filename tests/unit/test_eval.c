@@ -461,3 +461,59 @@ Test(eval, streamrec_model_is_ranked_like_the_baselines)
     sr_eval_destroy(a);
     sr_eval_destroy(b);
 }
+
+/* Every baseline's metrics on one tiny log, k = 1, both protocols:
+ *   (a,A)@0h (b,B)@0h (b,A)@1h (a,B)@2h
+ * all: (b,A): pop A1 B1 tie -> 0; pop-decay tie -> 0; recency: b owns B
+ *      (>0), A is 0 -> 1; cooc: b's window [B] has no co-occurrence, all
+ *      zero, pop tie -> 0.
+ *      (a,B): pop A2 > B1 -> 1; pop-decay A > B -> 1; recency: a owns A
+ *      -> 1; cooc: a's window [A], co(A,B) = 1 -> B scores 1/sqrt(2) -> 0.
+ * discovery: the user's own item is excluded, one candidate left: every
+ *      rank is 0. */
+Test(eval, every_baseline_metrics_by_hand)
+{
+    sr_eval_report_t r;
+    sr_eval_t *e = make(SR_EVAL_ALL, 1, 1, BASE);
+    feed_t(e, "a", "A", SR_EV_VIEW, 0);
+    feed_t(e, "b", "B", SR_EV_VIEW, 0);
+    feed_t(e, "b", "A", SR_EV_VIEW, 1 * H);
+    feed_t(e, "a", "B", SR_EV_VIEW, 2 * H);
+    sr_eval_report(e, &r);
+    cr_assert_eq(r.evaluated, 2);
+    static const struct {
+        int m;
+        double hr, ndcg, mrr, coverage;
+    } want[] = {
+        {SR_EVAL_POP, 0.5, 0.5, 0.75, 0.5},
+        {SR_EVAL_POP_DECAY, 0.5, 0.5, 0.75, 0.5},
+        {SR_EVAL_RECENCY, 0.0, 0.0, 0.5, 1.0},
+        {SR_EVAL_COOC, 1.0, 1.0, 1.0, 1.0},
+    };
+    for (int k = 0; k < 4; k++) {
+        const sr_eval_metrics_t *x = &r.m[want[k].m];
+        const char *n = sr_eval_model_name(want[k].m);
+        cr_assert_float_eq(x->hr, want[k].hr, 1e-12, "%s hr %f", n, x->hr);
+        cr_assert_float_eq(x->ndcg, want[k].ndcg, 1e-12, "%s ndcg %f", n, x->ndcg);
+        cr_assert_float_eq(x->mrr, want[k].mrr, 1e-12, "%s mrr %f", n, x->mrr);
+        cr_assert_float_eq(x->coverage, want[k].coverage, 1e-12, "%s coverage %f", n, x->coverage);
+    }
+    /* pop's lists: [A] with n_A 1 of 2 events, 2 items: -log2(2/4) = 1;
+     * then [A] with n_A 2 of 3: -log2(3/5). */
+    cr_assert_float_eq(r.m[SR_EVAL_POP].novelty, (1.0 + log2(5.0 / 3.0)) / 2, 1e-9);
+    sr_eval_destroy(e);
+
+    e = make(SR_EVAL_DISCOVERY, 1, 1, BASE);
+    feed_t(e, "a", "A", SR_EV_VIEW, 0);
+    feed_t(e, "b", "B", SR_EV_VIEW, 0);
+    feed_t(e, "b", "A", SR_EV_VIEW, 1 * H);
+    feed_t(e, "a", "B", SR_EV_VIEW, 2 * H);
+    sr_eval_report(e, &r);
+    cr_assert_eq(r.evaluated, 2);
+    for (int m = SR_EVAL_POP; m < SR_EVAL_NMODELS; m++) {
+        cr_assert_float_eq(r.m[m].hr, 1.0, 1e-12, "%s", sr_eval_model_name(m));
+        cr_assert_float_eq(r.m[m].mrr, 1.0, 1e-12, "%s", sr_eval_model_name(m));
+        cr_assert_float_eq(r.m[m].coverage, 1.0, 1e-12, "%s", sr_eval_model_name(m));
+    }
+    sr_eval_destroy(e);
+}
