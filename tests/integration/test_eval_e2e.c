@@ -207,3 +207,33 @@ Test(eval_e2e, simulate_is_deterministic, .init = setup, .fini = teardown, .time
     free(a);
     free(b);
 }
+
+Test(eval_e2e, table_without_json, .init = setup, .fini = teardown, .timeout = 120)
+{
+    char *sim[] = {(char *)sr_test_bin(),
+                   "simulate",
+                   "--users",
+                   "300",
+                   "--items",
+                   "500",
+                   "--events",
+                   "5000",
+                   "--seed",
+                   "5",
+                   "--out",
+                   log_path,
+                   NULL};
+    cr_assert_eq(sr_test_run(sim, NULL, 30000), 0);
+    char *argv[] = {
+        (char *)sr_test_bin(), "eval", "--data", log_path, "--protocol", "all", "--k", "5", NULL};
+    char *out = NULL;
+    cr_assert_eq(sr_test_run(argv, &out, 60000), 0);
+    cr_assert(strstr(out, "HR@5") && strstr(out, "NDCG@5") && strstr(out, "MRR"), "%s", out);
+    for (int m = 0; m < 5; m++) {
+        char row[32];
+        snprintf(row, sizeof(row), "\n%s ", models[m]);
+        cr_assert(strstr(out, row), "no row for %s in:\n%s", models[m], out);
+    }
+    cr_assert_null(strchr(out, '{'), "no JSON without --json");
+    free(out);
+}
