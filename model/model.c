@@ -326,8 +326,9 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->cand = calloc(m->cap_cand, sizeof *m->cand);
     m->feat = calloc(m->cap_cand, sizeof *m->feat);
     m->zc = calloc(m->cap_cand, sizeof *m->zc);
+    m->corr = calloc(m->cap_cand, sizeof *m->corr);
     if (!m->uid || !m->iid || !m->s || !m->uvec || !m->gp || !m->tmp || !m->score_scratch ||
-        !m->cand || !m->feat || !m->zc)
+        !m->cand || !m->feat || !m->zc || !m->corr)
         goto nomem;
     /* A prior the online learner moves from: the sparse signals matter most
      * on shop streams (repeat views, funnels), popularity next. */
@@ -338,6 +339,7 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->blend[SR_F_REC] = 3.0f;
     m->blend[SR_F_LAST] = 1.0f;
     m->blend[SR_F_COOC] = 3.0f;
+    m->blend[SR_F_SEEN] = 1.0f;
     return m;
 nomem:
     if (errstr && errstr_size)
@@ -381,6 +383,7 @@ void sr_model_destroy(sr_model_t *m)
     free(m->cand);
     free(m->feat);
     free(m->zc);
+    free(m->corr);
     free(m);
 }
 
@@ -548,24 +551,29 @@ static void sgd_user(sr_model_t *m, uint32_t u)
         p[d] -= eta * m->tmp[d];
 }
 
-static void add_cand(sr_model_t *m, uint32_t *nc, int32_t x)
+static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
 {
-    if (m->mark[x] == m->stamp || *nc >= m->cap_cand)
-        return;
+    if (m->mark[x] == m->stamp)
+        return 1;
+    if (*nc >= m->cap_cand)
+        return 0;
     m->mark[x] = m->stamp;
     m->markpos[x] = (int32_t)*nc;
     m->cand[*nc] = x;
-    float *f = m->feat[*nc];
-    memset(f, 0, sizeof m->feat[0]);
+    memset(m->feat[*nc], 0, sizeof m->feat[0]);
+    m->corr[*nc] = corr;
     (*nc)++;
+    return 1;
 }
 
 /* One softmax step of the blend weights: the true item against the items
- * the sparse signals would promote (the user's recent items and their
- * co-occurrence neighbours, the true item's real competitors for the top
- * slots) and the sampled negatives.  Features are computed as in
- * sr_score_features, but in one pass over the recent list and neighbour
- * lists instead of one per candidate. */
+ * the sparse signals promote (the user's recent items and their
+ * co-occurrence neighbours: the true item's real competitors for the top
+ * slots) and the sampled negatives, each of which stands for
+ * (n_items / negatives) items (its logit gets log of that, as in sampled
+ * softmax), so the loss approximates a softmax over the whole catalogue.
+ * Features are those of sr_score_features, computed in one pass over the
+ * recent and neighbour lists instead of once per candidate. */
 static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
                         const int32_t *neg, int nneg)
 {
@@ -574,27 +582,24 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         m->stamp = 1;
     }
     uint32_t nc = 0;
-    add_cand(m, &nc, item);
-    for (int k = 0; k < nneg; k++)
-        add_cand(m, &nc, neg[k]);
+    add_cand(m, &nc, item, 0.0f);
     sr_score_conf_t c;
     sr_model_score_conf(m, uv->now_ms, &c);
     /* recency */
     int32_t last = -1;
     for (size_t k = 0; k < uv->n_recent; k++) {
         const sr_score_recent_t *e = &uv->recent[k];
-        if (e->item < 0)
-            continue;
-        add_cand(m, &nc, e->item);
-        if (m->mark[e->item] != m->stamp)
+        if (e->item < 0 || !add_cand(m, &nc, e->item, 0.0f))
             continue;
         int64_t age = uv->now_ms - e->ts_ms;
         float dc = age <= 0 ? 1.0f
                             : sr_exp2_neg(-(float)((double)age / (1000.0 * c.recent_half_life_s)));
-        m->feat[m->markpos[e->item]][SR_F_REC] += c.weight[e->type] * dc;
+        float *f = m->feat[m->markpos[e->item]];
+        f[SR_F_REC] += c.weight[e->type] * dc;
+        f[SR_F_SEEN] = 1.0f;
         last = e->item;
     }
-    /* co-occurrence, context items newest first */
+    /* co-occurrence of unseen items, context items newest first */
     if (m->p.cooc_max > 0) {
         int32_t ctx[64];
         size_t nctx = 0, w = (size_t)m->p.cooc_window;
@@ -614,15 +619,17 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
             float wk = ldexpf(1.0f, -(int)k);
             for (size_t e = 0; e < m->nbr_n[ctx[k]]; e++) {
                 int32_t x = nb[e].item;
-                if (m->cnt[x] <= 0)
+                if (m->cnt[x] <= 0 || !add_cand(m, &nc, x, 0.0f))
                     continue;
-                add_cand(m, &nc, x);
-                if (m->mark[x] != m->stamp)
-                    continue;
-                m->feat[m->markpos[x]][SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                float *f = m->feat[m->markpos[x]];
+                if (f[SR_F_SEEN] == 0.0f)
+                    f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
             }
         }
     }
+    float corr = logf(fmaxf(1.0f, (float)m->n_items / (float)(nneg > 0 ? nneg : 1)));
+    for (int k = 0; k < nneg; k++)
+        add_cand(m, &nc, neg[k], corr);
     /* dense features and scores */
     int dim = m->dim;
     float zmax = -INFINITY;
@@ -636,7 +643,7 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         f[SR_F_POP] = fmaxf(m->logv[x] + c.pop_offset, SR_POP_FLOOR);
         f[SR_F_REC] = log1pf(f[SR_F_REC]);
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
-        float z = 0;
+        float z = m->corr[j];
         for (int k = 0; k < SR_BLEND_NFEAT; k++)
             z += m->blend[k] * f[k];
         m->zc[j] = z;

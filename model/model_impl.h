@@ -67,6 +67,7 @@ struct sr_model_s {
     int32_t *cand;
     float (*feat)[SR_BLEND_NFEAT];
     float *zc;
+    float *corr; /* sampled-softmax logit correction per candidate */
     uint32_t cap_cand;
 };
 

@@ -14,7 +14,7 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf", "sess", "bias", "pop", "rec", "last", "cooc",
+    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen",
 };
 
 const char *sr_score_feature_name(int f)
@@ -113,6 +113,14 @@ static float recency_of(const sr_score_conf_t *c, const sr_score_user_t *u, int3
     return r;
 }
 
+static int in_recent(const sr_score_user_t *u, int32_t x)
+{
+    for (size_t k = 0; k < u->n_recent; k++)
+        if (u->recent[k].item == x)
+            return 1;
+    return 0;
+}
+
 static int32_t last_item(const sr_score_items_t *it, const sr_score_user_t *u)
 {
     for (size_t k = u->n_recent; k-- > 0;) {
@@ -176,7 +184,7 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         for (size_t j = k + 1; j < u->n_recent && !newer; j++)
             newer = u->recent[j].item == x;
         if (!newer)
-            out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x));
+            out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN];
     }
     int32_t last = last_item(it, u);
     if (last >= 0)
@@ -195,7 +203,7 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         float wk = c->blend[SR_F_COOC] * ldexpf(1.0f, -(int)k);
         for (size_t e = 0; e < nn; e++) {
             int32_t x = nb[e].item;
-            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0 || in_recent(u, x))
                 continue;
             out[x] += wk * nb[e].count / sqrtf(nj * it->count[x]);
         }
@@ -228,8 +236,9 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         f[SR_F_POP] = fmaxf(it->logpop[x] + c->pop_offset, SR_POP_FLOOR);
         f[SR_F_REC] = log1pf(recency_of(c, u, x));
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
+        f[SR_F_SEEN] = (float)in_recent(u, x);
         float co = 0;
-        if (nctx && it->count[x] > 0) {
+        if (nctx && it->count[x] > 0 && !f[SR_F_SEEN]) {
             for (size_t k = 0; k < nctx; k++) {
                 for (size_t e = 0; e < lens[k]; e++) {
                     if (lists[k][e].item == x) {

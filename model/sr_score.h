@@ -19,9 +19,15 @@
  *                                          events on i of weight[type] *
  *                                          2^(-age / recent_half_life)
  *         + w_last * [i is the user's last item]
- *         + w_cooc * sum_k 2^-k * co(j_k, i) / sqrt(n_j n_i)
+ *         + w_seen * [i is in the user's recent list]
+ *         + w_cooc * [i is not in the recent list]
+ *                  * sum_k 2^-k * co(j_k, i) / sqrt(n_j n_i)
  *                                          j_k: the user's k-th most recent
  *                                          distinct item, k < cooc_window
+ *
+ * Items the user already has and items new to the user are different
+ * questions (a repeat view vs a discovery), so the sparse signals are split
+ * by `seen` and the blend weighs each side on its own.
  *
  * The blend weights w are learned online by the model (softmax over the true
  * item against the user's recent and co-occurring items and sampled
@@ -42,6 +48,7 @@ enum {
     SR_F_REC,
     SR_F_LAST,
     SR_F_COOC,
+    SR_F_SEEN,
     SR_BLEND_NFEAT
 };
 
@@ -52,7 +59,7 @@ enum {
 /* Short-term vector s_u: the last SR_SESS_LEN entries of the recent list. */
 #define SR_SESS_LEN 8
 
-/* "mf", "sess", "bias", "pop", "rec", "last", "cooc"; static string. */
+/* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen"; static. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's
