@@ -340,6 +340,9 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->blend[SR_F_LAST] = 1.0f;
     m->blend[SR_F_COOC] = 3.0f;
     m->blend[SR_F_SEEN] = 1.0f;
+    m->blend[SR_F_COOC_SEEN] = 1.0f;
+    m->blend[SR_F_POS] = 1.0f;
+    m->blend[SR_F_REPEAT] = 1.0f;
     return m;
 nomem:
     if (errstr && errstr_size)
@@ -599,6 +602,38 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         f[SR_F_SEEN] = 1.0f;
         last = e->item;
     }
+    /* distinct rank, newest first; POS doubles as the "ranked" flag */
+    {
+        size_t r = 0, n = 0;
+        for (size_t k = uv->n_recent; k-- > 0;) {
+            int32_t x = uv->recent[k].item;
+            if (x < 0 || m->mark[x] != m->stamp)
+                continue;
+            n++;
+            float *f = m->feat[m->markpos[x]];
+            if (f[SR_F_POS] == 0.0f) {
+                int rf = sr_score_rank_feature(r);
+                if (rf >= 0)
+                    f[rf] = 1.0f;
+                f[SR_F_POS] = 1.0f / (float)(1 + r++);
+            }
+        }
+        float rep = n ? 1.0f - (float)r / (float)n : 0.0f;
+        float pause = 0.0f;
+        if (uv->n_recent) {
+            int64_t age = uv->now_ms - uv->recent[uv->n_recent - 1].ts_ms;
+            pause = age <= 0 ? 0.0f
+                             : 1.0f - sr_exp2_neg(-(float)((double)age /
+                                                           (1000.0 * c.recent_half_life_s)));
+        }
+        for (size_t k = 0; k < uv->n_recent; k++) {
+            int32_t x = uv->recent[k].item;
+            if (x >= 0 && m->mark[x] == m->stamp) {
+                m->feat[m->markpos[x]][SR_F_REPEAT] = rep;
+                m->feat[m->markpos[x]][SR_F_GAP] = pause;
+            }
+        }
+    }
     /* co-occurrence of unseen items, context items newest first */
     if (m->p.cooc_max > 0) {
         int32_t ctx[64];
@@ -622,8 +657,8 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
                 if (m->cnt[x] <= 0 || !add_cand(m, &nc, x, 0.0f))
                     continue;
                 float *f = m->feat[m->markpos[x]];
-                if (f[SR_F_SEEN] == 0.0f)
-                    f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                f[f[SR_F_SEEN] == 0.0f ? SR_F_COOC : SR_F_COOC_SEEN] +=
+                    wk * nb[e].count / sqrtf(nj * m->cnt[x]);
             }
         }
     }

@@ -14,7 +14,7 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen",
+    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen", "pos", "repeat", "r1", "r23", "r47", "gap",
 };
 
 const char *sr_score_feature_name(int f)
@@ -121,6 +121,32 @@ static int in_recent(const sr_score_user_t *u, int32_t x)
     return 0;
 }
 
+/* 1 - distinct / entries over the known recent items: 0 for a user who
+ * never repeats, towards 1 for one who keeps returning to a few items. */
+static float repeat_ratio(const sr_score_items_t *it, const sr_score_user_t *u)
+{
+    size_t n = 0, distinct = 0;
+    for (size_t k = 0; k < u->n_recent; k++) {
+        int32_t x = u->recent[k].item;
+        if (x < 0 || (uint32_t)x >= it->n_items)
+            continue;
+        n++;
+        int newer = 0;
+        for (size_t j = k + 1; j < u->n_recent && !newer; j++)
+            newer = u->recent[j].item == x;
+        distinct += !newer;
+    }
+    return n ? 1.0f - (float)distinct / (float)n : 0.0f;
+}
+
+/* 1 - 2^(-pause / half_life), pause since the user's newest entry. */
+static float pause_of(const sr_score_conf_t *c, const sr_score_user_t *u)
+{
+    if (u->n_recent == 0)
+        return 0.0f;
+    return 1.0f - decay(c, u->now_ms, u->recent[u->n_recent - 1].ts_ms);
+}
+
 static int32_t last_item(const sr_score_items_t *it, const sr_score_user_t *u)
 {
     for (size_t k = u->n_recent; k-- > 0;) {
@@ -175,16 +201,25 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         out[i] = wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) +
                  dot8(q + (size_t)i * dim, v, dim);
 
-    /* Recency: once per distinct item (the newest entry of each). */
-    for (size_t k = 0; k < u->n_recent; k++) {
+    /* Recency: once per distinct item, newest first (r = distinct rank). */
+    size_t r = 0;
+    const float rep = c->blend[SR_F_REPEAT] * repeat_ratio(it, u) +
+                      c->blend[SR_F_GAP] * pause_of(c, u);
+    for (size_t k = u->n_recent; k-- > 0;) {
         int32_t x = u->recent[k].item;
         if (x < 0 || (uint32_t)x >= it->n_items)
             continue;
         int newer = 0;
         for (size_t j = k + 1; j < u->n_recent && !newer; j++)
             newer = u->recent[j].item == x;
-        if (!newer)
-            out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN];
+        if (newer)
+            continue;
+        out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN] +
+                  c->blend[SR_F_POS] / (float)(1 + r) + rep;
+        int rf = sr_score_rank_feature(r);
+        if (rf >= 0)
+            out[x] += c->blend[rf];
+        r++;
     }
     int32_t last = last_item(it, u);
     if (last >= 0)
@@ -200,12 +235,13 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         float nj = it->count[ctx[k]];
         if (!nb || nj <= 0)
             continue;
-        float wk = c->blend[SR_F_COOC] * ldexpf(1.0f, -(int)k);
+        float wk = ldexpf(1.0f, -(int)k);
         for (size_t e = 0; e < nn; e++) {
             int32_t x = nb[e].item;
-            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0 || in_recent(u, x))
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
                 continue;
-            out[x] += wk * nb[e].count / sqrtf(nj * it->count[x]);
+            float w = in_recent(u, x) ? c->blend[SR_F_COOC_SEEN] : c->blend[SR_F_COOC];
+            out[x] += w * wk * nb[e].count / sqrtf(nj * it->count[x]);
         }
     }
 }
@@ -216,6 +252,8 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
 {
     int dim = it->dim;
     int32_t last = last_item(it, u);
+    float rep = repeat_ratio(it, u);
+    float pause = pause_of(c, u);
     int32_t ctx[64];
     size_t nctx = cooc_on(it) ? context_items(it, c, u, ctx) : 0;
     const sr_score_nbr_t *lists[64];
@@ -237,8 +275,30 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         f[SR_F_REC] = log1pf(recency_of(c, u, x));
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
         f[SR_F_SEEN] = (float)in_recent(u, x);
+        f[SR_F_POS] = f[SR_F_R1] = f[SR_F_R23] = f[SR_F_R47] = 0;
+        f[SR_F_REPEAT] = f[SR_F_SEEN] ? rep : 0.0f;
+        f[SR_F_GAP] = f[SR_F_SEEN] ? pause : 0.0f;
+        if (f[SR_F_SEEN]) {
+            size_t r = 0;
+            for (size_t k = u->n_recent; k-- > 0;) {
+                int32_t y = u->recent[k].item;
+                int newer = 0;
+                for (size_t j = k + 1; j < u->n_recent && !newer; j++)
+                    newer = u->recent[j].item == y;
+                if (newer || y < 0 || (uint32_t)y >= it->n_items)
+                    continue;
+                if (y == x) {
+                    f[SR_F_POS] = 1.0f / (float)(1 + r);
+                    int rf = sr_score_rank_feature(r);
+                    if (rf >= 0)
+                        f[rf] = 1.0f;
+                    break;
+                }
+                r++;
+            }
+        }
         float co = 0;
-        if (nctx && it->count[x] > 0 && !f[SR_F_SEEN]) {
+        if (nctx && it->count[x] > 0) {
             for (size_t k = 0; k < nctx; k++) {
                 for (size_t e = 0; e < lens[k]; e++) {
                     if (lists[k][e].item == x) {
@@ -249,7 +309,8 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                 }
             }
         }
-        f[SR_F_COOC] = co;
+        f[SR_F_COOC] = f[SR_F_SEEN] ? 0.0f : co;
+        f[SR_F_COOC_SEEN] = f[SR_F_SEEN] ? co : 0.0f;
     }
 }
 

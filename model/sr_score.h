@@ -20,10 +20,20 @@
  *                                          2^(-age / recent_half_life)
  *         + w_last * [i is the user's last item]
  *         + w_seen * [i is in the user's recent list]
- *         + w_cooc * [i is not in the recent list]
+ *         + w_pos  * 1 / (1 + r)           r: i's rank among the user's
+ *                                          distinct recent items, newest 0
+ *         + w_r1 [r == 1] + w_r23 [2 <= r <= 3] + w_r47 [4 <= r <= 7]
+ *                                          (a free-form rank curve)
+ *         + w_gap  * [i in recent list] * (1 - 2^(-pause / recent_half_life))
+ *                                          pause: now - the user's newest
+ *                                          event (a new session)
+ *         + w_repeat * [i in recent list] * (1 - distinct / n_recent)
+ *                                          how much this user repeats
+ *         + (i in recent list ? w_cooc_seen : w_cooc)
  *                  * sum_k 2^-k * co(j_k, i) / sqrt(n_j n_i)
  *                                          j_k: the user's k-th most recent
- *                                          distinct item, k < cooc_window
+ *                                          distinct item, k < cooc_window,
+ *                                          j_k != i
  *
  * Items the user already has and items new to the user are different
  * questions (a repeat view vs a discovery), so the sparse signals are split
@@ -49,6 +59,13 @@ enum {
     SR_F_LAST,
     SR_F_COOC,
     SR_F_SEEN,
+    SR_F_COOC_SEEN,
+    SR_F_POS,
+    SR_F_REPEAT,
+    SR_F_R1,  /* distinct rank 1 (rank 0 is `last`) */
+    SR_F_R23, /* distinct rank 2..3 */
+    SR_F_R47, /* distinct rank 4..7 */
+    SR_F_GAP, /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
     SR_BLEND_NFEAT
 };
 
@@ -56,10 +73,18 @@ enum {
  * items never seen positively get a finite score. */
 #define SR_POP_FLOOR (-10.0f)
 
+/* The rank-bucket feature of distinct rank r (SR_F_R1, SR_F_R23,
+ * SR_F_R47), or -1 for none. */
+static inline int sr_score_rank_feature(size_t r)
+{
+    return r == 1 ? SR_F_R1 : (r >= 2 && r <= 3) ? SR_F_R23 : (r >= 4 && r <= 7) ? SR_F_R47 : -1;
+}
+
 /* Short-term vector s_u: the last SR_SESS_LEN entries of the recent list. */
 #define SR_SESS_LEN 8
 
-/* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen"; static. */
+/* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
+ * "pos", "repeat", "r1", "r23", "r47", "gap"; static strings. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's
