@@ -29,7 +29,7 @@ void sr_model_params_init(sr_model_params_t *p)
     memset(p, 0, sizeof *p);
     p->dim = 32;
     p->negatives = 4;
-    p->lr = 0.05f;
+    p->lr = 0.03f;
     p->l2 = 1e-4f;
     p->clip = 1.0f;
     p->init_std = 0.1f;
@@ -42,9 +42,9 @@ void sr_model_params_init(sr_model_params_t *p)
     p->weight[SR_EV_RATING] = 1.0f;
     p->recent_max = 20;
     p->recent_half_life_s = 1800.0f;
-    p->pop_half_life_s = 86400.0f;
-    p->cooc_window = 5;
-    p->cooc_max = 32;
+    p->pop_half_life_s = 21600.0f;
+    p->cooc_window = 3;
+    p->cooc_max = 256;
     p->blend_lr = 0.05f;
     p->sampler_uniform = 0.5f;
     p->blend_sample = 0.25f;
@@ -195,7 +195,7 @@ int sr_model_grow_items_(sr_model_t *m, uint32_t need)
     uint32_t nc = m->cap_items ? m->cap_items : 64;
     while (nc < need)
         nc *= 2;
-    size_t d = (size_t)m->dim, c = (size_t)(m->p.cooc_max ? m->p.cooc_max : 1);
+    size_t d = (size_t)m->dim;
     GROW(m->Q, nc * d);
     GROW(m->q_acc, nc);
     GROW(m->b, nc);
@@ -203,8 +203,9 @@ int sr_model_grow_items_(sr_model_t *m, uint32_t need)
     GROW(m->pop, nc);
     GROW(m->logv, nc);
     GROW(m->cnt, nc);
-    GROW(m->nbr, nc * c);
+    GROW(m->nbr_off, nc);
     GROW(m->nbr_n, nc);
+    GROW(m->nbr_cap, nc);
     GROW(m->i_dirty, nc);
     GROW(m->mark, nc);
     GROW(m->markpos, nc);
@@ -240,6 +241,8 @@ void sr_model_init_item_(sr_model_t *m, uint32_t i)
     m->logv[i] = -INFINITY;
     m->cnt[i] = 0;
     m->nbr_n[i] = 0;
+    m->nbr_cap[i] = 0;
+    m->nbr_off[i] = 0;
     m->i_dirty[i] = 0;
     m->mark[i] = 0;
     m->markpos[i] = 0;
@@ -314,6 +317,8 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
         goto nomem;
     m->p = *p;
     m->dim = p->dim;
+    for (int k = 0; k < SR_NBR_CLASSES; k++)
+        m->pool_free[k] = SR_NBR_NONE;
     m->uid = sr_idtable_new(p->seed ^ 0x75736572ull);
     m->iid = sr_idtable_new(p->seed ^ 0x6974656dull);
     size_t d = (size_t)m->dim;
@@ -371,8 +376,10 @@ void sr_model_destroy(sr_model_t *m)
     free(m->pop);
     free(m->logv);
     free(m->cnt);
-    free(m->nbr);
+    free(m->pool);
+    free(m->nbr_off);
     free(m->nbr_n);
+    free(m->nbr_cap);
     free(m->i_dirty);
     free(m->mark);
     free(m->markpos);
@@ -437,7 +444,7 @@ const sr_score_nbr_t *sr_model_nbrs_(const void *opaque, int32_t item, size_t *n
         return NULL;
     }
     *n = m->nbr_n[item];
-    return m->nbr + (size_t)item * (size_t)m->p.cooc_max;
+    return sr_model_nbr_(m, (uint32_t)item);
 }
 
 void sr_model_score_items(const sr_model_t *m, sr_score_items_t *it)
@@ -650,15 +657,19 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
             float nj = m->cnt[ctx[k]];
             if (nj <= 0)
                 continue;
-            const sr_score_nbr_t *nb = m->nbr + (size_t)ctx[k] * m->p.cooc_max;
+            const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)ctx[k]);
             float wk = ldexpf(1.0f, -(int)k);
             for (size_t e = 0; e < m->nbr_n[ctx[k]]; e++) {
                 int32_t x = nb[e].item;
                 if (m->cnt[x] <= 0 || !add_cand(m, &nc, x, 0.0f))
                     continue;
                 float *f = m->feat[m->markpos[x]];
-                f[f[SR_F_SEEN] == 0.0f ? SR_F_COOC : SR_F_COOC_SEEN] +=
-                    wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                if (f[SR_F_SEEN] == 0.0f) {
+                    f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                    f[SR_F_COND] += wk * nb[e].count / nj;
+                } else {
+                    f[SR_F_COOC_SEEN] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                }
             }
         }
     }
@@ -707,11 +718,56 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
     }
 }
 
+int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n)
+{
+    if (n <= m->nbr_cap[i])
+        return 0;
+    int cls = 0;
+    while ((4u << cls) < n && cls < SR_NBR_CLASSES - 1)
+        cls++;
+    uint32_t cap = 4u << cls;
+    if (cap < n)
+        return SR_ERR_INVAL;
+    uint32_t off;
+    if (m->pool_free[cls] != SR_NBR_NONE) {
+        off = m->pool_free[cls];
+        m->pool_free[cls] = (uint32_t)m->pool[off].item;
+    } else {
+        if ((uint64_t)m->pool_used + cap > UINT32_MAX - 1)
+            return SR_ERR_FULL;
+        if (m->pool_used + cap > m->pool_cap) {
+            uint64_t nc = m->pool_cap ? (uint64_t)m->pool_cap * 2 : 4096;
+            while (nc < (uint64_t)m->pool_used + cap)
+                nc *= 2;
+            if (nc > UINT32_MAX)
+                nc = UINT32_MAX;
+            sr_score_nbr_t *np = realloc(m->pool, (size_t)nc * sizeof *np);
+            if (!np)
+                return SR_ERR_NOMEM;
+            m->pool = np;
+            m->pool_cap = (uint32_t)nc;
+        }
+        off = m->pool_used;
+        m->pool_used += cap;
+    }
+    if (m->nbr_cap[i]) {
+        memcpy(m->pool + off, m->pool + m->nbr_off[i], m->nbr_n[i] * sizeof *m->pool);
+        int oc = 0;
+        while ((4u << oc) < m->nbr_cap[i])
+            oc++;
+        m->pool[m->nbr_off[i]].item = (int32_t)m->pool_free[oc];
+        m->pool_free[oc] = m->nbr_off[i];
+    }
+    m->nbr_off[i] = off;
+    m->nbr_cap[i] = (uint16_t)cap;
+    return 0;
+}
+
 static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
 {
     size_t cm = (size_t)m->p.cooc_max;
-    sr_score_nbr_t *l = m->nbr + (size_t)a * cm;
     uint16_t n = m->nbr_n[a];
+    sr_score_nbr_t *l = sr_model_nbr_(m, a);
     size_t mi = 0;
     for (size_t e = 0; e < n; e++) {
         if (l[e].item == b) {
@@ -723,6 +779,10 @@ static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
             mi = e;
     }
     if (n < cm) {
+        /* On ENOMEM the pair is dropped: a signal, not a fact. */
+        if (sr_model_nbr_reserve_(m, a, n + 1u))
+            return;
+        l = sr_model_nbr_(m, a);
         l[n].item = b;
         l[n].count = 1.0f;
         m->nbr_n[a] = n + 1;

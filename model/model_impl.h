@@ -22,6 +22,9 @@
 /* Renormalise scaled popularity after this many half-lives (2^500 is far
  * from double overflow); an O(n_items) step once per 500 half-lives. */
 #define SR_POP_RENORM 500.0
+/* Neighbour block size classes: 4 << class entries, up to SR_COOC_MAX. */
+#define SR_NBR_CLASSES 7
+#define SR_NBR_NONE UINT32_MAX
 
 struct sr_model_s {
     sr_model_params_t p;
@@ -44,8 +47,15 @@ struct sr_model_s {
     double *pop;  /* scaled decayed popularity */
     float *logv;  /* log(pop) (the kernel's logpop) */
     float *cnt;   /* occurrence counts */
-    sr_score_nbr_t *nbr; /* cap_items x cooc_max */
-    uint16_t *nbr_n;
+    /* Co-occurrence lists live in one pool of blocks whose size doubles
+     * (4, 8, ..., 256 entries) as a list fills, so memory follows the
+     * actual pairs rather than n_items x cooc_max; freed blocks go to a
+     * free list per size class. */
+    sr_score_nbr_t *pool;
+    uint32_t pool_used, pool_cap;
+    uint32_t pool_free[SR_NBR_CLASSES];
+    uint32_t *nbr_off;
+    uint16_t *nbr_n, *nbr_cap;
     uint8_t *i_dirty;
     uint32_t *mark; /* per-event candidate stamps of the blend learner */
     int32_t *markpos;
@@ -70,6 +80,15 @@ struct sr_model_s {
     float *corr; /* sampled-softmax logit correction per candidate */
     uint32_t cap_cand;
 };
+
+/* Item i's neighbour list (pool memory: valid until the next pool change). */
+static inline sr_score_nbr_t *sr_model_nbr_(const sr_model_t *m, uint32_t i)
+{
+    return m->pool ? m->pool + m->nbr_off[i] : NULL;
+}
+/* Makes room for at least n entries in item i's list (keeping its
+ * contents).  0 or SR_ERR_NOMEM. */
+int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n);
 
 int sr_model_grow_users_(sr_model_t *m, uint32_t need);
 int sr_model_grow_items_(sr_model_t *m, uint32_t need);

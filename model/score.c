@@ -14,7 +14,7 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen", "pos", "repeat", "r1", "r23", "r47", "gap",
+    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen", "pos", "repeat", "r1", "r23", "r47", "gap", "cond",
 };
 
 const char *sr_score_feature_name(int f)
@@ -240,8 +240,11 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
             int32_t x = nb[e].item;
             if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
                 continue;
-            float w = in_recent(u, x) ? c->blend[SR_F_COOC_SEEN] : c->blend[SR_F_COOC];
-            out[x] += w * wk * nb[e].count / sqrtf(nj * it->count[x]);
+            if (in_recent(u, x))
+                out[x] += c->blend[SR_F_COOC_SEEN] * wk * nb[e].count / sqrtf(nj * it->count[x]);
+            else
+                out[x] += c->blend[SR_F_COOC] * wk * nb[e].count / sqrtf(nj * it->count[x]) +
+                          c->blend[SR_F_COND] * wk * nb[e].count / nj;
         }
     }
 }
@@ -297,13 +300,14 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                 r++;
             }
         }
-        float co = 0;
+        float co = 0, cond = 0;
         if (nctx && it->count[x] > 0) {
             for (size_t k = 0; k < nctx; k++) {
                 for (size_t e = 0; e < lens[k]; e++) {
                     if (lists[k][e].item == x) {
                         co += ldexpf(1.0f, -(int)k) * lists[k][e].count /
                               sqrtf(it->count[ctx[k]] * it->count[x]);
+                        cond += ldexpf(1.0f, -(int)k) * lists[k][e].count / it->count[ctx[k]];
                         break;
                     }
                 }
@@ -311,6 +315,7 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         }
         f[SR_F_COOC] = f[SR_F_SEEN] ? 0.0f : co;
         f[SR_F_COOC_SEEN] = f[SR_F_SEEN] ? co : 0.0f;
+        f[SR_F_COND] = f[SR_F_SEEN] ? 0.0f : cond;
     }
 }
 

@@ -119,7 +119,7 @@ int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *bu
     PUT(&w, p->sampler_uniform);
     PUT(&w, p->blend_sample);
 
-    size_t d = (size_t)m->dim, cm = (size_t)p->cooc_max, rm = (size_t)p->recent_max;
+    size_t d = (size_t)m->dim, rm = (size_t)p->recent_max;
     PUT(&w, m->n_items);
     for (uint32_t i = 0; i < m->n_items; i++) {
         size_t len;
@@ -132,7 +132,7 @@ int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *bu
         PUT(&w, m->pop[i]);
         PUT(&w, m->cnt[i]);
         PUT(&w, m->nbr_n[i]);
-        put(&w, m->nbr + i * cm, m->nbr_n[i] * sizeof(sr_score_nbr_t));
+        put(&w, sr_model_nbr_(m, i), m->nbr_n[i] * sizeof(sr_score_nbr_t));
     }
     for (uint32_t u = 0; u < m->n_users; u++)
         order[u] = u;
@@ -332,17 +332,23 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
         GET(&r, m->pop[i]);
         m->logv[i] = m->pop[i] > 0 ? (float)log(m->pop[i]) : -INFINITY;
         GET(&r, m->cnt[i]);
-        GET(&r, m->nbr_n[i]);
-        if (!r.err && m->nbr_n[i] > cm) {
+        uint16_t nn = 0;
+        GET(&r, nn);
+        if (!r.err && nn > cm) {
             rd_fail(&r, SR_ERR_CORRUPT, "too many neighbours");
             break;
         }
-        get(&r, m->nbr + i * cm, m->nbr_n[i] * sizeof(sr_score_nbr_t));
+        if (!r.err && sr_model_nbr_reserve_(m, i, nn)) {
+            rd_fail(&r, SR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        m->nbr_n[i] = nn;
+        get(&r, sr_model_nbr_(m, i), nn * sizeof(sr_score_nbr_t));
     }
     /* Neighbour indices can point forward, so check them once all exist. */
     for (uint32_t i = 0; i < m->n_items && !r.err; i++)
         for (size_t e = 0; e < m->nbr_n[i]; e++)
-            if ((uint32_t)m->nbr[i * cm + e].item >= m->n_items)
+            if ((uint32_t)sr_model_nbr_(m, i)[e].item >= m->n_items)
                 rd_fail(&r, SR_ERR_CORRUPT, "neighbour index out of range");
     uint32_t nu = 0;
     GET(&r, nu);

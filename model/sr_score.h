@@ -34,6 +34,9 @@
  *                                          j_k: the user's k-th most recent
  *                                          distinct item, k < cooc_window,
  *                                          j_k != i
+ *         + w_cond * [i not in recent list] * sum_k 2^-k co(j_k, i) / n_j
+ *                                          (the conditional P(i | j): a
+ *                                          popular neighbour counts more)
  *
  * Items the user already has and items new to the user are different
  * questions (a repeat view vs a discovery), so the sparse signals are split
@@ -66,6 +69,7 @@ enum {
     SR_F_R23, /* distinct rank 2..3 */
     SR_F_R47, /* distinct rank 4..7 */
     SR_F_GAP, /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
+    SR_F_COND, /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
     SR_BLEND_NFEAT
 };
 
@@ -84,7 +88,7 @@ static inline int sr_score_rank_feature(size_t r)
 #define SR_SESS_LEN 8
 
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
- * "pos", "repeat", "r1", "r23", "r47", "gap"; static strings. */
+ * "pos", "repeat", "r1", "r23", "r47", "gap", "cond"; static strings. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's

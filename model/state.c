@@ -69,7 +69,7 @@ int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *ou
     out->pop = m->pop[item] * pop_decay(m);
     out->count = m->cnt[item];
     out->n_nbrs = m->nbr_n[item];
-    const sr_score_nbr_t *nb = m->nbr + (size_t)item * (size_t)m->p.cooc_max;
+    const sr_score_nbr_t *nb = sr_model_nbr_(m, item);
     for (size_t k = 0; k < out->n_nbrs; k++) {
         out->nbrs[k].item = sr_idtable_id(m->iid, (uint32_t)nb[k].item, &out->nbrs[k].item_len);
         out->nbrs[k].count = nb[k].count;
@@ -165,6 +165,9 @@ int32_t sr_model_import_item(sr_model_t *m, const sr_item_state_t *st)
         if (nbrs[k] < 0)
             return nbrs[k];
     }
+    int rc = sr_model_nbr_reserve_(m, (uint32_t)i, (uint32_t)st->n_nbrs);
+    if (rc)
+        return rc;
     memcpy(m->Q + (size_t)i * m->dim, st->vec, (size_t)m->dim * sizeof(float));
     m->q_acc[i] = st->acc;
     m->b[i] = st->bias;
@@ -172,7 +175,7 @@ int32_t sr_model_import_item(sr_model_t *m, const sr_item_state_t *st)
     m->pop[i] = st->pop_scaled;
     m->logv[i] = st->pop_scaled > 0 ? (float)log(st->pop_scaled) : -INFINITY;
     m->cnt[i] = st->count;
-    sr_score_nbr_t *nb = m->nbr + (size_t)i * (size_t)m->p.cooc_max;
+    sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)i);
     for (size_t k = 0; k < st->n_nbrs; k++) {
         nb[k].item = nbrs[k];
         nb[k].count = st->nbrs[k].count;
@@ -205,9 +208,8 @@ size_t sr_model_memory(const sr_model_t *m)
 {
     size_t d = (size_t)m->dim;
     size_t per_user = d * 4 + 4 + 8 + 8 + (size_t)m->p.recent_max * sizeof(sr_score_recent_t) + 2 + 1;
-    size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 +
-                      (size_t)m->p.cooc_max * sizeof(sr_score_nbr_t) + 2 + 1 + 8;
+    size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 + 4 + 2 + 2 + 1 + 8;
     return sizeof *m + sr_idtable_memory(m->uid) + sr_idtable_memory(m->iid) +
            per_user * m->cap_users + per_item * m->cap_items +
-           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4;
+           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 + (size_t)m->pool_cap * sizeof *m->pool;
 }
