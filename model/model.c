@@ -29,7 +29,7 @@ void sr_model_params_init(sr_model_params_t *p)
     memset(p, 0, sizeof *p);
     p->dim = 32;
     p->negatives = 4;
-    p->lr = 0.03f;
+    p->lr = 0.05f;
     p->l2 = 1e-4f;
     p->clip = 1.0f;
     p->init_std = 0.1f;

@@ -75,7 +75,7 @@ Test(model_params, each_model_row_changes_its_parameter)
                {"model.recent_max", "10"},
                {"model.recent_half_life_s", "3600"},
                {"model.pop_half_life_s", "3600"},
-               {"model.cooc_window", "3"},
+               {"model.cooc_window", "5"},
                {"model.cooc_max", "16"},
                {"model.blend_lr", "0.02"},
                {"model.sampler_uniform", "0.3"},
