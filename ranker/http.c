@@ -103,10 +103,22 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         *upload_size = 0;
         return MHD_YES;
     }
-    if (*upload_size > 0 && !ctx->too_large) {
+    if (*upload_size > 0 && ctx->too_large) {
+        /* Over the limit mid-upload (chunked, no Content-Length): MHD only
+         * lets us answer once the upload is read, so the rest is read and
+         * dropped; the idle timeout bounds a client that never finishes. */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
         size_t n = *upload_size;
         if (ctx->len + n > h->body_max) {
             ctx->too_large = 1;
+            free(ctx->body);
+            ctx->body = NULL;
+            ctx->len = ctx->cap = 0;
+            *upload_size = 0;
+            return MHD_YES;
         } else {
             if (ctx->len + n > ctx->cap) {
                 size_t cap = ctx->cap ? ctx->cap : 1024;
@@ -122,9 +134,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
             return MHD_YES;
         }
     }
-    /* Either the body is complete (upload_size == 0) or too large: answer now.
-     * Queueing before the upload ends tells MHD to drop the rest and close
-     * the connection after the response. */
+    /* The body is complete (upload_size == 0), or Content-Length announced
+     * too much on the first call: answer now.  Queueing before the upload
+     * starts tells MHD to skip the body and close after the response. */
     *upload_size = 0;
     param_acc_t acc = {.n = 0};
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_param, &acc);
