@@ -18,16 +18,25 @@
  *    every time.  Stable addresses need a real Kafka.
  *
  * What works against it (2.0.2, checked in tests/unit/test_broker.c):
- * produce (idempotent too), fetch, ListOffsets/watermarks, Metadata,
- * consumer groups with subscribe: JoinGroup/SyncGroup/Heartbeat/LeaveGroup,
- * so a second member joining triggers a rebalance that splits the
- * partitions (revoke then assign callbacks run), a member leaving gives its
- * partitions back; OffsetCommit/OffsetFetch, so committed offsets survive a
- * consumer's restart (in memory, while the broker runs).  What does not:
- * consumer group state is lost with the process like everything else;
- * topic auto-creation uses the mock's default of 4 partitions, so create
- * topics explicitly (sr_broker_new does); no transactions guarantees beyond
- * what the mock implements; no ACLs, TLS or SASL.
+ * produce (idempotent too), fetch, ListOffsets/watermarks, Metadata, and
+ * consumer groups with subscribe: JoinGroup/SyncGroup/Heartbeat/LeaveGroup
+ * with the classic eager protocol, so a second member joining triggers a
+ * rebalance that splits the partitions (the revoke callback, then assign
+ * callbacks run), and a member that closes gives its partitions back;
+ * OffsetCommit/OffsetFetch, so offsets committed by one member are read
+ * back (rd_kafka_committed) by a later member of the group.  Observed
+ * timing: the first member gets its assignment about 3 s after subscribe
+ * (the mock's initial rebalance delay), and a join/leave rebalance takes
+ * about 5 s; code and tests must wait for assignments, never sleep a
+ * fixed time.  What does not work / differs: group state and committed
+ * offsets live only as long as the broker process; topic auto-creation
+ * uses the mock's default partition count, so topics are created
+ * explicitly here; no TLS, SASL or ACLs.  One observation not root-caused:
+ * an earlier draft of the group test hung in rd_kafka_destroy of a
+ * consumer (librdkafka log: "Handle is terminating in state INIT: 3
+ * refcnts, 0 toppar(s)") while the same sequence written as in the test
+ * now does not; if a consumer's destroy hangs against the mock, suspect
+ * this first.
  *
  * Threading: the mock cluster runs on its own librdkafka thread; the
  * sr_broker_t functions are called from one thread. */
