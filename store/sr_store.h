@@ -150,7 +150,10 @@ typedef struct sr_store_opts {
     int db;               /* SELECT when > 0 */
     const char *prefix;   /* default "sr"; no braces or blanks */
     int timeout_ms;       /* connect and command timeout, default 1000 */
-    long stream_maxlen;   /* approximate cap of the update stream, default 100000 */
+    /* Approximate cap of the update stream in item updates, default
+     * 100000: trimmed (XADD MAXLEN ~) to maxlen/64 entries of up to 64
+     * updates each. */
+    long stream_maxlen;
 } sr_store_opts_t;
 
 /* Zeroes *o and fills the defaults above. */
@@ -253,7 +256,8 @@ typedef struct sr_store_flush_result {
  * != prev), the flush is a duplicate (res->duplicate = 1, returns 0);
  * anything else returns SR_ERR_STATE ("fenced": another trainer owns or
  * moved the partition) and writes nothing.  Returns SR_ERR_INVAL on bad
- * records (nothing sent), SR_ERR_VERSION on a dim mismatch with a stored
+ * records or an item id twice in one flush (nothing written),
+ * SR_ERR_VERSION on a dim mismatch with a stored
  * item, connection errors as above (then the flush may or may not have
  * been applied: retry it unchanged, the fencing makes that safe).
  * res memory stays valid until the next call on s. */
@@ -337,7 +341,9 @@ typedef struct sr_store_update {
     sr_store_item_t item; /* merged value; num and pop included */
 } sr_store_update_t;
 
-/* Reads up to max entries after *cursor and advances it.  *gap = 1 when
+/* Reads the item updates after *cursor and advances it: up to max of
+ * them, in whole stream entries (an entry holds up to 64 updates of one
+ * flush; when max < 64 one entry is read, so up to 64 may come back).  *gap = 1 when
  * entries between the cursor and the first one returned were trimmed from
  * the capped stream (the follower fell behind: reload with
  * sr_store_load_items).  *out valid until the next call on s.  Returns the

@@ -38,6 +38,7 @@ struct sr_store_s {
     char sha_flush[48];
     char sha_assign[48];
     char err[512];
+    int has_zmscore; /* Redis >= 6.2 */
 
     sr_arena_t res;     /* results of the last call */
     sr_arena_t scratch; /* argument strings of the command being built */
@@ -183,6 +184,7 @@ static int reply_err(sr_store_t *s, const redisReply *r, const char *what)
     int code = SR_ERR_REDIS;
     if (!strncmp(r->str, "FENCED", 6)) code = SR_ERR_STATE;
     else if (!strncmp(r->str, "BADITEM", 7)) code = SR_ERR_VERSION;
+    else if (!strncmp(r->str, "DUPITEM", 7)) code = SR_ERR_INVAL;
     else if (!strncmp(r->str, "LOADING", 7) || !strncmp(r->str, "BUSY", 4) ||
              !strncmp(r->str, "READONLY", 8) || !strncmp(r->str, "MASTERDOWN", 10))
         code = SR_ERR_UNAVAIL;
@@ -276,6 +278,27 @@ static int check_schema(sr_store_t *s)
     return set_err(s, SR_ERR_REDIS, "%s: schema field vanished while connecting", meta);
 }
 
+/* Features by server version: ZMSCORE needs 6.2.  A server that hides
+ * INFO (renamed command) is treated as old. */
+static int detect_version(sr_store_t *s)
+{
+    args_reset(s);
+    arg_str(s, "INFO");
+    arg_str(s, "server");
+    redisReply *r = NULL;
+    int rc = command(s, &r);
+    if (rc < 0) return rc;
+    s->has_zmscore = 0;
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        const char *v = strstr(r->str, "redis_version:");
+        int major = 0, minor = 0;
+        if (v && sscanf(v + 14, "%d.%d", &major, &minor) == 2)
+            s->has_zmscore = major > 6 || (major == 6 && minor >= 2);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static int connect_now(sr_store_t *s)
 {
     struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
@@ -297,6 +320,7 @@ static int connect_now(sr_store_t *s)
         if ((rc = simple(s, "SELECT", NULL)) < 0) goto fail;
     }
     if ((rc = check_schema(s)) < 0) goto fail;
+    if ((rc = detect_version(s)) < 0) goto fail;
     if ((rc = load_script(s, sr_store_lua_flush, s->sha_flush)) < 0) goto fail;
     if ((rc = load_script(s, sr_store_lua_assign, s->sha_assign)) < 0) goto fail;
     return 0;
@@ -615,7 +639,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
     argf(s, "%zu", f->n_offsets);
     argf(s, "%zu", f->n_users);
     argf(s, "%zu", f->n_items);
-    argf(s, "%ld", s->stream_maxlen);
+    argf(s, "%ld", (s->stream_maxlen + SR_STORE_STREAM_CHUNK - 1) / SR_STORE_STREAM_CHUNK);
     if (f->global) {
         arg_str(s, "1");
         char *g = sr_arena_alloc(&s->scratch, f->global_len + 4);
@@ -627,6 +651,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         arg_str(s, "0");
         arg_str(s, "");
     }
+    arg_str(s, s->has_zmscore ? "1" : "0");
     for (size_t i = 0; i < f->n_offsets; i++) {
         const sr_store_offset_t *o = &f->offsets[i];
         if (!o->topic || strchr(o->topic, ':') || o->partition < 0 || o->next < 0 ||
@@ -1093,8 +1118,9 @@ static int tail_now(sr_store_t *s, sr_store_cursor_t *cur)
             cur->id[e->element[0]->len] = '\0';
             const redisReply *sv = entry_field(e->element[1], "s");
             int64_t es;
-            if (sv && sv->type == REDIS_REPLY_STRING && parse_i64(sv->str, sv->len, &es) == 0)
-                cur->seq = (uint64_t)es;
+            if (sv && sv->type == REDIS_REPLY_STRING && parse_i64(sv->str, sv->len, &es) == 0 &&
+                e->element[1]->elements >= 2)
+                cur->seq = (uint64_t)es + (e->element[1]->elements - 2) / 8 - 1;
         }
     }
     if (r1->type == REDIS_REPLY_ERROR) rc = reply_err(s, r1, "XREVRANGE updates");
@@ -1303,16 +1329,23 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
     char start[64];
     if (next_id(cursor->id, start, sizeof(start)) < 0)
         return set_err(s, SR_ERR_INVAL, "bad stream cursor '%s'", cursor->id);
+    size_t entries = max / SR_STORE_STREAM_CHUNK;
     arg_str(s, "XRANGE");
     arg_key(s, "updates", "", 0);
     arg_str(s, start);
     arg_str(s, "+");
     arg_str(s, "COUNT");
-    argf(s, "%zu", max);
+    argf(s, "%zu", entries ? entries : 1);
     redisReply *r = NULL;
     if ((rc = simple(s, "XRANGE updates", &r)) < 0) return rc;
-    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-    sr_store_update_t *u = sr_arena_alloc(&s->res, (n + 1) * sizeof(*u));
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[1]->type == REDIS_REPLY_ARRAY)
+            total += e->element[1]->elements / 8;
+    }
+    sr_store_update_t *u = sr_arena_alloc(&s->res, (total + 1) * sizeof(*u));
     if (!u) {
         freeReplyObject(r);
         return set_err(s, SR_ERR_NOMEM, "out of memory");
@@ -1322,50 +1355,56 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[0]->len >= sizeof(u[m].stream_id))
+            e->element[0]->len >= sizeof(cursor->id) || e->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        sr_store_update_t *x = &u[m];
-        memset(x, 0, sizeof(*x));
-        memcpy(x->stream_id, e->element[0]->str, e->element[0]->len);
-        const redisReply *sv = entry_field(e->element[1], "s"),
-                         *nv = entry_field(e->element[1], "n"),
-                         *iv = entry_field(e->element[1], "id"),
-                         *vv = entry_field(e->element[1], "v"),
-                         *pv = entry_field(e->element[1], "p");
-        int64_t seq = 0, num = 0;
         /* The cursor advances past malformed entries too (they cannot get
          * better by reading them again). */
-        snprintf(cursor->id, sizeof(cursor->id), "%s", x->stream_id);
-        if (!sv || !iv || !vv || sv->type != REDIS_REPLY_STRING ||
-            parse_i64(sv->str, sv->len, &seq) < 0 || iv->type != REDIS_REPLY_STRING ||
-            vv->type != REDIS_REPLY_STRING) {
-            sr_log(SR_LOG_WARN, "store: malformed update entry %s skipped", x->stream_id);
+        memcpy(cursor->id, e->element[0]->str, e->element[0]->len);
+        cursor->id[e->element[0]->len] = '\0';
+        const redisReply *fl = e->element[1];
+        int64_t seq = 0;
+        /* Fields: s <first seq>, then per item n <num> id <id> v <blob> p <pop>. */
+        if (fl->elements < 2 || fl->element[0]->type != REDIS_REPLY_STRING ||
+            fl->element[0]->len != 1 || fl->element[0]->str[0] != 's' ||
+            fl->element[1]->type != REDIS_REPLY_STRING ||
+            parse_i64(fl->element[1]->str, fl->element[1]->len, &seq) < 0 ||
+            (fl->elements - 2) % 8 != 0) {
+            sr_log(SR_LOG_WARN, "store: malformed update entry %s skipped", cursor->id);
             continue;
         }
         if ((uint64_t)seq != cursor->seq + 1) *gap = 1;
-        cursor->seq = (uint64_t)seq;
-        if (decode_item(s, vv->str, vv->len, &x->item, "update entry") < 0) {
-            sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", x->stream_id, s->err);
-            s->err[0] = '\0';
-            continue;
+        size_t k = (fl->elements - 2) / 8;
+        cursor->seq = (uint64_t)seq + k - 1;
+        for (size_t j = 0; j < k; j++) {
+            redisReply *const *g = fl->element + 2 + 8 * j;
+            int bad = 0;
+            for (int q = 0; q < 8; q++) bad |= g[q]->type != REDIS_REPLY_STRING;
+            if (bad) continue;
+            sr_store_update_t *x = &u[m];
+            memset(x, 0, sizeof(*x));
+            memcpy(x->stream_id, cursor->id, strlen(cursor->id) + 1);
+            x->seq = (uint64_t)seq + j;
+            if (decode_item(s, g[5]->str, g[5]->len, &x->item, "update entry") < 0) {
+                sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", cursor->id, s->err);
+                s->err[0] = '\0';
+                continue;
+            }
+            x->item.id = sr_arena_strdup(&s->res, g[3]->str, g[3]->len);
+            if (!x->item.id) {
+                freeReplyObject(r);
+                return set_err(s, SR_ERR_NOMEM, "out of memory");
+            }
+            x->item.id_len = g[3]->len;
+            x->item.exists = 1;
+            int64_t num = 0;
+            if (parse_i64(g[1]->str, g[1]->len, &num) == 0 && num > 0 && num <= UINT32_MAX) {
+                x->item.num = (uint32_t)num;
+                sr_idmap_put(&s->idmap, g[3]->str, g[3]->len, (uint32_t)num);
+            }
+            if (g[7]->len && parse_double(g[7]->str, g[7]->len, &x->item.pop) == 0)
+                x->item.has_pop = 1;
+            m++;
         }
-        x->seq = (uint64_t)seq;
-        x->item.id = sr_arena_strdup(&s->res, iv->str, iv->len);
-        x->item.id_len = iv->len;
-        x->item.exists = 1;
-        if (nv && nv->type == REDIS_REPLY_STRING && parse_i64(nv->str, nv->len, &num) == 0 &&
-            num > 0 && num <= UINT32_MAX) {
-            x->item.num = (uint32_t)num;
-            sr_idmap_put(&s->idmap, iv->str, iv->len, (uint32_t)num);
-        }
-        if (pv && pv->type == REDIS_REPLY_STRING && pv->len &&
-            parse_double(pv->str, pv->len, &x->item.pop) == 0)
-            x->item.has_pop = 1;
-        if (!x->item.id) {
-            freeReplyObject(r);
-            return set_err(s, SR_ERR_NOMEM, "out of memory");
-        }
-        m++;
     }
     freeReplyObject(r);
     *out = u;

@@ -371,13 +371,17 @@ Test(store, update_stream_is_read_after_a_cursor)
     cr_assert_gt(u[1].item.num, 0);
     cr_assert_eq(sr_store_read_updates(s, &cur, 100, &u, &gap), 0);
     flush_items(s, 10, 2, 0);
+    flush_items(s, 20, 1, 0);
+    /* One flush is one entry: asking for 1 update reads that whole entry. */
     n = sr_store_read_updates(s, &cur, 1, &u, &gap);
-    cr_assert_eq(n, 1);
+    cr_assert_eq(n, 2);
     cr_assert_str_eq(u[0].item.id, "item10");
+    cr_assert_str_eq(u[1].item.id, "item11");
+    cr_assert_eq(u[1].seq, 5);
     n = sr_store_read_updates(s, &cur, 10, &u, &gap);
     cr_assert_eq(n, 1);
-    cr_assert_str_eq(u[0].item.id, "item11");
-    cr_assert_eq(u[0].seq, 5);
+    cr_assert_str_eq(u[0].item.id, "item20");
+    cr_assert_eq(u[0].seq, 6);
     cr_assert_eq(gap, 0);
     sr_store_destroy(s);
 }
@@ -391,17 +395,30 @@ Test(store, update_stream_is_capped_and_a_lagging_reader_sees_the_gap)
     char err[256];
     sr_store_t *s = sr_store_new(&o, err, sizeof(err));
     cr_assert_not_null(s, "%s", err);
-    for (int k = 0; k < 20; k++) flush_items(s, k * 50, 50, 0);
+    /* One item per flush: one entry each; the cap is 100/64 -> 2 entries,
+     * which Redis applies at its node granularity (100 entries). */
+    for (int k = 0; k < 400; k++) flush_items(s, k, 1, 0);
     long long len = xlen();
-    cr_assert_lt(len, 1000, "stream not capped: %lld entries", len);
-    cr_assert_geq(len, 100);
+    cr_assert_lt(len, 400, "stream not capped: %lld entries", len);
+    cr_assert_geq(len, 2);
     sr_store_cursor_t cur = {0};
     const sr_store_update_t *u;
     int gap = 0;
-    long n = sr_store_read_updates(s, &cur, 5000, &u, &gap);
+    long n = sr_store_read_updates(s, &cur, 64 * 1000, &u, &gap);
     cr_assert_eq(n, len);
     cr_assert_eq(gap, 1, "trimmed entries were not reported");
-    cr_assert_eq(u[n - 1].seq, 1000);
+    cr_assert_eq(u[n - 1].seq, 400);
+    cr_assert_eq(cur.seq, 400);
+    /* A big flush packs 64 updates per entry (64, 64, 2); entries that
+     * large sit in their own stream nodes, so the cap of 2 entries is
+     * applied exactly and the first 64 are gone. */
+    flush_items(s, 1000, 130, 0);
+    n = sr_store_read_updates(s, &cur, 64 * 1000, &u, &gap);
+    cr_assert_eq(n, 66, "read %ld: %s", n, sr_store_errstr(s));
+    cr_assert_eq(gap, 1);
+    cr_assert_eq(u[0].seq, 465);
+    cr_assert_eq(u[65].seq, 530);
+    cr_assert_str_eq(u[65].item.id, "item1129");
     sr_store_destroy(s);
 }
 
@@ -615,4 +632,37 @@ Test(store, bad_url_and_unreachable_server_are_clear_errors)
     err[0] = '\0';
     cr_assert_null(sr_store_new_url(url, NULL, 500, err, sizeof(err)));
     cr_assert(strstr(err, "connect"), "%s", err);
+}
+
+Test(store, an_item_twice_in_one_flush_or_a_dim_change_is_refused_whole)
+{
+    sr_store_t *s = open_store("sr");
+    item_val_t v = {.id = "dup"};
+    sr_store_item_t c = item_of(&v);
+    sr_store_item_write_t w[2] = {{.cur = &c}, {.cur = &c}};
+    small_flush_t a;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    a.f.items = w;
+    a.f.n_items = 2;
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), SR_ERR_INVAL, "%s", sr_store_errstr(s));
+    int32_t p0 = 0;
+    int64_t off;
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, SR_STORE_OFFSET_NONE, "refused flush stored its offset");
+    /* Store it at dim 8, then try dim 4 with a stale base: refused. */
+    a.f.n_items = 1;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    float v4[4] = {1, 2, 3, 4};
+    sr_store_item_t c4 = {.id = "dup", .id_len = 3, .dim = 4, .vec = v4};
+    sr_store_item_t b4 = c4;
+    b4.bias = 9;
+    sr_store_item_write_t w4 = {.cur = &c4, .base = &b4};
+    sr_store_flush_t f4 = {.items = &w4, .n_items = 1};
+    cr_assert_eq(sr_store_flush(s, &f4, &res), SR_ERR_VERSION, "%s", sr_store_errstr(s));
+    const char *ids[] = {"dup"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, ids, NULL, 1, io), 1);
+    cr_assert_eq(io[0].dim, DIM);
+    sr_store_destroy(s);
 }
