@@ -126,7 +126,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"model.cooc_max", INT, 0, 256, "256", "Co-occurrence neighbours kept per item.", NULL},
     {"model.blend_lr", DBL, 0, 10, "0.05", "Learning rate of the online blend of the ranking signals.", NULL},
     {"model.sampler_uniform", DBL, 0, 1, "0.5", "Share of negatives drawn uniformly from all items; the rest are drawn in proportion to recent popularity.", NULL},
-    {"model.blend_sample", DBL, 0, 1, "0.25", "Share of events the online blend learns from.", NULL},
+    {"model.blend_sample", DBL, 0, 1, "0.1", "Share of events the online blend learns from.", NULL},
 
     {"trainer.group.id", STR, 0, 0, "streamrec-trainer", "Kafka consumer group of the trainers.", v_nonempty},
     {"trainer.flush.interval.ms", INT, 1, 60000, "50", "Longest time between two flushes of the touched state to Redis, in milliseconds.", NULL},

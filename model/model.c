@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "model_impl.h"
+#include "sr_dot.h"
 #include "sr_err.h"
 
 /* ---------------------------------------------------------------- params */
@@ -47,7 +48,7 @@ void sr_model_params_init(sr_model_params_t *p)
     p->cooc_max = 256;
     p->blend_lr = 0.05f;
     p->sampler_uniform = 0.5f;
-    p->blend_sample = 0.25f;
+    p->blend_sample = 0.1f;
 }
 
 typedef enum { PT_INT, PT_FLOAT, PT_U64 } ptype_t;
@@ -327,7 +328,9 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->gp = calloc(d, sizeof(float));
     m->tmp = calloc(d, sizeof(float));
     m->score_scratch = calloc(2 * d, sizeof(float));
-    m->cap_cand = (uint32_t)(1 + p->negatives + p->recent_max + p->cooc_window * p->cooc_max);
+    m->cap_cand = (uint32_t)(1 + p->negatives + p->recent_max +
+                             p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max
+                                                                            : SR_BLEND_NBRS));
     m->cand = calloc(m->cap_cand, sizeof *m->cand);
     m->feat = calloc(m->cap_cand, sizeof *m->feat);
     m->zc = calloc(m->cap_cand, sizeof *m->zc);
@@ -377,6 +380,7 @@ void sr_model_destroy(sr_model_t *m)
     free(m->logv);
     free(m->cnt);
     free(m->pool);
+    free(m->pool_fp);
     free(m->nbr_off);
     free(m->nbr_n);
     free(m->nbr_cap);
@@ -506,15 +510,16 @@ static inline float clampf(float x, float c)
     return x > c ? c : (x < -c ? -c : x);
 }
 
-/* -log(sigmoid(z)) without overflow. */
-static inline float softplus_neg(float z)
+/* Logistic loss and gradient from one exp: e = exp(-|z|) gives both
+ * sigmoid(z) and -log sigmoid(+-z) without overflow. */
+static inline void logistic(float z, float y, float *loss, float *sig)
 {
-    return z > 0 ? log1pf(expf(-z)) : -z + log1pf(expf(z));
-}
-
-static inline float sigmoidf(float z)
-{
-    return z >= 0 ? 1.0f / (1.0f + expf(-z)) : expf(z) / (1.0f + expf(z));
+    float e = expf(-fabsf(z));
+    float inv = 1.0f / (1.0f + e);
+    *sig = z >= 0 ? inv : e * inv;
+    /* -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|)), s = z or -z */
+    float s = y > 0 ? z : -z;
+    *loss = fmaxf(-s, 0.0f) + log1pf(e);
 }
 
 /* One logistic step on (user vector uvec, item x) towards label y with
@@ -523,9 +528,11 @@ static float sgd_item(sr_model_t *m, uint32_t x, float y, float w)
 {
     int dim = m->dim;
     float *q = m->Q + (size_t)x * dim;
-    float z = m->b[x] + sr_dot(q, m->uvec, dim);
-    float loss = w * (y > 0 ? softplus_neg(z) : softplus_neg(-z));
-    float g = w * (sigmoidf(z) - y);
+    float z = m->b[x] + sr_dot8_(q, m->uvec, dim);
+    float l, sg;
+    logistic(z, y, &l, &sg);
+    float loss = w * l;
+    float g = w * (sg - y);
     const float clip = m->p.clip, l2 = m->p.l2;
     float ss = 0;
     for (int d = 0; d < dim; d++) {
@@ -641,7 +648,12 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
             }
         }
     }
-    /* co-occurrence of unseen items, context items newest first */
+    float corr = logf(fmaxf(1.0f, (float)m->n_items / (float)(nneg > 0 ? nneg : 1)));
+    for (int k = 0; k < nneg; k++)
+        add_cand(m, &nc, neg[k], corr);
+    /* co-occurrence, context items newest first; only the strongest
+     * neighbours become candidates, but every candidate's feature sums
+     * its full lists, as the scoring kernel does */
     if (m->p.cooc_max > 0) {
         int32_t ctx[64];
         size_t nctx = 0, w = (size_t)m->p.cooc_window;
@@ -659,10 +671,16 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
                 continue;
             const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)ctx[k]);
             float wk = ldexpf(1.0f, -(int)k);
-            for (size_t e = 0; e < m->nbr_n[ctx[k]]; e++) {
+            size_t nn = m->nbr_n[ctx[k]];
+            for (size_t e = 0; e < nn; e++) {
                 int32_t x = nb[e].item;
-                if (m->cnt[x] <= 0 || !add_cand(m, &nc, x, 0.0f))
+                if (m->cnt[x] <= 0)
                     continue;
+                if (e < SR_BLEND_NBRS ? !add_cand(m, &nc, x, 0.0f) : m->mark[x] != m->stamp)
+                    continue;
+                /* a sampled negative that is also a neighbour stands for
+                 * itself, not for the rest of the catalogue */
+                m->corr[m->markpos[x]] = 0.0f;
                 float *f = m->feat[m->markpos[x]];
                 if (f[SR_F_SEEN] == 0.0f) {
                     f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
@@ -673,9 +691,6 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
             }
         }
     }
-    float corr = logf(fmaxf(1.0f, (float)m->n_items / (float)(nneg > 0 ? nneg : 1)));
-    for (int k = 0; k < nneg; k++)
-        add_cand(m, &nc, neg[k], corr);
     /* dense features and scores */
     int dim = m->dim;
     float zmax = -INFINITY;
@@ -683,11 +698,11 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         int32_t x = m->cand[j];
         float *f = m->feat[j];
         const float *q = m->Q + (size_t)x * dim;
-        f[SR_F_MF] = uv->p ? sr_dot(q, uv->p, dim) : 0.0f;
-        f[SR_F_SESS] = sr_dot(q, m->s, dim);
+        f[SR_F_MF] = uv->p ? sr_dot8_(q, uv->p, dim) : 0.0f;
+        f[SR_F_SESS] = sr_dot8_(q, m->s, dim);
         f[SR_F_BIAS] = m->b[x];
         f[SR_F_POP] = fmaxf(m->logv[x] + c.pop_offset, SR_POP_FLOOR);
-        f[SR_F_REC] = log1pf(f[SR_F_REC]);
+        f[SR_F_REC] = f[SR_F_REC] > 0.0f ? log1pf(f[SR_F_REC]) : 0.0f;
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
         float z = m->corr[j];
         for (int k = 0; k < SR_BLEND_NFEAT; k++)
@@ -745,6 +760,12 @@ int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n)
             if (!np)
                 return SR_ERR_NOMEM;
             m->pool = np;
+            /* + NBR_FP_PAD: the fingerprint scan reads whole vectors */
+            uint8_t *nf = realloc(m->pool_fp, (size_t)nc + NBR_FP_PAD);
+            if (!nf)
+                return SR_ERR_NOMEM;
+            memset(nf + m->pool_cap, 0, (size_t)(nc - m->pool_cap) + NBR_FP_PAD);
+            m->pool_fp = nf;
             m->pool_cap = (uint32_t)nc;
         }
         off = m->pool_used;
@@ -752,6 +773,7 @@ int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n)
     }
     if (m->nbr_cap[i]) {
         memcpy(m->pool + off, m->pool + m->nbr_off[i], m->nbr_n[i] * sizeof *m->pool);
+        memcpy(m->pool_fp + off, m->pool_fp + m->nbr_off[i], m->nbr_n[i]);
         int oc = 0;
         while ((4u << oc) < m->nbr_cap[i])
             oc++;
@@ -763,34 +785,107 @@ int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n)
     return 0;
 }
 
+static inline uint8_t nbr_fp(int32_t b)
+{
+    return (uint8_t)(((uint32_t)b * 2654435761u) >> 24);
+}
+
+void sr_model_nbr_refp_(sr_model_t *m, uint32_t i)
+{
+    const sr_score_nbr_t *l = sr_model_nbr_(m, i);
+    for (uint32_t e = 0; e < m->nbr_n[i]; e++)
+        m->pool_fp[m->nbr_off[i] + e] = nbr_fp(l[e].item);
+}
+
+typedef uint8_t v32u8_t __attribute__((vector_size(32)));
+typedef uint64_t v4u64_t __attribute__((vector_size(32)));
+
+/* Finds b in item a's list.  Most lookups are misses that would read the
+ * whole list (2 KB at 256 entries, from a random place in a large pool), so
+ * the scan reads a parallel array of one-byte fingerprints, 32 at a time,
+ * and touches an entry only on a fingerprint match. */
+static int32_t nbr_find(const sr_model_t *m, uint32_t a, int32_t b)
+{
+    uint32_t n = m->nbr_n[a];
+    const uint8_t *fp = m->pool_fp + m->nbr_off[a];
+    const sr_score_nbr_t *l = sr_model_nbr_(m, a);
+    uint8_t f = nbr_fp(b);
+    v32u8_t fv;
+    memset(&fv, f, sizeof fv);
+    for (uint32_t e0 = 0; e0 < n; e0 += 32) {
+        v32u8_t x;
+        memcpy(&x, fp + e0, sizeof x); /* may read past n: padded, ignored */
+        v32u8_t eq = (v32u8_t)(x == fv);
+        v4u64_t w = (v4u64_t)eq;
+        if (!(w[0] | w[1] | w[2] | w[3]))
+            continue;
+        uint32_t end = e0 + 32 < n ? e0 + 32 : n;
+        for (uint32_t e = e0; e < end; e++)
+            if (fp[e] == f && l[e].item == b)
+                return (int32_t)e;
+    }
+    return -1;
+}
+
+/* Lists stay sorted by count, highest first, and among equal counts the
+ * most recently touched first.  So the strongest neighbours lead (the blend
+ * learner reads a prefix) and the eviction victim, the last entry, is the
+ * stalest of the weakest. */
+static uint32_t nbr_slot(const sr_score_nbr_t *l, uint32_t n, float c)
+{
+    uint32_t lo = 0, hi = n; /* first index with count <= c */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (l[mid].count > c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Moves entry e of item a's list (with its new count) to its sorted place
+ * in [0, e], fingerprints along. */
+static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
+{
+    sr_score_nbr_t *l = sr_model_nbr_(m, a);
+    uint8_t *fp = m->pool_fp + m->nbr_off[a];
+    sr_score_nbr_t x = l[e];
+    uint8_t xf = fp[e];
+    uint32_t p = nbr_slot(l, e, x.count);
+    memmove(l + p + 1, l + p, (e - p) * sizeof *l);
+    memmove(fp + p + 1, fp + p, e - p);
+    l[p] = x;
+    fp[p] = xf;
+}
+
 static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
 {
-    size_t cm = (size_t)m->p.cooc_max;
-    uint16_t n = m->nbr_n[a];
-    sr_score_nbr_t *l = sr_model_nbr_(m, a);
-    size_t mi = 0;
-    for (size_t e = 0; e < n; e++) {
-        if (l[e].item == b) {
-            l[e].count += 1.0f;
-            sr_model_mark_item_(m, a);
-            return;
-        }
-        if (l[e].count < l[mi].count)
-            mi = e;
-    }
-    if (n < cm) {
+    uint32_t cm = (uint32_t)m->p.cooc_max;
+    uint32_t n = m->nbr_n[a];
+    int32_t e = n ? nbr_find(m, a, b) : -1;
+    if (e >= 0) {
+        sr_model_nbr_(m, a)[e].count += 1.0f;
+        nbr_place(m, a, (uint32_t)e);
+    } else if (n < cm) {
         /* On ENOMEM the pair is dropped: a signal, not a fact. */
         if (sr_model_nbr_reserve_(m, a, n + 1u))
             return;
-        l = sr_model_nbr_(m, a);
+        sr_score_nbr_t *l = sr_model_nbr_(m, a);
         l[n].item = b;
         l[n].count = 1.0f;
-        m->nbr_n[a] = n + 1;
+        m->pool_fp[m->nbr_off[a] + n] = nbr_fp(b);
+        m->nbr_n[a] = (uint16_t)(n + 1);
+        nbr_place(m, a, n);
     } else {
-        /* Space-saving: the newcomer inherits the evicted count + 1, so a
-         * truly frequent neighbour cannot be starved by churn. */
-        l[mi].item = b;
-        l[mi].count += 1.0f;
+        /* Space-saving: the newcomer takes the last slot and inherits its
+         * count + 1, so a truly frequent neighbour cannot be starved by
+         * churn. */
+        sr_score_nbr_t *l = sr_model_nbr_(m, a);
+        l[n - 1].item = b;
+        l[n - 1].count += 1.0f;
+        m->pool_fp[m->nbr_off[a] + n - 1] = nbr_fp(b);
+        nbr_place(m, a, n - 1);
     }
     sr_model_mark_item_(m, a);
 }

@@ -22,6 +22,11 @@
 /* Renormalise scaled popularity after this many half-lives (2^500 is far
  * from double overflow); an O(n_items) step once per 500 half-lives. */
 #define SR_POP_RENORM 500.0
+/* The blend learner takes the strongest SR_BLEND_NBRS neighbours of each
+ * context item as candidates (the lists are sorted by count): they are the
+ * competitors that matter for the top of the list, and the cost stays
+ * bounded however long the lists are. */
+#define SR_BLEND_NBRS 32
 /* Neighbour block size classes: 4 << class entries, up to SR_COOC_MAX. */
 #define SR_NBR_CLASSES 7
 #define SR_NBR_NONE UINT32_MAX
@@ -52,6 +57,7 @@ struct sr_model_s {
      * actual pairs rather than n_items x cooc_max; freed blocks go to a
      * free list per size class. */
     sr_score_nbr_t *pool;
+    uint8_t *pool_fp; /* one-byte fingerprint of each pool entry's item */
     uint32_t pool_used, pool_cap;
     uint32_t pool_free[SR_NBR_CLASSES];
     uint32_t *nbr_off;
@@ -89,6 +95,10 @@ static inline sr_score_nbr_t *sr_model_nbr_(const sr_model_t *m, uint32_t i)
 /* Makes room for at least n entries in item i's list (keeping its
  * contents).  0 or SR_ERR_NOMEM. */
 int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n);
+/* Recomputes the fingerprints of item i's list after its entries were
+ * written directly (imports, snapshot loads). */
+void sr_model_nbr_refp_(sr_model_t *m, uint32_t i);
+#define NBR_FP_PAD 64
 
 int sr_model_grow_users_(sr_model_t *m, uint32_t need);
 int sr_model_grow_items_(sr_model_t *m, uint32_t need);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "sr_dot.h"
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
@@ -22,17 +23,39 @@ const char *sr_score_feature_name(int f)
     return (f >= 0 && f < SR_BLEND_NFEAT) ? feature_names[f] : "unknown";
 }
 
-static inline float dot8(const float *restrict a, const float *restrict b, int n)
+#define dot8 sr_dot8_
+
+typedef float v8sf_t __attribute__((vector_size(32)));
+typedef int v8si_t __attribute__((vector_size(32)));
+
+/* Four rows against one vector at a time: four 8-lane accumulators, then
+ * one transposing reduction for all four instead of a horizontal sum per
+ * row, which is what made the one-row loop lose to sgemv at k=32.  Same
+ * lanes as sr_dot8_ (lane j sums coordinates j mod 8), summed in another
+ * order, so results match sr_dot8_ to rounding.  dim % 8 == 0. */
+static inline void dot4rows(const float *restrict q, const float *restrict v, int dim, float *out)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int k = 0;
-    for (; k + 8 <= n; k += 8)
-        for (int j = 0; j < 8; j++)
-            acc[j] += a[k + j] * b[k + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; k < n; k++)
-        s += a[k] * b[k];
-    return s;
+    v8sf_t a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int d = 0; d < dim; d += 8) {
+        v8sf_t x, y0, y1, y2, y3;
+        memcpy(&x, v + d, sizeof x);
+        memcpy(&y0, q + d, sizeof x);
+        memcpy(&y1, q + dim + d, sizeof x);
+        memcpy(&y2, q + 2 * dim + d, sizeof x);
+        memcpy(&y3, q + 3 * dim + d, sizeof x);
+        a0 += y0 * x;
+        a1 += y1 * x;
+        a2 += y2 * x;
+        a3 += y3 * x;
+    }
+    const v8si_t lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    v8sf_t s01 = __builtin_shuffle(a0, a1, lo) + __builtin_shuffle(a0, a1, hi);
+    v8sf_t s23 = __builtin_shuffle(a2, a3, lo) + __builtin_shuffle(a2, a3, hi);
+    const v8si_t p = {0, 1, 8, 9, 2, 3, 10, 11}, r = {4, 5, 12, 13, 6, 7, 14, 15};
+    v8sf_t t = __builtin_shuffle(s01, s23, p) + __builtin_shuffle(s01, s23, r);
+    /* t = (r0, r1, r2, r3, r0, r1, r2, r3) partial sums */
+    for (int k = 0; k < 4; k++)
+        out[k] = t[k] + t[k + 4];
 }
 
 float sr_dot(const float *a, const float *b, int n)
@@ -54,7 +77,12 @@ float sr_exp2_neg(float x)
                    f * (0.240226507f +
                         f * (0.0555041087f +
                              f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
-    return ldexpf(p, (int)fi);
+    /* 2^fi by building the float's exponent: exact, and no libm call */
+    union {
+        uint32_t u;
+        float f;
+    } sc = {.u = (uint32_t)((int)fi + 127) << 23};
+    return p * sc.f;
 }
 
 static inline float decay(const sr_score_conf_t *c, int64_t now_ms, int64_t ts_ms)
@@ -197,7 +225,16 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
     const float *restrict q = it->q;
     const float *restrict b = it->bias;
     const float *restrict lp = it->logpop;
-    for (uint32_t i = 0; i < it->n_items; i++)
+    uint32_t i = 0;
+    if (dim % 8 == 0) {
+        for (; i + 4 <= it->n_items; i += 4) {
+            float d4[4];
+            dot4rows(q + (size_t)i * dim, v, dim, d4);
+            for (int r = 0; r < 4; r++)
+                out[i + r] = wb * b[i + r] + wp * fmaxf(lp[i + r] + off, SR_POP_FLOOR) + d4[r];
+        }
+    }
+    for (; i < it->n_items; i++)
         out[i] = wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) +
                  dot8(q + (size_t)i * dim, v, dim);
 

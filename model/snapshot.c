@@ -344,6 +344,8 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
         }
         m->nbr_n[i] = nn;
         get(&r, sr_model_nbr_(m, i), nn * sizeof(sr_score_nbr_t));
+        if (nn)
+            sr_model_nbr_refp_(m, i);
     }
     /* Neighbour indices can point forward, so check them once all exist. */
     for (uint32_t i = 0; i < m->n_items && !r.err; i++)

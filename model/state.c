@@ -181,6 +181,7 @@ int32_t sr_model_import_item(sr_model_t *m, const sr_item_state_t *st)
         nb[k].count = st->nbrs[k].count;
     }
     m->nbr_n[i] = (uint16_t)st->n_nbrs;
+    sr_model_nbr_refp_(m, (uint32_t)i);
     return i;
 }
 
@@ -211,5 +212,5 @@ size_t sr_model_memory(const sr_model_t *m)
     size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 + 4 + 2 + 2 + 1 + 8;
     return sizeof *m + sr_idtable_memory(m->uid) + sr_idtable_memory(m->iid) +
            per_user * m->cap_users + per_item * m->cap_items +
-           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 + (size_t)m->pool_cap * sizeof *m->pool;
+           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 + (size_t)m->pool_cap * (sizeof *m->pool + 1);
 }
