@@ -592,35 +592,51 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
     int rc = begin(s);
     if (rc < 0) return rc;
 
-    /* 1. Global numbers for every item id this flush mentions. */
+    /* 1. Global numbers for every item id this flush mentions: items
+     * first, then every user's recent items in order.  Looked up once;
+     * the ones the cache lacks are assigned by one script call. */
     size_t n_ids = f->n_items;
     for (size_t i = 0; i < f->n_users; i++) n_ids += f->users[i].n_recent;
-    const char **ids = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*ids));
-    size_t *lens = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*lens));
-    if (!ids || !lens) return set_err(s, SR_ERR_NOMEM, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < f->n_items; i++) {
+    uint32_t *nums = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*nums));
+    const char **miss = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*miss));
+    size_t *miss_len = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*miss_len));
+    size_t *miss_at = sr_arena_alloc(&s->res, (n_ids + 1) * sizeof(*miss_at));
+    if (!nums || !miss || !miss_len || !miss_at) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    size_t k = 0, n_miss = 0;
+    for (size_t i = 0; i < f->n_items; i++, k++) {
         const sr_store_item_t *c = f->items[i].cur;
         if (!c || !c->id || !c->id_len)
             return set_err(s, SR_ERR_INVAL, "flush: item %zu has no id or value", i);
-        ids[k] = c->id;
-        lens[k++] = c->id_len;
+        if (!(nums[k] = sr_idmap_num(&s->idmap, c->id, c->id_len))) {
+            miss[n_miss] = c->id;
+            miss_len[n_miss] = c->id_len;
+            miss_at[n_miss++] = k;
+        }
     }
     for (size_t i = 0; i < f->n_users; i++) {
         const sr_store_user_t *u = &f->users[i];
         if (!u->id || !u->id_len) return set_err(s, SR_ERR_INVAL, "flush: user %zu has no id", i);
-        for (uint32_t j = 0; j < u->n_recent; j++)
-            if (!u->recent[j].num) {
-                if (!u->recent[j].item_id || !u->recent[j].item_id_len)
-                    return set_err(s, SR_ERR_INVAL, "flush: user %zu recent item %u has no id", i,
-                                   j);
-                ids[k] = u->recent[j].item_id;
-                lens[k++] = u->recent[j].item_id_len;
+        if (u->n_recent > SR_STORE_RECENT_MAX || (u->n_recent && !u->recent))
+            return set_err(s, SR_ERR_INVAL, "flush: user %zu: bad recent items", i);
+        for (uint32_t j = 0; j < u->n_recent; j++, k++) {
+            const sr_store_recent_t *r = &u->recent[j];
+            if ((nums[k] = r->num)) continue;
+            if (!r->item_id || !r->item_id_len)
+                return set_err(s, SR_ERR_INVAL, "flush: user %zu recent item %u has no id", i, j);
+            if (!(nums[k] = sr_idmap_num(&s->idmap, r->item_id, r->item_id_len))) {
+                miss[n_miss] = r->item_id;
+                miss_len[n_miss] = r->item_id_len;
+                miss_at[n_miss++] = k;
             }
+        }
     }
-    for (size_t off = 0; off < k; off += BATCH) {
-        size_t m = k - off < BATCH ? k - off : BATCH;
-        if ((rc = assign_nums(s, ids + off, lens + off, m)) < 0) return rc;
+    for (size_t off = 0; off < n_miss; off += BATCH) {
+        size_t m = n_miss - off < BATCH ? n_miss - off : BATCH;
+        if ((rc = assign_nums(s, miss + off, miss_len + off, m)) < 0) return rc;
+    }
+    for (size_t q = 0; q < n_miss; q++) {
+        nums[miss_at[q]] = sr_idmap_num(&s->idmap, miss[q], miss_len[q]);
+        if (!nums[miss_at[q]]) return set_err(s, SR_ERR_REDIS, "flush: no number for an item");
     }
 
     /* 2. The script call. */
@@ -664,17 +680,15 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         argf(s, "%" PRId64, o->prev);
         argf(s, "%" PRId64, o->next);
     }
+    k = f->n_items;
     for (size_t i = 0; i < f->n_users; i++) {
         sr_store_user_t u = f->users[i];
-        if (u.n_recent > SR_STORE_RECENT_MAX || (u.n_recent && !u.recent))
-            return set_err(s, SR_ERR_INVAL, "flush: user %zu: bad recent items", i);
         sr_store_recent_t *rec = u.n_recent ? sr_arena_alloc(&s->scratch, u.n_recent * sizeof(*rec))
                                             : NULL;
         if (u.n_recent && !rec) return set_err(s, SR_ERR_NOMEM, "out of memory");
-        for (uint32_t j = 0; j < u.n_recent; j++) {
+        for (uint32_t j = 0; j < u.n_recent; j++, k++) {
             rec[j] = u.recent[j];
-            if (!rec[j].num)
-                rec[j].num = sr_idmap_num(&s->idmap, rec[j].item_id, rec[j].item_id_len);
+            rec[j].num = nums[k];
         }
         u.recent = rec;
         size_t n = sr_store_user_size(&u);
@@ -697,7 +711,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
             return set_err(s, SR_ERR_INVAL, "flush: item '%.*s' cannot be encoded",
                            (int)(w->cur->id_len > 64 ? 64 : w->cur->id_len), w->cur->id);
         arg(s, w->cur->id, w->cur->id_len);
-        argf(s, "%" PRIu32, sr_idmap_num(&s->idmap, w->cur->id, w->cur->id_len));
+        argf(s, "%" PRIu32, nums[i]);
         arg(s, base, (size_t)bl);
         arg(s, cur, (size_t)cl);
         if (w->write_pop && (!isfinite(w->pop_base) || !isfinite(w->pop_cur)))
@@ -784,7 +798,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         m->id = sr_arena_strdup(&s->res, c->id, c->id_len);
         m->id_len = c->id_len;
         m->exists = 1;
-        m->num = sr_idmap_num(&s->idmap, c->id, c->id_len);
+        m->num = nums[i];
         m->has_pop = 0;
         m->pop = 0;
         if (pv->type == REDIS_REPLY_STRING && pv->len > 0 &&
