@@ -209,10 +209,13 @@ typedef struct sr_store_item_write {
     /* The trainer's current value (id, vec, bias, accumulators, extra). */
     const sr_store_item_t *cur;
     /* The value the trainer's changes started from: what it loaded or what
-     * its last flush returned as merged (base->exists == 0 or NULL: the
-     * trainer created the item; then base holds its initial value if
-     * non-NULL, else zeros are assumed).  When Redis still holds exactly
-     * base, cur is stored bit for bit; otherwise stored + (cur - base). */
+     * its last flush returned as merged.  For an item this trainer created
+     * (absent in Redis when it looked), pass the item's initial value: if
+     * another trainer created it meanwhile, Redis gets theirs + (cur -
+     * initial).  NULL means all zeros (then a concurrent creator's initial
+     * vector is counted twice).  When Redis still holds exactly base (or
+     * nothing), cur is stored bit for bit; otherwise stored + (cur - base).
+     * base->exists is ignored. */
     const sr_store_item_t *base;
     /* Popularity: when write_pop, Redis gets pop_cur if it still holds
      * pop_base (0 when absent), else it adds pop_cur - pop_base. */

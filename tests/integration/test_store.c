@@ -283,6 +283,9 @@ Test(store, deltas_from_two_writers_are_summed)
         float want = v0.vec[j] + 0.125f - 0.0625f * (float)j;
         cr_assert_float_eq(res.merged[0].vec[j], want, 1e-6, "dim %d: %g vs %g", j,
                            res.merged[0].vec[j], want);
+        /* The contract's exact arithmetic: in double, rounded to float32. */
+        float exact = (float)((double)va.vec[j] + ((double)vb.vec[j] - (double)v0.vec[j]));
+        cr_assert_eq(res.merged[0].vec[j], exact, "dim %d not computed as documented", j);
     }
     cr_assert_float_eq(res.merged[0].bias, 0.25f + 1.0f + 2.0f, 1e-6);
     cr_assert_float_eq(res.merged[0].pop, 3.5, 1e-12);
@@ -664,5 +667,26 @@ Test(store, an_item_twice_in_one_flush_or_a_dim_change_is_refused_whole)
     sr_store_item_t io[1];
     cr_assert_eq(sr_store_get_items(s, ids, NULL, 1, io), 1);
     cr_assert_eq(io[0].dim, DIM);
+    sr_store_destroy(s);
+}
+
+Test(store, a_command_timeout_is_reported_and_the_next_call_recovers)
+{
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    o.timeout_ms = 300;
+    char err[256];
+    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+    cr_assert_not_null(s, "%s", err);
+    free(cli("CLIENT", "PAUSE", "1500", NULL));
+    int32_t p0 = 0;
+    int64_t off;
+    int rc = sr_store_get_offsets(s, "g", "events", &p0, 1, &off);
+    cr_assert_eq(rc, SR_ERR_TIMEOUT, "rc %d: %s", rc, sr_store_errstr(s));
+    cr_assert(sr_store_err_retryable(rc));
+    usleep(1600 * 1000);
+    rc = sr_store_get_offsets(s, "g", "events", &p0, 1, &off);
+    cr_assert_eq(rc, 0, "rc %d: %s", rc, sr_store_errstr(s));
     sr_store_destroy(s);
 }
