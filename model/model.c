@@ -519,7 +519,7 @@ static inline void logistic(float z, float y, float *loss, float *sig)
     *sig = z >= 0 ? inv : e * inv;
     /* -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|)), s = z or -z */
     float s = y > 0 ? z : -z;
-    *loss = fmaxf(-s, 0.0f) + log1pf(e);
+    *loss = fmaxf(-s, 0.0f) + logf(1.0f + e); /* e in (0, 1]: log1p's care not needed */
 }
 
 /* One logistic step on (user vector uvec, item x) towards label y with
@@ -827,34 +827,25 @@ static int32_t nbr_find(const sr_model_t *m, uint32_t a, int32_t b)
     return -1;
 }
 
-/* Lists stay sorted by count, highest first, and among equal counts the
- * most recently touched first.  So the strongest neighbours lead (the blend
- * learner reads a prefix) and the eviction victim, the last entry, is the
- * stalest of the weakest. */
-static uint32_t nbr_slot(const sr_score_nbr_t *l, uint32_t n, float c)
-{
-    uint32_t lo = 0, hi = n; /* first index with count <= c */
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (l[mid].count > c)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
+/* Lists stay sorted by count, highest first, so the strongest neighbours
+ * lead (the blend learner reads a prefix) and the eviction victim is the
+ * last entry (a weakest one). */
 
-/* Moves entry e of item a's list (with its new count) to its sorted place
- * in [0, e], fingerprints along. */
+/* Moves entry e of item a's list (its count just grew) up past the
+ * entries with a smaller count, fingerprints along: counts grow by small
+ * steps, so this is usually zero or one swap. */
 static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
 {
     sr_score_nbr_t *l = sr_model_nbr_(m, a);
     uint8_t *fp = m->pool_fp + m->nbr_off[a];
     sr_score_nbr_t x = l[e];
     uint8_t xf = fp[e];
-    uint32_t p = nbr_slot(l, e, x.count);
-    memmove(l + p + 1, l + p, (e - p) * sizeof *l);
-    memmove(fp + p + 1, fp + p, e - p);
+    uint32_t p = e;
+    while (p > 0 && l[p - 1].count < x.count) {
+        l[p] = l[p - 1];
+        fp[p] = fp[p - 1];
+        p--;
+    }
     l[p] = x;
     fp[p] = xf;
 }
@@ -875,8 +866,7 @@ static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
         l[n].item = b;
         l[n].count = 1.0f;
         m->pool_fp[m->nbr_off[a] + n] = nbr_fp(b);
-        m->nbr_n[a] = (uint16_t)(n + 1);
-        nbr_place(m, a, n);
+        m->nbr_n[a] = (uint16_t)(n + 1); /* count 1 is the smallest: in order */
     } else {
         /* Space-saving: the newcomer takes the last slot and inherits its
          * count + 1, so a truly frequent neighbour cannot be starved by

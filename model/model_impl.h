@@ -26,7 +26,7 @@
  * context item as candidates (the lists are sorted by count): they are the
  * competitors that matter for the top of the list, and the cost stays
  * bounded however long the lists are. */
-#define SR_BLEND_NBRS 32
+#define SR_BLEND_NBRS 16
 /* Neighbour block size classes: 4 << class entries, up to SR_COOC_MAX. */
 #define SR_NBR_CLASSES 7
 #define SR_NBR_NONE UINT32_MAX
