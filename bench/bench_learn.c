@@ -209,8 +209,8 @@ static void bench_score(int dim, int reps)
             for (int l = 0; l < loops; l++) {
                 for (uint32_t i = 0; i < n; i++)
                     out[i] = bias[i] + fmaxf(lp[i], SR_POP_FLOOR);
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, dim, 1.0f, q, dim, p, 1, 1.0f,
-                            out, 1);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, dim, 1.0f, q, dim, p, 1, 1.0f, out,
+                            1);
             }
             (pass == 0 ? tb : tn)[r] = (double)n * loops / (now_s() - t0);
         }
@@ -227,8 +227,7 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 300000;
     int reps = argc > 2 ? atoi(argv[2]) : 5;
-    if (reps < 1)
-        reps = 1;
+    if (reps < 1) reps = 1;
     stream_t s;
     make_stream(&s, n);
     printf("stream: %zu simulated events (10000 users, 20000 items), %d reps, medians\n", s.n,

@@ -79,22 +79,22 @@ uint64_t sr_hash64(const void *data, size_t len, uint64_t seed)
 }
 
 static const char *const type_names[SR_EV_NTYPES] = {
-    [SR_EV_VIEW] = "view",           [SR_EV_CLICK] = "click",
-    [SR_EV_CART] = "cart",           [SR_EV_PURCHASE] = "purchase",
-    [SR_EV_IMPRESSION] = "impression", [SR_EV_RATING] = "rating",
+    [SR_EV_VIEW] = "view",         [SR_EV_CLICK] = "click",           [SR_EV_CART] = "cart",
+    [SR_EV_PURCHASE] = "purchase", [SR_EV_IMPRESSION] = "impression", [SR_EV_RATING] = "rating",
 };
 
 static const struct {
     const char *name;
     sr_event_type_t type;
 } type_aliases[] = {
-    {"add_to_cart", SR_EV_CART}, {"addtocart", SR_EV_CART}, {"transaction", SR_EV_PURCHASE},
+    {"add_to_cart", SR_EV_CART},
+    {"addtocart", SR_EV_CART},
+    {"transaction", SR_EV_PURCHASE},
 };
 
 int sr_event_type_parse(const char *s, size_t len, sr_event_type_t *out)
 {
-    if (!s)
-        return SR_ERR_PARSE;
+    if (!s) return SR_ERR_PARSE;
     for (int t = 0; t < SR_EV_NTYPES; t++) {
         if (strlen(type_names[t]) == len && strncasecmp(s, type_names[t], len) == 0) {
             *out = (sr_event_type_t)t;
@@ -102,8 +102,7 @@ int sr_event_type_parse(const char *s, size_t len, sr_event_type_t *out)
         }
     }
     for (size_t i = 0; i < sizeof type_aliases / sizeof type_aliases[0]; i++) {
-        if (strlen(type_aliases[i].name) == len &&
-            strncasecmp(s, type_aliases[i].name, len) == 0) {
+        if (strlen(type_aliases[i].name) == len && strncasecmp(s, type_aliases[i].name, len) == 0) {
             *out = type_aliases[i].type;
             return 0;
         }
@@ -113,7 +112,6 @@ int sr_event_type_parse(const char *s, size_t len, sr_event_type_t *out)
 
 const char *sr_event_type_name(sr_event_type_t t)
 {
-    if ((unsigned)t >= SR_EV_NTYPES)
-        return "unknown";
+    if ((unsigned)t >= SR_EV_NTYPES) return "unknown";
     return type_names[t];
 }

@@ -42,8 +42,7 @@ struct sr_idtable_s {
 sr_idtable_t *sr_idtable_new(uint64_t seed)
 {
     sr_idtable_t *t = calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->seed = seed;
     t->cur.slots = calloc(MIN_SLOTS, sizeof(slot_t));
     if (!t->cur.slots) {
@@ -56,8 +55,7 @@ sr_idtable_t *sr_idtable_new(uint64_t seed)
 
 void sr_idtable_destroy(sr_idtable_t *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     free(t->cur.slots);
     free(t->old.slots);
     free(t->hash);
@@ -82,8 +80,7 @@ static int32_t probe(const sr_idtable_t *t, const tab_t *tb, uint64_t h, const c
     uint32_t tag = (uint32_t)(h >> 32);
     for (uint64_t i = h & tb->mask;; i = (i + 1) & tb->mask) {
         const slot_t *s = &tb->slots[i];
-        if (s->idx1 == 0)
-            return -1;
+        if (s->idx1 == 0) return -1;
         if (s->tag == tag) {
             uint32_t x = s->idx1 - 1;
             if (t->len[x] == len && t->hash[x] == h && same_bytes(t->arena + t->off[x], id, len))
@@ -95,15 +92,13 @@ static int32_t probe(const sr_idtable_t *t, const tab_t *tb, uint64_t h, const c
 static int32_t find_h(const sr_idtable_t *t, uint64_t h, const char *id, size_t len)
 {
     int32_t x = probe(t, &t->cur, h, id, len);
-    if (x < 0 && t->old.slots)
-        x = probe(t, &t->old, h, id, len);
+    if (x < 0 && t->old.slots) x = probe(t, &t->old, h, id, len);
     return x;
 }
 
 int32_t sr_idtable_find(const sr_idtable_t *t, const char *id, size_t len)
 {
-    if (!t || !id || len == 0 || len > SR_ID_MAX)
-        return -1;
+    if (!t || !id || len == 0 || len > SR_ID_MAX) return -1;
     return find_h(t, sr_hash64(id, len, t->seed), id, len);
 }
 
@@ -119,13 +114,11 @@ static void put(tab_t *tb, uint64_t h, uint32_t idx)
 
 static void migrate_some(sr_idtable_t *t, uint64_t steps)
 {
-    if (!t->old.slots)
-        return;
+    if (!t->old.slots) return;
     uint64_t end = t->old.mask + 1;
     while (steps-- && t->migrate < end) {
         slot_t s = t->old.slots[t->migrate++];
-        if (s.idx1)
-            put(&t->cur, t->hash[s.idx1 - 1], s.idx1 - 1);
+        if (s.idx1) put(&t->cur, t->hash[s.idx1 - 1], s.idx1 - 1);
     }
     if (t->migrate >= end) {
         free(t->old.slots);
@@ -137,19 +130,15 @@ static void migrate_some(sr_idtable_t *t, uint64_t steps)
 static int grow_dense(sr_idtable_t *t)
 {
     uint32_t nc = t->cap ? t->cap * 2 : 64;
-    if (nc < t->cap)
-        return SR_ERR_FULL;
+    if (nc < t->cap) return SR_ERR_FULL;
     uint64_t *h = realloc(t->hash, (size_t)nc * sizeof *h);
-    if (!h)
-        return SR_ERR_NOMEM;
+    if (!h) return SR_ERR_NOMEM;
     t->hash = h;
     uint64_t *o = realloc(t->off, (size_t)nc * sizeof *o);
-    if (!o)
-        return SR_ERR_NOMEM;
+    if (!o) return SR_ERR_NOMEM;
     t->off = o;
     uint8_t *l = realloc(t->len, nc);
-    if (!l)
-        return SR_ERR_NOMEM;
+    if (!l) return SR_ERR_NOMEM;
     t->len = l;
     t->cap = nc;
     return 0;
@@ -157,29 +146,23 @@ static int grow_dense(sr_idtable_t *t)
 
 int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *created)
 {
-    if (created)
-        *created = 0;
-    if (!id || len == 0 || len > SR_ID_MAX)
-        return SR_ERR_RANGE;
+    if (created) *created = 0;
+    if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
     uint64_t h = sr_hash64(id, len, t->seed);
     int32_t x = find_h(t, h, id, len);
-    if (x >= 0)
-        return x;
-    if (t->n >= INT32_MAX)
-        return SR_ERR_FULL;
+    if (x >= 0) return x;
+    if (t->n >= INT32_MAX) return SR_ERR_FULL;
     /* Make room first so a failure leaves the table unchanged. */
     if (t->n == t->cap) {
         int rc = grow_dense(t);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     if (t->arena_used + len > t->arena_cap) {
         size_t nc = t->arena_cap ? t->arena_cap * 2 : 4096;
         while (nc < t->arena_used + len)
             nc *= 2;
         char *a = realloc(t->arena, nc);
-        if (!a)
-            return SR_ERR_NOMEM;
+        if (!a) return SR_ERR_NOMEM;
         t->arena = a;
         t->arena_cap = nc;
     }
@@ -190,8 +173,7 @@ int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *crea
     if ((t->cur.used + 1) * 2 > t->cur.mask + 1 && !t->old.slots) {
         uint64_t ns = (t->cur.mask + 1) * 2;
         slot_t *s = calloc(ns, sizeof *s);
-        if (!s)
-            return SR_ERR_NOMEM;
+        if (!s) return SR_ERR_NOMEM;
         t->old = t->cur;
         t->cur.slots = s;
         t->cur.mask = ns - 1;
@@ -206,17 +188,14 @@ int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *crea
     t->arena_used += len;
     put(&t->cur, h, idx);
     migrate_some(t, MIGRATE_STEP);
-    if (created)
-        *created = 1;
+    if (created) *created = 1;
     return (int32_t)idx;
 }
 
 const char *sr_idtable_id(const sr_idtable_t *t, uint32_t idx, size_t *len)
 {
-    if (!t || idx >= t->n)
-        return NULL;
-    if (len)
-        *len = t->len[idx];
+    if (!t || idx >= t->n) return NULL;
+    if (len) *len = t->len[idx];
     return t->arena + t->off[idx];
 }
 
@@ -237,8 +216,7 @@ int sr_idtable_rehashing(const sr_idtable_t *t)
 
 size_t sr_idtable_memory(const sr_idtable_t *t)
 {
-    if (!t)
-        return 0;
+    if (!t) return 0;
     return sizeof *t + (t->cur.mask + 1) * sizeof(slot_t) +
            (t->old.slots ? (t->old.mask + 1) * sizeof(slot_t) : 0) +
            (size_t)t->cap * (sizeof(uint64_t) * 2 + 1) + t->arena_cap;

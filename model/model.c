@@ -59,8 +59,14 @@ static const struct {
     size_t off;
     double lo, hi;
 } param_table[] = {
-#define PF(n, f, lo, hi) {n, PT_FLOAT, offsetof(sr_model_params_t, f), lo, hi}
-#define PI(n, f, lo, hi) {n, PT_INT, offsetof(sr_model_params_t, f), lo, hi}
+#define PF(n, f, lo, hi)                                                                           \
+    {                                                                                              \
+        n, PT_FLOAT, offsetof(sr_model_params_t, f), lo, hi                                        \
+    }
+#define PI(n, f, lo, hi)                                                                           \
+    {                                                                                              \
+        n, PT_INT, offsetof(sr_model_params_t, f), lo, hi                                          \
+    }
     PI("dim", dim, 1, 1024),
     PI("negatives", negatives, 0, 64),
     PF("lr", lr, 0, 10),
@@ -89,29 +95,22 @@ static const struct {
 
 int sr_model_params_set(sr_model_params_t *p, const char *key, const char *value)
 {
-    if (!p || !key || !value)
-        return SR_ERR_INVAL;
+    if (!p || !key || !value) return SR_ERR_INVAL;
     for (size_t k = 0; k < N_PARAMS; k++) {
-        if (strcmp(param_table[k].name, key) != 0)
-            continue;
+        if (strcmp(param_table[k].name, key) != 0) continue;
         char *end = NULL;
         void *dst = (char *)p + param_table[k].off;
         if (param_table[k].type == PT_U64) {
-            if (*value == '-' || *value == '\0')
-                return SR_ERR_PARSE;
+            if (*value == '-' || *value == '\0') return SR_ERR_PARSE;
             unsigned long long v = strtoull(value, &end, 0);
-            if (*end)
-                return SR_ERR_PARSE;
+            if (*end) return SR_ERR_PARSE;
             *(uint64_t *)dst = v;
             return 0;
         }
         double v = strtod(value, &end);
-        if (end == value || *end || isnan(v))
-            return SR_ERR_PARSE;
-        if (param_table[k].type == PT_INT && v != floor(v))
-            return SR_ERR_PARSE;
-        if (v < param_table[k].lo || v > param_table[k].hi)
-            return SR_ERR_RANGE;
+        if (end == value || *end || isnan(v)) return SR_ERR_PARSE;
+        if (param_table[k].type == PT_INT && v != floor(v)) return SR_ERR_PARSE;
+        if (v < param_table[k].lo || v > param_table[k].hi) return SR_ERR_RANGE;
         if (param_table[k].type == PT_INT)
             *(int *)dst = (int)v;
         else
@@ -126,8 +125,7 @@ int sr_model_params_check_(const sr_model_params_t *p, char *errstr, size_t errs
     for (size_t k = 0; k < N_PARAMS; k++) {
         const void *src = (const char *)p + param_table[k].off;
         double v;
-        if (param_table[k].type == PT_U64)
-            continue;
+        if (param_table[k].type == PT_U64) continue;
         v = param_table[k].type == PT_INT ? *(const int *)src : *(const float *)src;
         if (!(v >= param_table[k].lo && v <= param_table[k].hi)) {
             if (errstr && errstr_size)
@@ -164,16 +162,14 @@ static inline float unit(uint64_t *s)
 
 #define GROW(ptr, n)                                                                               \
     do {                                                                                           \
-        void *np_ = realloc((ptr), (size_t)(n) * sizeof *(ptr));                                  \
-        if (!np_)                                                                                  \
-            return SR_ERR_NOMEM;                                                                   \
+        void *np_ = realloc((ptr), (size_t)(n) * sizeof *(ptr));                                   \
+        if (!np_) return SR_ERR_NOMEM;                                                             \
         (ptr) = np_;                                                                               \
     } while (0)
 
 int sr_model_grow_users_(sr_model_t *m, uint32_t need)
 {
-    if (need <= m->cap_users)
-        return 0;
+    if (need <= m->cap_users) return 0;
     uint32_t nc = m->cap_users ? m->cap_users : 64;
     while (nc < need)
         nc *= 2;
@@ -191,8 +187,7 @@ int sr_model_grow_users_(sr_model_t *m, uint32_t need)
 
 int sr_model_grow_items_(sr_model_t *m, uint32_t need)
 {
-    if (need <= m->cap_items)
-        return 0;
+    if (need <= m->cap_items) return 0;
     uint32_t nc = m->cap_items ? m->cap_items : 64;
     while (nc < need)
         nc *= 2;
@@ -252,8 +247,7 @@ void sr_model_init_item_(sr_model_t *m, uint32_t i)
 int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
 {
     int created = 0;
-    if (m->n_users == m->cap_users && sr_model_grow_users_(m, m->n_users + 1))
-        return SR_ERR_NOMEM;
+    if (m->n_users == m->cap_users && sr_model_grow_users_(m, m->n_users + 1)) return SR_ERR_NOMEM;
     int32_t u = sr_idtable_intern(m->uid, id, len, &created);
     if (u >= 0 && created) {
         m->n_users = (uint32_t)u + 1;
@@ -265,8 +259,7 @@ int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
 int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
 {
     int created = 0;
-    if (m->n_items == m->cap_items && sr_model_grow_items_(m, m->n_items + 1))
-        return SR_ERR_NOMEM;
+    if (m->n_items == m->cap_items && sr_model_grow_items_(m, m->n_items + 1)) return SR_ERR_NOMEM;
     int32_t i = sr_idtable_intern(m->iid, id, len, &created);
     if (i >= 0 && created) {
         m->n_items = (uint32_t)i + 1;
@@ -280,8 +273,7 @@ static int push_dirty(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t x)
     if (*n == *cap) {
         uint32_t nc = *cap ? *cap * 2 : 256;
         uint32_t *a = realloc(*arr, (size_t)nc * sizeof *a);
-        if (!a)
-            return SR_ERR_NOMEM;
+        if (!a) return SR_ERR_NOMEM;
         *arr = a;
         *cap = nc;
     }
@@ -307,15 +299,12 @@ void sr_model_mark_item_(sr_model_t *m, uint32_t i)
 sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr_size)
 {
     if (!p) {
-        if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "no params");
+        if (errstr && errstr_size) snprintf(errstr, errstr_size, "no params");
         return NULL;
     }
-    if (sr_model_params_check_(p, errstr, errstr_size))
-        return NULL;
+    if (sr_model_params_check_(p, errstr, errstr_size)) return NULL;
     sr_model_t *m = calloc(1, sizeof *m);
-    if (!m)
-        goto nomem;
+    if (!m) goto nomem;
     m->p = *p;
     m->dim = p->dim;
     for (int k = 0; k < SR_NBR_CLASSES; k++)
@@ -327,16 +316,15 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->uvec = calloc(d, sizeof(float));
     m->gp = calloc(d, sizeof(float));
     m->tmp = calloc(d, sizeof(float));
-    m->score_scratch = calloc(2 * d, sizeof(float));
-    m->cap_cand = (uint32_t)(1 + p->negatives + p->recent_max +
-                             p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max
-                                                                            : SR_BLEND_NBRS));
+    m->cap_cand =
+        (uint32_t)(1 + p->negatives + p->recent_max +
+                   p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max : SR_BLEND_NBRS));
     m->cand = calloc(m->cap_cand, sizeof *m->cand);
     m->feat = calloc(m->cap_cand, sizeof *m->feat);
     m->zc = calloc(m->cap_cand, sizeof *m->zc);
     m->corr = calloc(m->cap_cand, sizeof *m->corr);
-    if (!m->uid || !m->iid || !m->s || !m->uvec || !m->gp || !m->tmp || !m->score_scratch ||
-        !m->cand || !m->feat || !m->zc || !m->corr)
+    if (!m->uid || !m->iid || !m->s || !m->uvec || !m->gp || !m->tmp || !m->cand || !m->feat ||
+        !m->zc || !m->corr)
         goto nomem;
     /* A prior the online learner moves from: the sparse signals matter most
      * on shop streams (repeat views, funnels), popularity next. */
@@ -353,16 +341,14 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->blend[SR_F_REPEAT] = 1.0f;
     return m;
 nomem:
-    if (errstr && errstr_size)
-        snprintf(errstr, errstr_size, "out of memory");
+    if (errstr && errstr_size) snprintf(errstr, errstr_size, "out of memory");
     sr_model_destroy(m);
     return NULL;
 }
 
 void sr_model_destroy(sr_model_t *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     sr_idtable_destroy(m->uid);
     sr_idtable_destroy(m->iid);
     free(m->P);
@@ -393,7 +379,6 @@ void sr_model_destroy(sr_model_t *m)
     free(m->uvec);
     free(m->gp);
     free(m->tmp);
-    free(m->score_scratch);
     free(m->cand);
     free(m->feat);
     free(m->zc);
@@ -483,8 +468,7 @@ static void user_view(const sr_model_t *m, int32_t u, int64_t now_ms, sr_score_u
 {
     memset(uv, 0, sizeof *uv);
     uv->now_ms = now_ms;
-    if (u < 0 || (uint32_t)u >= m->n_users)
-        return;
+    if (u < 0 || (uint32_t)u >= m->n_users) return;
     uv->p = m->P + (size_t)u * m->dim;
     uv->recent = m->rec + (size_t)u * (size_t)m->p.recent_max;
     uv->n_recent = m->rec_n[u];
@@ -498,9 +482,9 @@ void sr_model_score_all(const sr_model_t *m, int32_t user, int64_t now_ms, float
     sr_model_score_items(m, &it);
     sr_model_score_conf(m, now_ms, &c);
     user_view(m, user, now_ms, &uv);
-    /* score_scratch is model memory: scoring is a reader, and sr_model.h
-     * already forbids concurrent scoring on one model. */
-    sr_score_all(&it, &c, &uv, out, ((sr_model_t *)m)->score_scratch);
+    /* Scratch on the stack (dim <= 1024), so concurrent readers are safe. */
+    float scratch[2 * 1024];
+    sr_score_all(&it, &c, &uv, out, scratch);
 }
 
 /* ---------------------------------------------------------------- learning */
@@ -570,10 +554,8 @@ static void sgd_user(sr_model_t *m, uint32_t u)
 
 static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
 {
-    if (m->mark[x] == m->stamp)
-        return 1;
-    if (*nc >= m->cap_cand)
-        return 0;
+    if (m->mark[x] == m->stamp) return 1;
+    if (*nc >= m->cap_cand) return 0;
     m->mark[x] = m->stamp;
     m->markpos[x] = (int32_t)*nc;
     m->cand[*nc] = x;
@@ -591,8 +573,8 @@ static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
  * softmax), so the loss approximates a softmax over the whole catalogue.
  * Features are those of sr_score_features, computed in one pass over the
  * recent and neighbour lists instead of once per candidate. */
-static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
-                        const int32_t *neg, int nneg)
+static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, const int32_t *neg,
+                        int nneg)
 {
     if (++m->stamp == 0) {
         memset(m->mark, 0, (size_t)m->n_items * sizeof *m->mark);
@@ -606,11 +588,10 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
     int32_t last = -1;
     for (size_t k = 0; k < uv->n_recent; k++) {
         const sr_score_recent_t *e = &uv->recent[k];
-        if (e->item < 0 || !add_cand(m, &nc, e->item, 0.0f))
-            continue;
+        if (e->item < 0 || !add_cand(m, &nc, e->item, 0.0f)) continue;
         int64_t age = uv->now_ms - e->ts_ms;
-        float dc = age <= 0 ? 1.0f
-                            : sr_exp2_neg(-(float)((double)age / (1000.0 * c.recent_half_life_s)));
+        float dc =
+            age <= 0 ? 1.0f : sr_exp2_neg(-(float)((double)age / (1000.0 * c.recent_half_life_s)));
         float *f = m->feat[m->markpos[e->item]];
         f[SR_F_REC] += c.weight[e->type] * dc;
         f[SR_F_SEEN] = 1.0f;
@@ -621,14 +602,12 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         size_t r = 0, n = 0;
         for (size_t k = uv->n_recent; k-- > 0;) {
             int32_t x = uv->recent[k].item;
-            if (x < 0 || m->mark[x] != m->stamp)
-                continue;
+            if (x < 0 || m->mark[x] != m->stamp) continue;
             n++;
             float *f = m->feat[m->markpos[x]];
             if (f[SR_F_POS] == 0.0f) {
                 int rf = sr_score_rank_feature(r);
-                if (rf >= 0)
-                    f[rf] = 1.0f;
+                if (rf >= 0) f[rf] = 1.0f;
                 f[SR_F_POS] = 1.0f / (float)(1 + r++);
             }
         }
@@ -636,9 +615,10 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         float pause = 0.0f;
         if (uv->n_recent) {
             int64_t age = uv->now_ms - uv->recent[uv->n_recent - 1].ts_ms;
-            pause = age <= 0 ? 0.0f
-                             : 1.0f - sr_exp2_neg(-(float)((double)age /
-                                                           (1000.0 * c.recent_half_life_s)));
+            pause =
+                age <= 0
+                    ? 0.0f
+                    : 1.0f - sr_exp2_neg(-(float)((double)age / (1000.0 * c.recent_half_life_s)));
         }
         for (size_t k = 0; k < uv->n_recent; k++) {
             int32_t x = uv->recent[k].item;
@@ -662,20 +642,17 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
             int dup = 0;
             for (size_t j = 0; j < nctx; j++)
                 dup |= ctx[j] == x;
-            if (!dup)
-                ctx[nctx++] = x;
+            if (!dup) ctx[nctx++] = x;
         }
         for (size_t k = 0; k < nctx; k++) {
             float nj = m->cnt[ctx[k]];
-            if (nj <= 0)
-                continue;
+            if (nj <= 0) continue;
             const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)ctx[k]);
             float wk = ldexpf(1.0f, -(int)k);
             size_t nn = m->nbr_n[ctx[k]];
             for (size_t e = 0; e < nn; e++) {
                 int32_t x = nb[e].item;
-                if (m->cnt[x] <= 0)
-                    continue;
+                if (m->cnt[x] <= 0) continue;
                 if (e < SR_BLEND_NBRS ? !add_cand(m, &nc, x, 0.0f) : m->mark[x] != m->stamp)
                     continue;
                 /* a sampled negative that is also a neighbour stands for
@@ -708,11 +685,9 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
         for (int k = 0; k < SR_BLEND_NFEAT; k++)
             z += m->blend[k] * f[k];
         m->zc[j] = z;
-        if (z > zmax)
-            zmax = z;
+        if (z > zmax) zmax = z;
     }
-    if (nc < 2 || !isfinite(zmax))
-        return;
+    if (nc < 2 || !isfinite(zmax)) return;
     float zs = 0;
     for (uint32_t j = 0; j < nc; j++) {
         m->zc[j] = expf(m->zc[j] - zmax);
@@ -735,35 +710,29 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item,
 
 int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n)
 {
-    if (n <= m->nbr_cap[i])
-        return 0;
+    if (n <= m->nbr_cap[i]) return 0;
     int cls = 0;
     while ((4u << cls) < n && cls < SR_NBR_CLASSES - 1)
         cls++;
     uint32_t cap = 4u << cls;
-    if (cap < n)
-        return SR_ERR_INVAL;
+    if (cap < n) return SR_ERR_INVAL;
     uint32_t off;
     if (m->pool_free[cls] != SR_NBR_NONE) {
         off = m->pool_free[cls];
         m->pool_free[cls] = (uint32_t)m->pool[off].item;
     } else {
-        if ((uint64_t)m->pool_used + cap > UINT32_MAX - 1)
-            return SR_ERR_FULL;
+        if ((uint64_t)m->pool_used + cap > UINT32_MAX - 1) return SR_ERR_FULL;
         if (m->pool_used + cap > m->pool_cap) {
             uint64_t nc = m->pool_cap ? (uint64_t)m->pool_cap * 2 : 4096;
             while (nc < (uint64_t)m->pool_used + cap)
                 nc *= 2;
-            if (nc > UINT32_MAX)
-                nc = UINT32_MAX;
+            if (nc > UINT32_MAX) nc = UINT32_MAX;
             sr_score_nbr_t *np = realloc(m->pool, (size_t)nc * sizeof *np);
-            if (!np)
-                return SR_ERR_NOMEM;
+            if (!np) return SR_ERR_NOMEM;
             m->pool = np;
             /* + NBR_FP_PAD: the fingerprint scan reads whole vectors */
             uint8_t *nf = realloc(m->pool_fp, (size_t)nc + NBR_FP_PAD);
-            if (!nf)
-                return SR_ERR_NOMEM;
+            if (!nf) return SR_ERR_NOMEM;
             memset(nf + m->pool_cap, 0, (size_t)(nc - m->pool_cap) + NBR_FP_PAD);
             m->pool_fp = nf;
             m->pool_cap = (uint32_t)nc;
@@ -817,12 +786,10 @@ static int32_t nbr_find(const sr_model_t *m, uint32_t a, int32_t b)
         memcpy(&x, fp + e0, sizeof x); /* may read past n: padded, ignored */
         v32u8_t eq = (v32u8_t)(x == fv);
         v4u64_t w = (v4u64_t)eq;
-        if (!(w[0] | w[1] | w[2] | w[3]))
-            continue;
+        if (!(w[0] | w[1] | w[2] | w[3])) continue;
         uint32_t end = e0 + 32 < n ? e0 + 32 : n;
         for (uint32_t e = e0; e < end; e++)
-            if (fp[e] == f && l[e].item == b)
-                return (int32_t)e;
+            if (fp[e] == f && l[e].item == b) return (int32_t)e;
     }
     return -1;
 }
@@ -860,8 +827,7 @@ static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
         nbr_place(m, a, (uint32_t)e);
     } else if (n < cm) {
         /* On ENOMEM the pair is dropped: a signal, not a fact. */
-        if (sr_model_nbr_reserve_(m, a, n + 1u))
-            return;
+        if (sr_model_nbr_reserve_(m, a, n + 1u)) return;
         sr_score_nbr_t *l = sr_model_nbr_(m, a);
         l[n].item = b;
         l[n].count = 1.0f;
@@ -901,8 +867,7 @@ static void pop_add(sr_model_t *m, uint32_t i, int64_t ts, double amount)
 int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *out, int n)
 {
     int got = 0;
-    if (m->n_items == 0)
-        return 0;
+    if (m->n_items == 0) return 0;
     for (int k = 0; k < n; k++) {
         int32_t x = -1;
         /* One redraw when the draw hits the positive; then give up on this
@@ -913,8 +878,7 @@ int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *o
             else
                 x = (int32_t)m->ring[below(rng, m->ring_len)];
         }
-        if (x != pos)
-            out[got++] = x;
+        if (x != pos) out[got++] = x;
     }
     return got;
 }
@@ -934,23 +898,18 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
 
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
 {
-    if (!m || !ev || (unsigned)ev->type >= SR_EV_NTYPES)
-        return SR_ERR_INVAL;
+    if (!m || !ev || (unsigned)ev->type >= SR_EV_NTYPES) return SR_ERR_INVAL;
     if (!ev->user || !ev->item || ev->user_len == 0 || ev->item_len == 0 ||
         ev->user_len > SR_ID_MAX || ev->item_len > SR_ID_MAX)
         return SR_ERR_RANGE;
     uint32_t nu0 = m->n_users, ni0 = m->n_items;
     int32_t u = sr_model_user_intern(m, ev->user, ev->user_len);
-    if (u < 0)
-        return u;
+    if (u < 0) return u;
     int32_t i = sr_model_item_intern(m, ev->item, ev->item_len);
-    if (i < 0)
-        return i;
+    if (i < 0) return i;
     int64_t ts = ev->ts_ms;
-    if (m->events == 0)
-        m->pop_ref_ms = m->clock_ms = ts;
-    if (ts > m->clock_ms)
-        m->clock_ms = ts;
+    if (m->events == 0) m->pop_ref_ms = m->clock_ms = ts;
+    if (ts > m->clock_ms) m->clock_ms = ts;
 
     const int dim = m->dim;
     const int positive = ev->type != SR_EV_IMPRESSION;
@@ -975,8 +934,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     if (positive) {
         int32_t neg[64];
         int nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
-        if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample)
-            blend_learn(m, &uv, i, neg, nneg);
+        if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w);
         for (int k = 0; k < nneg; k++)
             loss += sgd_item(m, (uint32_t)neg[k], 0.0f, w);
@@ -996,8 +954,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
                     int dup = x == i;
                     for (size_t j = 0; j < nctx; j++)
                         dup |= ctx[j] == x;
-                    if (!dup)
-                        ctx[nctx++] = x;
+                    if (!dup) ctx[nctx++] = x;
                 }
                 for (size_t k = 0; k < nctx; k++) {
                     cooc_add(m, (uint32_t)i, ctx[k]);
@@ -1015,8 +972,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         }
         m->ring[m->ring_pos] = (uint32_t)i;
         m->ring_pos = (m->ring_pos + 1) % SR_SAMPLER_RING;
-        if (m->ring_len < SR_SAMPLER_RING)
-            m->ring_len++;
+        if (m->ring_len < SR_SAMPLER_RING) m->ring_len++;
     } else {
         /* An impression without a click: a weak explicit negative. */
         loss += sgd_item(m, (uint32_t)i, 0.0f, w);

@@ -38,7 +38,7 @@ struct sr_model_s {
     uint32_t n_users, cap_users, n_items, cap_items;
 
     /* users */
-    float *P;     /* cap_users x dim */
+    float *P; /* cap_users x dim */
     float *p_acc;
     uint64_t *u_events;
     int64_t *u_last;
@@ -49,9 +49,9 @@ struct sr_model_s {
     /* items */
     float *Q; /* cap_items x dim */
     float *q_acc, *b, *b_acc;
-    double *pop;  /* scaled decayed popularity */
-    float *logv;  /* log(pop) (the kernel's logpop) */
-    float *cnt;   /* occurrence counts */
+    double *pop; /* scaled decayed popularity */
+    float *logv; /* log(pop) (the kernel's logpop) */
+    float *cnt;  /* occurrence counts */
     /* Co-occurrence lists live in one pool of blocks whose size doubles
      * (4, 8, ..., 256 entries) as a list fills, so memory follows the
      * actual pairs rather than n_items x cooc_max; freed blocks go to a
@@ -78,7 +78,7 @@ struct sr_model_s {
     uint32_t ring_len, ring_pos;
 
     /* scratch, dim floats each */
-    float *s, *uvec, *gp, *tmp, *score_scratch;
+    float *s, *uvec, *gp, *tmp;
     /* blend learner scratch */
     int32_t *cand;
     float (*feat)[SR_BLEND_NFEAT];

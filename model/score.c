@@ -15,7 +15,8 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen", "pos", "repeat", "r1", "r23", "r47", "gap", "cond",
+    "mf",        "sess", "bias",   "pop", "rec", "last", "cooc", "seen",
+    "cooc_seen", "pos",  "repeat", "r1",  "r23", "r47",  "gap",  "cond",
 };
 
 const char *sr_score_feature_name(int f)
@@ -65,18 +66,16 @@ float sr_dot(const float *a, const float *b, int n)
 
 float sr_exp2_neg(float x)
 {
-    if (!(x <= 0.0f))
-        return x > 0.0f ? 1.0f : 0.0f; /* NaN -> 0 */
-    if (x < -126.0f)
-        return 0.0f;
+    if (!(x <= 0.0f)) return x > 0.0f ? 1.0f : 0.0f; /* NaN -> 0 */
+    if (x < -126.0f) return 0.0f;
     float fi = floorf(x);
     float f = x - fi; /* [0, 1) */
     /* Taylor series of e^(f ln 2) to degree 6: relative error < 2e-5. */
-    float p = 1.0f +
-              f * (0.693147182f +
-                   f * (0.240226507f +
-                        f * (0.0555041087f +
-                             f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
+    float p =
+        1.0f + f * (0.693147182f +
+                    f * (0.240226507f +
+                         f * (0.0555041087f +
+                              f * (0.00961812911f + f * (0.00133335581f + f * 0.000154035304f)))));
     /* 2^fi by building the float's exponent: exact, and no libm call */
     union {
         uint32_t u;
@@ -88,8 +87,7 @@ float sr_exp2_neg(float x)
 static inline float decay(const sr_score_conf_t *c, int64_t now_ms, int64_t ts_ms)
 {
     int64_t age = now_ms - ts_ms;
-    if (age <= 0 || c->recent_half_life_s <= 0)
-        return 1.0f;
+    if (age <= 0 || c->recent_half_life_s <= 0) return 1.0f;
     return sr_exp2_neg(-(float)((double)age / (1000.0 * c->recent_half_life_s)));
 }
 
@@ -103,8 +101,7 @@ static void session(const sr_score_items_t *it, const sr_score_user_t *u, float 
     size_t taken = 0;
     for (size_t k = u->n_recent; k-- > 0 && taken < SR_SESS_LEN;) {
         const sr_score_recent_t *r = &u->recent[k];
-        if (r->item < 0 || (uint32_t)r->item >= it->n_items)
-            continue;
+        if (r->item < 0 || (uint32_t)r->item >= it->n_items) continue;
         taken++;
         float w = 1.0f;
         int64_t age = u->now_ms - r->ts_ms;
@@ -144,8 +141,7 @@ static float recency_of(const sr_score_conf_t *c, const sr_score_user_t *u, int3
 static int in_recent(const sr_score_user_t *u, int32_t x)
 {
     for (size_t k = 0; k < u->n_recent; k++)
-        if (u->recent[k].item == x)
-            return 1;
+        if (u->recent[k].item == x) return 1;
     return 0;
 }
 
@@ -156,8 +152,7 @@ static float repeat_ratio(const sr_score_items_t *it, const sr_score_user_t *u)
     size_t n = 0, distinct = 0;
     for (size_t k = 0; k < u->n_recent; k++) {
         int32_t x = u->recent[k].item;
-        if (x < 0 || (uint32_t)x >= it->n_items)
-            continue;
+        if (x < 0 || (uint32_t)x >= it->n_items) continue;
         n++;
         int newer = 0;
         for (size_t j = k + 1; j < u->n_recent && !newer; j++)
@@ -170,8 +165,7 @@ static float repeat_ratio(const sr_score_items_t *it, const sr_score_user_t *u)
 /* 1 - 2^(-pause / half_life), pause since the user's newest entry. */
 static float pause_of(const sr_score_conf_t *c, const sr_score_user_t *u)
 {
-    if (u->n_recent == 0)
-        return 0.0f;
+    if (u->n_recent == 0) return 0.0f;
     return 1.0f - decay(c, u->now_ms, u->recent[u->n_recent - 1].ts_ms);
 }
 
@@ -179,8 +173,7 @@ static int32_t last_item(const sr_score_items_t *it, const sr_score_user_t *u)
 {
     for (size_t k = u->n_recent; k-- > 0;) {
         int32_t x = u->recent[k].item;
-        if (x >= 0 && (uint32_t)x < it->n_items)
-            return x;
+        if (x >= 0 && (uint32_t)x < it->n_items) return x;
     }
     return -1;
 }
@@ -192,17 +185,14 @@ static size_t context_items(const sr_score_items_t *it, const sr_score_conf_t *c
 {
     size_t n = 0;
     size_t w = c->cooc_window > 0 ? (size_t)c->cooc_window : 0;
-    if (w > 64)
-        w = 64;
+    if (w > 64) w = 64;
     for (size_t k = u->n_recent; k-- > 0 && n < w;) {
         int32_t x = u->recent[k].item;
-        if (x < 0 || (uint32_t)x >= it->n_items)
-            continue;
+        if (x < 0 || (uint32_t)x >= it->n_items) continue;
         int dup = 0;
         for (size_t j = 0; j < n; j++)
             dup |= ctx[j] == x;
-        if (!dup)
-            ctx[n++] = x;
+        if (!dup) ctx[n++] = x;
     }
     return n;
 }
@@ -235,48 +225,41 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         }
     }
     for (; i < it->n_items; i++)
-        out[i] = wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) +
-                 dot8(q + (size_t)i * dim, v, dim);
+        out[i] =
+            wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) + dot8(q + (size_t)i * dim, v, dim);
 
     /* Recency: once per distinct item, newest first (r = distinct rank). */
     size_t r = 0;
-    const float rep = c->blend[SR_F_REPEAT] * repeat_ratio(it, u) +
-                      c->blend[SR_F_GAP] * pause_of(c, u);
+    const float rep =
+        c->blend[SR_F_REPEAT] * repeat_ratio(it, u) + c->blend[SR_F_GAP] * pause_of(c, u);
     for (size_t k = u->n_recent; k-- > 0;) {
         int32_t x = u->recent[k].item;
-        if (x < 0 || (uint32_t)x >= it->n_items)
-            continue;
+        if (x < 0 || (uint32_t)x >= it->n_items) continue;
         int newer = 0;
         for (size_t j = k + 1; j < u->n_recent && !newer; j++)
             newer = u->recent[j].item == x;
-        if (newer)
-            continue;
+        if (newer) continue;
         out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN] +
                   c->blend[SR_F_POS] / (float)(1 + r) + rep;
         int rf = sr_score_rank_feature(r);
-        if (rf >= 0)
-            out[x] += c->blend[rf];
+        if (rf >= 0) out[x] += c->blend[rf];
         r++;
     }
     int32_t last = last_item(it, u);
-    if (last >= 0)
-        out[last] += c->blend[SR_F_LAST];
+    if (last >= 0) out[last] += c->blend[SR_F_LAST];
 
-    if (!cooc_on(it))
-        return;
+    if (!cooc_on(it)) return;
     int32_t ctx[64];
     size_t nctx = context_items(it, c, u, ctx);
     for (size_t k = 0; k < nctx; k++) {
         size_t nn = 0;
         const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, ctx[k], &nn);
         float nj = it->count[ctx[k]];
-        if (!nb || nj <= 0)
-            continue;
+        if (!nb || nj <= 0) continue;
         float wk = ldexpf(1.0f, -(int)k);
         for (size_t e = 0; e < nn; e++) {
             int32_t x = nb[e].item;
-            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
-                continue;
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0) continue;
             if (in_recent(u, x))
                 out[x] += c->blend[SR_F_COOC_SEEN] * wk * nb[e].count / sqrtf(nj * it->count[x]);
             else
@@ -301,8 +284,7 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
     for (size_t k = 0; k < nctx; k++) {
         lens[k] = 0;
         lists[k] = it->nbrs(it->nbrs_opaque, ctx[k], &lens[k]);
-        if (!lists[k] || it->count[ctx[k]] <= 0)
-            lens[k] = 0;
+        if (!lists[k] || it->count[ctx[k]] <= 0) lens[k] = 0;
     }
     for (size_t j = 0; j < n; j++) {
         int32_t x = cand[j];
@@ -325,13 +307,11 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                 int newer = 0;
                 for (size_t j = k + 1; j < u->n_recent && !newer; j++)
                     newer = u->recent[j].item == y;
-                if (newer || y < 0 || (uint32_t)y >= it->n_items)
-                    continue;
+                if (newer || y < 0 || (uint32_t)y >= it->n_items) continue;
                 if (y == x) {
                     f[SR_F_POS] = 1.0f / (float)(1 + r);
                     int rf = sr_score_rank_feature(r);
-                    if (rf >= 0)
-                        f[rf] = 1.0f;
+                    if (rf >= 0) f[rf] = 1.0f;
                     break;
                 }
                 r++;
@@ -378,8 +358,7 @@ void sr_score_candidates(const sr_score_items_t *it, const sr_score_conf_t *c,
 void sr_score_similar(const sr_score_items_t *it, int32_t item, float *out)
 {
     int dim = it->dim;
-    if (item < 0 || (uint32_t)item >= it->n_items)
-        return;
+    if (item < 0 || (uint32_t)item >= it->n_items) return;
     const float *qi = it->q + (size_t)item * dim;
     float ni = sqrtf(dot8(qi, qi, dim)) + 1e-12f;
     for (uint32_t j = 0; j < it->n_items; j++) {
@@ -391,8 +370,7 @@ void sr_score_similar(const sr_score_items_t *it, int32_t item, float *out)
         const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, item, &nn);
         for (size_t e = 0; nb && e < nn; e++) {
             int32_t x = nb[e].item;
-            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0)
-                continue;
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0) continue;
             out[x] += nb[e].count / sqrtf(it->count[item] * it->count[x]);
         }
     }
@@ -409,12 +387,9 @@ static void sift_down(const float *sc, uint32_t *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(sc, h[l], h[m]))
-            m = l;
-        if (r < n && worse(sc, h[r], h[m]))
-            m = r;
-        if (m == i)
-            return;
+        if (l < n && worse(sc, h[l], h[m])) m = l;
+        if (r < n && worse(sc, h[r], h[m])) m = r;
+        if (m == i) return;
         uint32_t t = h[i];
         h[i] = h[m];
         h[m] = t;
@@ -425,20 +400,17 @@ static void sift_down(const float *sc, uint32_t *h, size_t n, size_t i)
 size_t sr_topk(const float *scores, uint32_t n, size_t k, const uint8_t *skip, uint32_t *idx_out,
                float *score_out)
 {
-    if (k == 0 || !scores || !idx_out)
-        return 0;
+    if (k == 0 || !scores || !idx_out) return 0;
     size_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if ((skip && skip[i]) || isnan(scores[i]))
-            continue;
+        if ((skip && skip[i]) || isnan(scores[i])) continue;
         if (m < k) {
             /* sift up */
             size_t j = m++;
             idx_out[j] = i;
             while (j > 0) {
                 size_t p = (j - 1) / 2;
-                if (!worse(scores, idx_out[j], idx_out[p]))
-                    break;
+                if (!worse(scores, idx_out[j], idx_out[p])) break;
                 uint32_t t = idx_out[j];
                 idx_out[j] = idx_out[p];
                 idx_out[p] = t;

@@ -39,8 +39,7 @@ typedef struct wr {
 
 static void wr_flush(wr_t *w)
 {
-    if (w->err)
-        return;
+    if (w->err) return;
     uint32_t len = (uint32_t)w->n;
     uint64_t h = sr_hash64(w->buf, w->n, w->chain);
     if (w->write(w->opaque, &len, 4) || (w->n && w->write(w->opaque, w->buf, w->n)) ||
@@ -59,8 +58,7 @@ static void put(wr_t *w, const void *p, size_t len)
         w->n += c;
         s += c;
         len -= c;
-        if (w->n == BLOCK)
-            wr_flush(w);
+        if (w->n == BLOCK) wr_flush(w);
     }
 }
 
@@ -86,8 +84,7 @@ static int cmp_user(const void *a, const void *b, void *ctx)
 int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *buf, size_t len),
                   void *opaque)
 {
-    if (!m || !write)
-        return SR_ERR_INVAL;
+    if (!m || !write) return SR_ERR_INVAL;
     wr_t w = {.write = write, .opaque = opaque, .buf = malloc(BLOCK)};
     uint32_t *order = malloc(((size_t)m->n_users + 1) * sizeof *order);
     if (!w.buf || !order) {
@@ -163,8 +160,7 @@ int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *bu
     PUT(&w, m->ring_len);
     PUT(&w, m->ring_pos);
     put(&w, m->ring, m->ring_len * sizeof m->ring[0]);
-    if (w.n)
-        wr_flush(&w);
+    if (w.n) wr_flush(&w);
     wr_flush(&w); /* the empty end block */
     free(w.buf);
     free(order);
@@ -187,11 +183,9 @@ typedef struct rd {
 
 static void rd_fail(rd_t *r, int err, const char *msg)
 {
-    if (r->err)
-        return;
+    if (r->err) return;
     r->err = err;
-    if (r->errstr && r->errstr_size)
-        snprintf(r->errstr, r->errstr_size, "model snapshot: %s", msg);
+    if (r->errstr && r->errstr_size) snprintf(r->errstr, r->errstr_size, "model snapshot: %s", msg);
 }
 
 static int rd_block(rd_t *r)
@@ -217,8 +211,7 @@ static int rd_block(rd_t *r)
     r->chain = h;
     r->n = len;
     r->pos = 0;
-    if (len == 0)
-        r->end = 1;
+    if (len == 0) r->end = 1;
     return 0;
 }
 
@@ -231,8 +224,7 @@ static void get(rd_t *r, void *p, size_t len)
                 rd_fail(r, SR_ERR_CORRUPT, "payload shorter than its contents");
                 break;
             }
-            if (rd_block(r))
-                break;
+            if (rd_block(r)) break;
             continue;
         }
         size_t c = r->n - r->pos < len ? r->n - r->pos : len;
@@ -241,8 +233,7 @@ static void get(rd_t *r, void *p, size_t len)
         d += c;
         len -= c;
     }
-    if (r->err && len)
-        memset(d, 0, len);
+    if (r->err && len) memset(d, 0, len);
 }
 
 #define GET(r, v) get((r), &(v), sizeof(v))
@@ -303,8 +294,7 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     GET(&r, p.blend_lr);
     GET(&r, p.sampler_uniform);
     GET(&r, p.blend_sample);
-    if (r.err)
-        goto fail;
+    if (r.err) goto fail;
     char perr[160];
     m = sr_model_new(&p, perr, sizeof perr);
     if (!m) {
@@ -317,8 +307,7 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     for (uint32_t i = 0; i < ni && !r.err; i++) {
         char id[SR_ID_MAX];
         size_t len = get_id(&r, id);
-        if (r.err)
-            break;
+        if (r.err) break;
         int32_t x = sr_model_item_intern(m, id, len);
         if (x != (int32_t)i) {
             rd_fail(&r, x == SR_ERR_NOMEM ? SR_ERR_NOMEM : SR_ERR_CORRUPT,
@@ -344,8 +333,7 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
         }
         m->nbr_n[i] = nn;
         get(&r, sr_model_nbr_(m, i), nn * sizeof(sr_score_nbr_t));
-        if (nn)
-            sr_model_nbr_refp_(m, i);
+        if (nn) sr_model_nbr_refp_(m, i);
     }
     /* Neighbour indices can point forward, so check them once all exist. */
     for (uint32_t i = 0; i < m->n_items && !r.err; i++)
@@ -357,8 +345,7 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     for (uint32_t k = 0; k < nu && !r.err; k++) {
         char id[SR_ID_MAX];
         size_t len = get_id(&r, id);
-        if (r.err)
-            break;
+        if (r.err) break;
         int32_t u = sr_model_user_intern(m, id, len);
         if (u != (int32_t)k) {
             rd_fail(&r, u == SR_ERR_NOMEM ? SR_ERR_NOMEM : SR_ERR_CORRUPT,
@@ -392,20 +379,16 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     GET(&r, m->ring_pos);
     if (!r.err && (m->ring_len > SR_SAMPLER_RING || m->ring_pos >= SR_SAMPLER_RING))
         rd_fail(&r, SR_ERR_CORRUPT, "bad sampler ring");
-    if (!r.err)
-        get(&r, m->ring, m->ring_len * sizeof m->ring[0]);
+    if (!r.err) get(&r, m->ring, m->ring_len * sizeof m->ring[0]);
     for (uint32_t k = 0; k < m->ring_len && !r.err; k++)
         if (m->ring[k] >= m->n_items)
             rd_fail(&r, SR_ERR_CORRUPT, "sampler ring index out of range");
     /* Everything read: the next block must be the end marker. */
-    if (!r.err && r.pos != r.n)
-        rd_fail(&r, SR_ERR_CORRUPT, "trailing bytes in payload");
+    if (!r.err && r.pos != r.n) rd_fail(&r, SR_ERR_CORRUPT, "trailing bytes in payload");
     if (!r.err && !r.end) {
-        if (rd_block(&r) == 0 && !r.end)
-            rd_fail(&r, SR_ERR_CORRUPT, "trailing blocks");
+        if (rd_block(&r) == 0 && !r.end) rd_fail(&r, SR_ERR_CORRUPT, "trailing blocks");
     }
-    if (r.err)
-        goto fail;
+    if (r.err) goto fail;
     free(r.buf);
     return m;
 fail:

@@ -7,8 +7,10 @@
  * callbacks so callers choose the medium.
  *
  * Threading: a sr_model_t is not internally locked.  One thread may call
- * sr_model_learn; readers (scoring) must not run concurrently with learn
- * unless the caller serialises them.  Different models are independent.
+ * sr_model_learn (and the other functions that change the model); readers
+ * (lookups, sr_model_score_all, exports) may run concurrently with each
+ * other but not with a writer unless the caller serialises them.
+ * Different models are independent.
  *
  * Errors: functions return 0 / an index >= 0 on success, a negative SR_ERR_*
  * (sr_err.h) on failure. */
@@ -21,23 +23,23 @@
 #include "sr_event.h"
 
 typedef struct sr_model_params {
-    int dim;             /* latent factors k */
-    int negatives;       /* sampled negatives per positive */
-    float lr;            /* AdaGrad base learning rate */
-    float l2;            /* L2 on touched rows */
-    float clip;          /* per-coordinate gradient clip */
-    float init_std;      /* item vector init */
+    int dim;        /* latent factors k */
+    int negatives;  /* sampled negatives per positive */
+    float lr;       /* AdaGrad base learning rate */
+    float l2;       /* L2 on touched rows */
+    float clip;     /* per-coordinate gradient clip */
+    float init_std; /* item vector init */
     uint64_t seed;
     float weight[SR_EV_NTYPES]; /* loss weight per event type */
-    int recent_max;      /* recent items kept per user */
+    int recent_max;             /* recent items kept per user */
     float recent_half_life_s;
     float pop_half_life_s;
-    int cooc_window;     /* co-occurrence window (user's last N items) */
-    int cooc_max;        /* co-occurrence neighbours kept per item */
-    float blend_lr;      /* learning rate of the online blend */
+    int cooc_window;       /* co-occurrence window (user's last N items) */
+    int cooc_max;          /* co-occurrence neighbours kept per item */
+    float blend_lr;        /* learning rate of the online blend */
     float sampler_uniform; /* share of negatives drawn uniformly (rest:
                               popularity-proportional, from recent positives) */
-    float blend_sample;  /* share of events the blend learns from */
+    float blend_sample;    /* share of events the blend learns from */
 } sr_model_params_t;
 
 /* Fills the defaults (the same values as the config table's model.*). */
@@ -57,10 +59,10 @@ void sr_model_destroy(sr_model_t *m);
 const sr_model_params_t *sr_model_params(const sr_model_t *m);
 
 typedef struct sr_learn_result {
-    float loss;      /* weighted loss of this event before the update */
-    int32_t user;    /* dense index of the user */
-    int32_t item;    /* dense index of the item */
-    int new_user;    /* 1 when this event created the user */
+    float loss;   /* weighted loss of this event before the update */
+    int32_t user; /* dense index of the user */
+    int32_t item; /* dense index of the item */
+    int new_user; /* 1 when this event created the user */
     int new_item;
 } sr_learn_result_t;
 

@@ -65,10 +65,10 @@ enum {
     SR_F_COOC_SEEN,
     SR_F_POS,
     SR_F_REPEAT,
-    SR_F_R1,  /* distinct rank 1 (rank 0 is `last`) */
-    SR_F_R23, /* distinct rank 2..3 */
-    SR_F_R47, /* distinct rank 4..7 */
-    SR_F_GAP, /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
+    SR_F_R1,   /* distinct rank 1 (rank 0 is `last`) */
+    SR_F_R23,  /* distinct rank 2..3 */
+    SR_F_R47,  /* distinct rank 4..7 */
+    SR_F_GAP,  /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
     SR_F_COND, /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
     SR_BLEND_NFEAT
 };
@@ -132,7 +132,7 @@ typedef struct sr_score_conf {
 
 /* The user side, owned by the caller. */
 typedef struct sr_score_user {
-    const float *p; /* dim floats, or NULL for an unknown user */
+    const float *p;                  /* dim floats, or NULL for an unknown user */
     const sr_score_recent_t *recent; /* oldest first; may be NULL if n_recent 0 */
     size_t n_recent;
     int64_t now_ms; /* the time recency decays to */

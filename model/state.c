@@ -31,8 +31,7 @@ void sr_model_clear_dirty(sr_model_t *m)
 
 int sr_model_export_user(const sr_model_t *m, uint32_t user, sr_user_state_t *out)
 {
-    if (user >= m->n_users)
-        return SR_ERR_RANGE;
+    if (user >= m->n_users) return SR_ERR_RANGE;
     out->id = sr_idtable_id(m->uid, user, &out->id_len);
     out->dim = m->dim;
     out->vec = m->P + (size_t)user * m->dim;
@@ -56,8 +55,7 @@ static double pop_decay(const sr_model_t *m)
 
 int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *out)
 {
-    if (item >= m->n_items)
-        return SR_ERR_RANGE;
+    if (item >= m->n_items) return SR_ERR_RANGE;
     out->id = sr_idtable_id(m->iid, item, &out->id_len);
     out->index = item;
     out->dim = m->dim;
@@ -95,8 +93,7 @@ void sr_model_export_global(const sr_model_t *m, sr_global_state_t *out)
 static int finite_vec(const float *v, int n)
 {
     for (int k = 0; k < n; k++)
-        if (!isfinite(v[k]))
-            return 0;
+        if (!isfinite(v[k])) return 0;
     return 1;
 }
 
@@ -107,15 +104,13 @@ static int id_ok(const char *id, size_t len)
 
 int32_t sr_model_import_user(sr_model_t *m, const sr_user_state_t *st)
 {
-    if (!st || !id_ok(st->id, st->id_len))
-        return SR_ERR_RANGE;
+    if (!st || !id_ok(st->id, st->id_len)) return SR_ERR_RANGE;
     if (st->dim != m->dim || !st->vec || !finite_vec(st->vec, m->dim) || !isfinite(st->acc) ||
         st->acc < 0 || st->n_recent > (size_t)m->p.recent_max)
         return SR_ERR_INVAL;
     for (size_t k = 0; k < st->n_recent; k++) {
         if (!id_ok(st->recent[k].item, st->recent[k].item_len) ||
-            (unsigned)st->recent[k].type >= SR_EV_NTYPES ||
-            st->recent[k].type == SR_EV_IMPRESSION)
+            (unsigned)st->recent[k].type >= SR_EV_NTYPES || st->recent[k].type == SR_EV_IMPRESSION)
             return SR_ERR_INVAL;
     }
     /* Intern the recent items first: if one fails nothing of the user
@@ -123,12 +118,10 @@ int32_t sr_model_import_user(sr_model_t *m, const sr_user_state_t *st)
     int32_t items[SR_RECENT_MAX];
     for (size_t k = 0; k < st->n_recent; k++) {
         items[k] = sr_model_item_intern(m, st->recent[k].item, st->recent[k].item_len);
-        if (items[k] < 0)
-            return items[k];
+        if (items[k] < 0) return items[k];
     }
     int32_t u = sr_model_user_intern(m, st->id, st->id_len);
-    if (u < 0)
-        return u;
+    if (u < 0) return u;
     memcpy(m->P + (size_t)u * m->dim, st->vec, (size_t)m->dim * sizeof(float));
     m->p_acc[u] = st->acc;
     m->u_events[u] = st->events;
@@ -145,29 +138,25 @@ int32_t sr_model_import_user(sr_model_t *m, const sr_user_state_t *st)
 
 int32_t sr_model_import_item(sr_model_t *m, const sr_item_state_t *st)
 {
-    if (!st || !id_ok(st->id, st->id_len))
-        return SR_ERR_RANGE;
+    if (!st || !id_ok(st->id, st->id_len)) return SR_ERR_RANGE;
     if (st->dim != m->dim || !st->vec || !finite_vec(st->vec, m->dim) || !isfinite(st->acc) ||
         st->acc < 0 || !isfinite(st->bias) || !isfinite(st->bias_acc) || st->bias_acc < 0 ||
-        !isfinite(st->pop_scaled) || st->pop_scaled < 0 || !isfinite(st->count) ||
-        st->count < 0 || st->n_nbrs > (size_t)m->p.cooc_max)
+        !isfinite(st->pop_scaled) || st->pop_scaled < 0 || !isfinite(st->count) || st->count < 0 ||
+        st->n_nbrs > (size_t)m->p.cooc_max)
         return SR_ERR_INVAL;
     for (size_t k = 0; k < st->n_nbrs; k++)
         if (!id_ok(st->nbrs[k].item, st->nbrs[k].item_len) || !isfinite(st->nbrs[k].count) ||
             st->nbrs[k].count < 0)
             return SR_ERR_INVAL;
     int32_t i = sr_model_item_intern(m, st->id, st->id_len);
-    if (i < 0)
-        return i;
+    if (i < 0) return i;
     int32_t nbrs[SR_COOC_MAX];
     for (size_t k = 0; k < st->n_nbrs; k++) {
         nbrs[k] = sr_model_item_intern(m, st->nbrs[k].item, st->nbrs[k].item_len);
-        if (nbrs[k] < 0)
-            return nbrs[k];
+        if (nbrs[k] < 0) return nbrs[k];
     }
     int rc = sr_model_nbr_reserve_(m, (uint32_t)i, (uint32_t)st->n_nbrs);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     memcpy(m->Q + (size_t)i * m->dim, st->vec, (size_t)m->dim * sizeof(float));
     m->q_acc[i] = st->acc;
     m->b[i] = st->bias;
@@ -192,8 +181,7 @@ int sr_model_import_global(sr_model_t *m, const sr_global_state_t *st)
         !finite_vec(st->blend_acc, SR_BLEND_NFEAT))
         return SR_ERR_INVAL;
     for (uint32_t k = 0; k < st->ring_len; k++)
-        if (st->ring[k] >= m->n_items)
-            return SR_ERR_INVAL;
+        if (st->ring[k] >= m->n_items) return SR_ERR_INVAL;
     m->events = st->events;
     m->clock_ms = st->clock_ms;
     m->pop_ref_ms = st->pop_ref_ms;
@@ -208,9 +196,11 @@ int sr_model_import_global(sr_model_t *m, const sr_global_state_t *st)
 size_t sr_model_memory(const sr_model_t *m)
 {
     size_t d = (size_t)m->dim;
-    size_t per_user = d * 4 + 4 + 8 + 8 + (size_t)m->p.recent_max * sizeof(sr_score_recent_t) + 2 + 1;
+    size_t per_user =
+        d * 4 + 4 + 8 + 8 + (size_t)m->p.recent_max * sizeof(sr_score_recent_t) + 2 + 1;
     size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 + 4 + 2 + 2 + 1 + 8;
     return sizeof *m + sr_idtable_memory(m->uid) + sr_idtable_memory(m->iid) +
            per_user * m->cap_users + per_item * m->cap_items +
-           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 + (size_t)m->pool_cap * (sizeof *m->pool + 1);
+           ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 +
+           (size_t)m->pool_cap * (sizeof *m->pool + 1);
 }

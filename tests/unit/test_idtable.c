@@ -57,7 +57,8 @@ Test(idtable, every_id_findable_during_rehash)
             /* Mid-migration, old and new ids alike must be found. */
             if (saw_rehash % 97 == 0)
                 for (uint32_t j = 0; j <= k; j++)
-                    cr_assert_eq(sr_idtable_find(t, buf, key(buf, j)), (int32_t)j, "id %u at %u", j, k);
+                    cr_assert_eq(sr_idtable_find(t, buf, key(buf, j)), (int32_t)j, "id %u at %u", j,
+                                 k);
         }
     }
     cr_assert_gt(saw_rehash, 0);

@@ -33,8 +33,7 @@ static int buf_write(void *o, const void *d, size_t len)
 static int buf_read(void *o, void *d, size_t len)
 {
     buf_t *b = o;
-    if (b->rd + len > b->n)
-        return -1;
+    if (b->rd + len > b->n) return -1;
     memcpy(d, b->p + b->rd, len);
     b->rd += len;
     return 0;
@@ -74,13 +73,20 @@ static void gen(evs_t *e, int k)
     int cat = (user * 7 + k / 50) % 10;
     int item = cat * 20 + (int)((s >> 20) % 20);
     int t = (int)((s >> 40) % 10);
-    sr_event_type_t type = t < 6 ? SR_EV_VIEW : t < 7 ? SR_EV_CLICK : t < 8 ? SR_EV_CART
-                                                   : t < 9 ? SR_EV_PURCHASE : SR_EV_IMPRESSION;
+    sr_event_type_t type = t < 6   ? SR_EV_VIEW
+                           : t < 7 ? SR_EV_CLICK
+                           : t < 8 ? SR_EV_CART
+                           : t < 9 ? SR_EV_PURCHASE
+                                   : SR_EV_IMPRESSION;
     snprintf(e->user, sizeof e->user, "user-%d", user);
     snprintf(e->item, sizeof e->item, "item-%d", item);
-    e->ev = (sr_event_t){.user = e->user, .user_len = strlen(e->user), .item = e->item,
-                         .item_len = strlen(e->item), .type = type,
-                         .ts_ms = 1700000000000LL + (int64_t)k * 30000, .id_hash = s | 1};
+    e->ev = (sr_event_t){.user = e->user,
+                         .user_len = strlen(e->user),
+                         .item = e->item,
+                         .item_len = strlen(e->item),
+                         .type = type,
+                         .ts_ms = 1700000000000LL + (int64_t)k * 30000,
+                         .id_hash = s | 1};
 }
 
 static void run(sr_model_t *m, int from, int to)
@@ -430,13 +436,21 @@ Test(model, learns_co_occurrence)
         snprintf(noise, sizeof noise, "n%d", k % 50);
         seq[2] = noise;
         for (int j = 0; j < 3; j++) {
-            sr_event_t ev = {.user = u, .user_len = strlen(u), .item = seq[j],
-                             .item_len = strlen(seq[j]), .type = SR_EV_VIEW, .ts_ms = ts += 1000};
+            sr_event_t ev = {.user = u,
+                             .user_len = strlen(u),
+                             .item = seq[j],
+                             .item_len = strlen(seq[j]),
+                             .type = SR_EV_VIEW,
+                             .ts_ms = ts += 1000};
             cr_assert_eq(sr_model_learn(m, &ev, NULL), 0);
         }
     }
-    sr_event_t ev = {.user = "new", .user_len = 3, .item = "A", .item_len = 1,
-                     .type = SR_EV_VIEW, .ts_ms = ts += 1000};
+    sr_event_t ev = {.user = "new",
+                     .user_len = 3,
+                     .item = "A",
+                     .item_len = 1,
+                     .type = SR_EV_VIEW,
+                     .ts_ms = ts += 1000};
     cr_assert_eq(sr_model_learn(m, &ev, NULL), 0);
     uint32_t n = sr_model_n_items(m);
     float *s = malloc(n * sizeof *s);

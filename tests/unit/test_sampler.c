@@ -81,8 +81,8 @@ Test(sampler, never_the_positive)
 Test(sampler, per_event_seed_reproducible)
 {
     sr_model_t *m = model_with_ring(0.5f);
-    sr_event_t a = {.user = "u", .user_len = 1, .item = "i1", .item_len = 2, .ts_ms = 5,
-                    .id_hash = 777};
+    sr_event_t a = {
+        .user = "u", .user_len = 1, .item = "i1", .item_len = 2, .ts_ms = 5, .id_hash = 777};
     sr_event_t b = a;
     b.id_hash = 778;
     uint64_t sa = sr_model_event_seed_(m, &a), sb = sr_model_event_seed_(m, &b);

@@ -44,8 +44,7 @@ static int cmp_desc(const void *a, const void *b, void *ctx)
 {
     const float *s = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (s[x] != s[y])
-        return s[x] > s[y] ? -1 : 1;
+    if (s[x] != s[y]) return s[x] > s[y] ? -1 : 1;
     return (x > y) - (x < y);
 }
 
