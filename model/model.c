@@ -339,6 +339,7 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->blend[SR_F_COOC_SEEN] = 1.0f;
     m->blend[SR_F_POS] = 1.0f;
     m->blend[SR_F_REPEAT] = 1.0f;
+    m->blend[SR_F_WALK2] = 1.0f;
     return m;
 nomem:
     if (errstr && errstr_size) snprintf(errstr, errstr_size, "out of memory");
@@ -664,6 +665,23 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                     f[SR_F_COND] += wk * nb[e].count / nj;
                 } else {
                     f[SR_F_COOC_SEEN] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
+                }
+            }
+        }
+        /* the two-step walk from the last item, for the candidates */
+        if (nctx && m->cnt[ctx[0]] > 0) {
+            const sr_score_nbr_t *l1 = sr_model_nbr_(m, (uint32_t)ctx[0]);
+            float n0 = m->cnt[ctx[0]];
+            for (size_t a = 0; a < m->nbr_n[ctx[0]] && a < SR_WALK_N1; a++) {
+                int32_t k = l1[a].item;
+                if (m->cnt[k] <= 0) continue;
+                float p1 = l1[a].count / n0 / m->cnt[k];
+                const sr_score_nbr_t *l2 = sr_model_nbr_(m, (uint32_t)k);
+                for (size_t e = 0; e < m->nbr_n[k] && e < SR_WALK_N2; e++) {
+                    int32_t x = l2[e].item;
+                    if (m->mark[x] != m->stamp) continue;
+                    float *f = m->feat[m->markpos[x]];
+                    if (f[SR_F_SEEN] == 0.0f) f[SR_F_WALK2] += p1 * l2[e].count;
                 }
             }
         }

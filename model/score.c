@@ -15,8 +15,8 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf",        "sess", "bias",   "pop", "rec", "last", "cooc", "seen",
-    "cooc_seen", "pos",  "repeat", "r1",  "r23", "r47",  "gap",  "cond",
+    "mf",  "sess",   "bias", "pop", "rec", "last", "cooc", "seen",  "cooc_seen",
+    "pos", "repeat", "r1",   "r23", "r47", "gap",  "cond", "walk2",
 };
 
 const char *sr_score_feature_name(int f)
@@ -267,6 +267,43 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
                           c->blend[SR_F_COND] * wk * nb[e].count / nj;
         }
     }
+    if (nctx == 0) return;
+    /* two steps from the last item: P(k | last) P(x | k) */
+    size_t n1 = 0;
+    const sr_score_nbr_t *l1 = it->nbrs(it->nbrs_opaque, ctx[0], &n1);
+    float n0 = it->count[ctx[0]];
+    if (!l1 || n0 <= 0) return;
+    for (size_t a = 0; a < n1 && a < SR_WALK_N1; a++) {
+        int32_t k = l1[a].item;
+        if (k < 0 || (uint32_t)k >= it->n_items || it->count[k] <= 0) continue;
+        float p1 = c->blend[SR_F_WALK2] * l1[a].count / n0 / it->count[k];
+        size_t n2 = 0;
+        const sr_score_nbr_t *l2 = it->nbrs(it->nbrs_opaque, k, &n2);
+        for (size_t e = 0; l2 && e < n2 && e < SR_WALK_N2; e++) {
+            int32_t x = l2[e].item;
+            if (x < 0 || (uint32_t)x >= it->n_items || in_recent(u, x)) continue;
+            out[x] += p1 * l2[e].count;
+        }
+    }
+}
+
+/* P(k | j) P(x | k) summed over j's strongest neighbours k (the walk the
+ * full pass does, for one item). */
+static float walk2(const sr_score_items_t *it, int32_t j, int32_t x)
+{
+    size_t n1 = 0;
+    const sr_score_nbr_t *l1 = it->nbrs(it->nbrs_opaque, j, &n1);
+    float n0 = it->count[j], w = 0;
+    if (!l1 || n0 <= 0) return 0.0f;
+    for (size_t a = 0; a < n1 && a < SR_WALK_N1; a++) {
+        int32_t k = l1[a].item;
+        if (k < 0 || (uint32_t)k >= it->n_items || it->count[k] <= 0) continue;
+        size_t n2 = 0;
+        const sr_score_nbr_t *l2 = it->nbrs(it->nbrs_opaque, k, &n2);
+        for (size_t e = 0; l2 && e < n2 && e < SR_WALK_N2; e++)
+            if (l2[e].item == x) w += l1[a].count / n0 / it->count[k] * l2[e].count;
+    }
+    return w;
 }
 
 void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
@@ -333,6 +370,7 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         f[SR_F_COOC] = f[SR_F_SEEN] ? 0.0f : co;
         f[SR_F_COOC_SEEN] = f[SR_F_SEEN] ? co : 0.0f;
         f[SR_F_COND] = f[SR_F_SEEN] ? 0.0f : cond;
+        f[SR_F_WALK2] = f[SR_F_SEEN] || !nctx ? 0.0f : walk2(it, ctx[0], x);
     }
 }
 

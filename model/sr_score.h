@@ -37,6 +37,13 @@
  *         + w_cond * [i not in recent list] * sum_k 2^-k co(j_k, i) / n_j
  *                                          (the conditional P(i | j): a
  *                                          popular neighbour counts more)
+ *         + w_walk2 * [i not in recent list]
+ *                  * sum_k co(j_0, k) / n_j0 * co(k, i) / n_k
+ *                                          two co-occurrence steps from the
+ *                                          last item j_0 over its strongest
+ *                                          SR_WALK_N1 neighbours k (their
+ *                                          strongest SR_WALK_N2 each): items
+ *                                          of the same kind not yet linked
  *
  * Items the user already has and items new to the user are different
  * questions (a repeat view vs a discovery), so the sparse signals are split
@@ -65,11 +72,12 @@ enum {
     SR_F_COOC_SEEN,
     SR_F_POS,
     SR_F_REPEAT,
-    SR_F_R1,   /* distinct rank 1 (rank 0 is `last`) */
-    SR_F_R23,  /* distinct rank 2..3 */
-    SR_F_R47,  /* distinct rank 4..7 */
-    SR_F_GAP,  /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
-    SR_F_COND, /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
+    SR_F_R1,    /* distinct rank 1 (rank 0 is `last`) */
+    SR_F_R23,   /* distinct rank 2..3 */
+    SR_F_R47,   /* distinct rank 4..7 */
+    SR_F_GAP,   /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
+    SR_F_COND,  /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
+    SR_F_WALK2, /* unseen: two co-occurrence steps from the last item */
     SR_BLEND_NFEAT
 };
 
@@ -86,9 +94,13 @@ static inline int sr_score_rank_feature(size_t r)
 
 /* Short-term vector s_u: the last SR_SESS_LEN entries of the recent list. */
 #define SR_SESS_LEN 8
+/* The two-step walk: the strongest SR_WALK_N1 neighbours of the last item,
+ * then the strongest SR_WALK_N2 neighbours of each. */
+#define SR_WALK_N1 4
+#define SR_WALK_N2 16
 
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
- * "pos", "repeat", "r1", "r23", "r47", "gap", "cond"; static strings. */
+ * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2"; static strings. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's
