@@ -326,20 +326,7 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     if (!m->uid || !m->iid || !m->s || !m->uvec || !m->gp || !m->tmp || !m->cand || !m->feat ||
         !m->zc || !m->corr)
         goto nomem;
-    /* A prior the online learner moves from: the sparse signals matter most
-     * on shop streams (repeat views, funnels), popularity next. */
-    m->blend[SR_F_MF] = 1.0f;
-    m->blend[SR_F_SESS] = 1.0f;
-    m->blend[SR_F_BIAS] = 0.5f;
-    m->blend[SR_F_POP] = 0.5f;
-    m->blend[SR_F_REC] = 3.0f;
-    m->blend[SR_F_LAST] = 1.0f;
-    m->blend[SR_F_COOC] = 3.0f;
-    m->blend[SR_F_SEEN] = 1.0f;
-    m->blend[SR_F_COOC_SEEN] = 1.0f;
-    m->blend[SR_F_POS] = 1.0f;
-    m->blend[SR_F_REPEAT] = 1.0f;
-    m->blend[SR_F_WALK2] = 1.0f;
+    sr_score_blend_prior(m->blend);
     return m;
 nomem:
     if (errstr && errstr_size) snprintf(errstr, errstr_size, "out of memory");

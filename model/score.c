@@ -19,6 +19,21 @@ static const char *const feature_names[SR_BLEND_NFEAT] = {
     "pos", "repeat", "r1",   "r23", "r47", "gap",  "cond", "walk2",
 };
 
+void sr_score_blend_prior(float *blend)
+{
+    /* The user's own items strongly, co-occurrence strongly, taste and
+     * popularity mildly; the finer seen-item features start at 0.  A prior
+     * set to where the learner ends up on simulated logs did worse under
+     * `all` on four logs (docs/BENCHMARKS.md): the learner's path from here
+     * matters more than the start. */
+    static const float prior[SR_BLEND_NFEAT] = {
+        [SR_F_MF] = 1.0f,        [SR_F_SESS] = 1.0f, [SR_F_BIAS] = 0.5f,   [SR_F_POP] = 0.5f,
+        [SR_F_REC] = 3.0f,       [SR_F_LAST] = 1.0f, [SR_F_COOC] = 3.0f,   [SR_F_SEEN] = 1.0f,
+        [SR_F_COOC_SEEN] = 1.0f, [SR_F_POS] = 1.0f,  [SR_F_REPEAT] = 1.0f, [SR_F_WALK2] = 1.0f,
+    };
+    memcpy(blend, prior, sizeof prior);
+}
+
 const char *sr_score_feature_name(int f)
 {
     return (f >= 0 && f < SR_BLEND_NFEAT) ? feature_names[f] : "unknown";

@@ -85,6 +85,10 @@ enum {
  * items never seen positively get a finite score. */
 #define SR_POP_FLOOR (-10.0f)
 
+/* Writes the blend weights a new model starts from (SR_BLEND_NFEAT
+ * floats): a ranker without a trained blend should use these too. */
+void sr_score_blend_prior(float *blend);
+
 /* The rank-bucket feature of distinct rank r (SR_F_R1, SR_F_R23,
  * SR_F_R47), or -1 for none. */
 static inline int sr_score_rank_feature(size_t r)
