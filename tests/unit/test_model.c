@@ -175,6 +175,90 @@ Test(model, gradient_matches_finite_differences)
     sr_model_destroy(m);
 }
 
+static float loss_at_item(const sr_model_t *m, const sr_item_state_t *is, const sr_event_t *ev)
+{
+    sr_model_t *c = copy(m);
+    cr_assert_geq(sr_model_import_item(c, is), 0);
+    sr_learn_result_t r;
+    cr_assert_eq(sr_model_learn(c, ev, &r), 0);
+    sr_model_destroy(c);
+    return r.loss;
+}
+
+/* The item side: q_i and b_i of the positive item.  The event is chosen so
+ * the item is not in the user's recent list (s_u is held fixed by design:
+ * it carries no gradient, and a finite difference would see it move). */
+Test(model, item_gradient_matches_finite_differences)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 8;
+    p.l2 = 0;
+    p.clip = 1e6f;
+    p.lr = 0.01f;
+    p.blend_lr = 0;
+    sr_model_t *m = sr_model_new(&p, NULL, 0);
+    run(m, 0, 400);
+    evs_t e;
+    sr_user_state_t *us = malloc(sizeof *us);
+    int k = 400, found = 0;
+    for (; k < 1000 && !found; k++) {
+        gen(&e, k);
+        int32_t u = sr_model_find_user(m, e.user, e.ev.user_len);
+        int32_t i = sr_model_find_item(m, e.item, e.ev.item_len);
+        if (u < 0 || i < 0 || e.ev.type == SR_EV_IMPRESSION) {
+            cr_assert_eq(sr_model_learn(m, &e.ev, NULL), 0);
+            continue;
+        }
+        sr_model_export_user(m, (uint32_t)u, us);
+        found = 1;
+        for (size_t r = 0; r < us->n_recent; r++)
+            if (us->recent[r].item_len == e.ev.item_len &&
+                memcmp(us->recent[r].item, e.item, e.ev.item_len) == 0)
+                found = 0;
+        if (!found) cr_assert_eq(sr_model_learn(m, &e.ev, NULL), 0);
+    }
+    cr_assert(found, "no suitable event");
+    uint32_t i = (uint32_t)sr_model_find_item(m, e.item, e.ev.item_len);
+    sr_item_state_t *is = malloc(sizeof *is), *after = malloc(sizeof *after);
+    sr_model_export_item(m, i, is);
+    float q0[8], v[8], b0 = is->bias;
+    memcpy(q0, is->vec, sizeof q0);
+    sr_model_t *c = copy(m);
+    cr_assert_eq(sr_model_learn(c, &e.ev, NULL), 0);
+    sr_model_export_item(c, i, after);
+    float scale = sqrtf(after->acc + 0.01f) / p.lr;
+    const float h = 1e-2f;
+    float gnorm = 0;
+    for (int d = 0; d < 8; d++) {
+        float g = (q0[d] - after->vec[d]) * scale;
+        memcpy(v, q0, sizeof v);
+        is->vec = v;
+        v[d] = q0[d] + h;
+        float lp = loss_at_item(m, is, &e.ev);
+        v[d] = q0[d] - h;
+        float lm = loss_at_item(m, is, &e.ev);
+        float fd = (lp - lm) / (2 * h);
+        cr_assert_float_eq(g, fd, 2e-3f + 0.02f * fabsf(fd), "dim %d: analytic %g fd %g", d, g, fd);
+        gnorm += fabsf(g);
+    }
+    cr_assert_gt(gnorm, 1e-3f, "degenerate test: zero gradient");
+    /* bias */
+    memcpy(v, q0, sizeof v);
+    float gb = (b0 - after->bias) * sqrtf(after->bias_acc + 0.01f) / p.lr;
+    is->bias = b0 + h;
+    float lp = loss_at_item(m, is, &e.ev);
+    is->bias = b0 - h;
+    float lm = loss_at_item(m, is, &e.ev);
+    float fd = (lp - lm) / (2 * h);
+    cr_assert_float_eq(gb, fd, 2e-3f + 0.02f * fabsf(fd), "bias: analytic %g fd %g", gb, fd);
+    sr_model_destroy(c);
+    free(us);
+    free(is);
+    free(after);
+    sr_model_destroy(m);
+}
+
 /* ------------------------------------------------------------ determinism */
 
 Test(model, same_events_same_snapshot_bytes)
