@@ -174,7 +174,10 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                        const sr_score_user_t *u, const float *s, const int32_t *cand, size_t n,
                        float (*feat)[SR_BLEND_NFEAT]);
 
-/* Blend score of n candidates into out[n] (same value sr_score_all gives). */
+/* Blend score of n candidates into out[n]: the value sr_score_all gives,
+ * up to float rounding (the full pass sums the dot products in another
+ * order).  A candidate outside 0..n_items-1 scores -INFINITY.  scratch
+ * must hold dim floats.  Cost O(n * (dim + recent + neighbours)). */
 void sr_score_candidates(const sr_score_items_t *it, const sr_score_conf_t *c,
                          const sr_score_user_t *u, const int32_t *cand, size_t n, float *out,
                          float *scratch);
