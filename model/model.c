@@ -490,19 +490,21 @@ static inline void logistic(float z, float y, float *loss, float *sig)
     float inv = 1.0f / (1.0f + e);
     *sig = z >= 0 ? inv : e * inv;
     /* -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|)), s = z or -z */
+    if (!loss) return; /* the caller does not report it: skip the log */
     float s = y > 0 ? z : -z;
     *loss = fmaxf(-s, 0.0f) + logf(1.0f + e); /* e in (0, 1]: log1p's care not needed */
 }
 
 /* One logistic step on (user vector uvec, item x) towards label y with
- * weight w; accumulates the user gradient into gp; returns the loss. */
-static float sgd_item(sr_model_t *m, uint32_t x, float y, float w)
+ * weight w; accumulates the user gradient into gp; returns the loss (0
+ * unless want_loss: the log is skipped when nobody reads it). */
+static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss)
 {
     int dim = m->dim;
     float *q = m->Q + (size_t)x * dim;
     float z = m->b[x] + sr_dot8_(q, m->uvec, dim);
-    float l, sg;
-    logistic(z, y, &l, &sg);
+    float l = 0, sg;
+    logistic(z, y, want_loss ? &l : NULL, &sg);
     float loss = w * l;
     float g = w * (sg - y);
     const float clip = m->p.clip, l2 = m->p.l2;
@@ -940,9 +942,9 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         int32_t neg[64];
         int nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
-        loss += sgd_item(m, (uint32_t)i, 1.0f, w);
+        loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
         for (int k = 0; k < nneg; k++)
-            loss += sgd_item(m, (uint32_t)neg[k], 0.0f, w);
+            loss += sgd_item(m, (uint32_t)neg[k], 0.0f, w, res != NULL);
         sgd_user(m, (uint32_t)u);
 
         pop_add(m, (uint32_t)i, ts, 1.0);
@@ -980,7 +982,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         if (m->ring_len < SR_SAMPLER_RING) m->ring_len++;
     } else {
         /* An impression without a click: a weak explicit negative. */
-        loss += sgd_item(m, (uint32_t)i, 0.0f, w);
+        loss += sgd_item(m, (uint32_t)i, 0.0f, w, res != NULL);
         sgd_user(m, (uint32_t)u);
         pop_add(m, (uint32_t)i, ts, SR_POP_IMPRESSION);
     }
