@@ -460,6 +460,42 @@ Test(model, import_rejects_bad_state)
     sr_model_destroy(m);
 }
 
+/* The edges of every parameter range still learn, score and round-trip:
+ * no neighbour lists, one recent item, no negatives, one factor, and the
+ * largest lists with every event teaching the blend. */
+Test(model, extreme_params_work)
+{
+    const char *sets[][2][8] = {
+        {{"cooc_max", "recent_max", "negatives", "dim", "cooc_window", "blend_sample", NULL},
+         {"0", "1", "0", "1", "0", "1", NULL}},
+        {{"cooc_max", "recent_max", "negatives", "dim", "cooc_window", "blend_sample", NULL},
+         {"256", "256", "64", "13", "64", "1", NULL}},
+    };
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        sr_model_params_t p;
+        sr_model_params_init(&p);
+        for (int j = 0; sets[k][0][j]; j++)
+            cr_assert_eq(sr_model_params_set(&p, sets[k][0][j], sets[k][1][j]), 0);
+        char err[128];
+        sr_model_t *m = sr_model_new(&p, err, sizeof err);
+        cr_assert_not_null(m, "%s", err);
+        run(m, 0, 2000);
+        sr_model_t *c = copy(m);
+        buf_t a = save(m), b = save(c);
+        cr_assert(same(a, b));
+        uint32_t n = sr_model_n_items(m);
+        float *x = malloc(n * sizeof *x);
+        sr_model_score_all(m, 0, 1700000000000LL + 2000LL * 30000, x);
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert(isfinite(x[i]), "set %zu item %u score %g", k, i, x[i]);
+        free(x);
+        free(a.p);
+        free(b.p);
+        sr_model_destroy(c);
+        sr_model_destroy(m);
+    }
+}
+
 /* ------------------------------------------------------------ params */
 
 Test(model, params_set_by_config_name)
