@@ -39,6 +39,9 @@ struct sr_store_s {
     char sha_assign[48];
     char err[512];
     int has_zmscore; /* Redis >= 6.2 */
+    int cluster;     /* the server runs in Cluster mode */
+    int stale;       /* got MOVED/ASK: rediscover the slot owner next call */
+    char node[300];  /* host:port actually connected to (after redirects) */
 
     sr_arena_t res;     /* results of the last call */
     sr_arena_t scratch; /* argument strings of the command being built */
@@ -79,7 +82,7 @@ static int conn_fail(sr_store_t *s, const char *what)
     const char *msg = s->c ? s->c->errstr : "no connection";
     if (s->c && s->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
         code = SR_ERR_TIMEOUT, msg = "timed out";
-    set_err(s, code, "redis %s:%d: %s: %s", s->host, s->port, what, msg);
+    set_err(s, code, "redis %s: %s: %s", s->node, what, msg);
     disconnect(s);
     return code;
 }
@@ -164,6 +167,7 @@ static int append(sr_store_t *s)
 static int reply(sr_store_t *s, redisReply **r)
 {
     void *v = NULL;
+    if (!s->c) return set_err(s, SR_ERR_UNAVAIL, "redis: not connected");
     if (redisGetReply(s->c, &v) != REDIS_OK || !v) return conn_fail(s, "read");
     *r = v;
     return 0;
@@ -185,6 +189,8 @@ static int reply_err(sr_store_t *s, const redisReply *r, const char *what)
     if (!strncmp(r->str, "FENCED", 6)) code = SR_ERR_STATE;
     else if (!strncmp(r->str, "BADITEM", 7)) code = SR_ERR_VERSION;
     else if (!strncmp(r->str, "DUPITEM", 7)) code = SR_ERR_INVAL;
+    else if (!strncmp(r->str, "MOVED", 5) || !strncmp(r->str, "ASK", 3))
+        code = SR_ERR_UNAVAIL, s->stale = 1; /* resharded: find the owner again */
     else if (!strncmp(r->str, "LOADING", 7) || !strncmp(r->str, "BUSY", 4) ||
              !strncmp(r->str, "READONLY", 8) || !strncmp(r->str, "MASTERDOWN", 10))
         code = SR_ERR_UNAVAIL;
@@ -236,7 +242,25 @@ static int load_script(sr_store_t *s, const char *body, char *sha)
     return 0;
 }
 
-static int check_schema(sr_store_t *s)
+/* "MOVED <slot> <host>:<port>": 1 and the target when r is a redirection
+ * (an empty host means the node we asked). */
+static int moved_to(const sr_store_t *s, const redisReply *r, char *host, size_t host_size,
+                    int *port)
+{
+    if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "MOVED ", 6) != 0) return 0;
+    const char *sp = strchr(r->str + 6, ' ');
+    const char *colon = sp ? strrchr(sp + 1, ':') : NULL;
+    if (!colon || (size_t)(colon - sp - 1) >= host_size) return 0;
+    memcpy(host, sp + 1, (size_t)(colon - sp - 1));
+    host[colon - sp - 1] = '\0';
+    if (!host[0]) snprintf(host, host_size, "%s", s->host);
+    *port = atoi(colon + 1);
+    return *port > 0;
+}
+
+static int open_node(sr_store_t *s, const char *host, int port);
+
+static int check_schema_at(sr_store_t *s, int redirected)
 {
     char meta[160];
     snprintf(meta, sizeof(meta), "%s:meta", s->prefix);
@@ -246,8 +270,27 @@ static int check_schema(sr_store_t *s)
         arg_str(s, meta);
         arg_str(s, "schema");
         redisReply *r = NULL;
-        int rc = simple(s, "HGET meta", &r);
+        int rc = command(s, &r);
         if (rc < 0) return rc;
+        char host[256];
+        int port;
+        if (!redirected && moved_to(s, r, host, sizeof(host), &port)) {
+            /* Cluster: meta lives outside the {prefix} slot; read it on its
+             * own node over a short-lived second connection. */
+            freeReplyObject(r);
+            redisContext *data = s->c;
+            s->c = NULL;
+            rc = open_node(s, host, port);
+            if (rc == 0) rc = check_schema_at(s, 1);
+            disconnect(s);
+            s->c = data;
+            return rc;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, r, "HGET meta");
+            freeReplyObject(r);
+            return rc;
+        }
         if (r->type == REDIS_REPLY_STRING) {
             int ok = r->len == 1 && r->str[0] == '0' + SR_STORE_SCHEMA;
             if (!ok)
@@ -278,18 +321,20 @@ static int check_schema(sr_store_t *s)
     return set_err(s, SR_ERR_REDIS, "%s: schema field vanished while connecting", meta);
 }
 
-/* Features by server version: ZMSCORE needs 6.2.  A server that hides
- * INFO (renamed command) is treated as old. */
+/* Features by server version (ZMSCORE needs 6.2) and Cluster mode.  A
+ * server that hides INFO (renamed command) is treated as old and
+ * standalone. */
 static int detect_version(sr_store_t *s)
 {
     args_reset(s);
     arg_str(s, "INFO");
-    arg_str(s, "server");
     redisReply *r = NULL;
     int rc = command(s, &r);
     if (rc < 0) return rc;
     s->has_zmscore = 0;
+    s->cluster = 0;
     if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        s->cluster = strstr(r->str, "cluster_enabled:1") != NULL;
         const char *v = strstr(r->str, "redis_version:");
         int major = 0, minor = 0;
         if (v && sscanf(v + 14, "%d.%d", &major, &minor) == 2)
@@ -299,10 +344,12 @@ static int detect_version(sr_store_t *s)
     return 0;
 }
 
-static int connect_now(sr_store_t *s)
+/* Connects s->c to host:port with the timeouts, AUTH and SELECT. */
+static int open_node(sr_store_t *s, const char *host, int port)
 {
     struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
-    s->c = redisConnectWithTimeout(s->host, s->port, tv);
+    snprintf(s->node, sizeof(s->node), "%s:%d", host, port);
+    s->c = redisConnectWithTimeout(host, port, tv);
     if (!s->c) return set_err(s, SR_ERR_NOMEM, "redis: out of memory");
     if (s->c->err) return conn_fail(s, "connect");
     if (redisSetTimeout(s->c, tv) != REDIS_OK) return conn_fail(s, "set timeout");
@@ -319,8 +366,45 @@ static int connect_now(sr_store_t *s)
         argf(s, "%d", s->db);
         if ((rc = simple(s, "SELECT", NULL)) < 0) goto fail;
     }
-    if ((rc = check_schema(s)) < 0) goto fail;
+    return 0;
+fail:
+    disconnect(s);
+    return rc;
+}
+
+/* Cluster: every data key shares the {prefix} slot, so the store talks to
+ * the one node that owns it.  Asks with a harmless read and follows MOVED
+ * (a few hops at most, e.g. during a resharding). */
+static int find_slot_owner(sr_store_t *s)
+{
+    for (int hop = 0; hop < 5; hop++) {
+        args_reset(s);
+        arg_str(s, "EXISTS");
+        arg_key(s, "pop", "", 0);
+        redisReply *r = NULL;
+        int rc = command(s, &r);
+        if (rc < 0) return rc;
+        char host[256];
+        int port;
+        if (!moved_to(s, r, host, sizeof(host), &port)) {
+            rc = r->type == REDIS_REPLY_ERROR ? reply_err(s, r, "EXISTS") : 0;
+            freeReplyObject(r);
+            return rc;
+        }
+        freeReplyObject(r);
+        disconnect(s);
+        if ((rc = open_node(s, host, port)) < 0) return rc;
+    }
+    return set_err(s, SR_ERR_REDIS, "redis cluster: too many MOVED redirections for %s", s->tag);
+}
+
+static int connect_now(sr_store_t *s)
+{
+    int rc = open_node(s, s->host, s->port);
+    if (rc < 0) return rc;
     if ((rc = detect_version(s)) < 0) goto fail;
+    if (s->cluster && (rc = find_slot_owner(s)) < 0) goto fail;
+    if ((rc = check_schema_at(s, 0)) < 0) goto fail;
     if ((rc = load_script(s, sr_store_lua_flush, s->sha_flush)) < 0) goto fail;
     if ((rc = load_script(s, sr_store_lua_assign, s->sha_assign)) < 0) goto fail;
     return 0;
@@ -335,6 +419,10 @@ static int begin(sr_store_t *s)
     s->err[0] = '\0';
     sr_arena_reset(&s->res);
     args_reset(s);
+    if (s->stale) {
+        disconnect(s);
+        s->stale = 0;
+    }
     if (s->c) return 0;
     return connect_now(s);
 }

@@ -690,3 +690,99 @@ Test(store, a_command_timeout_is_reported_and_the_next_call_recovers)
     cr_assert_eq(rc, 0, "rc %d: %s", rc, sr_store_errstr(s));
     sr_store_destroy(s);
 }
+
+/* A three-node Redis Cluster in a temporary directory. */
+static sr_test_proc_t cl_nodes[3];
+static int cl_ports[3];
+static char cl_dir[64];
+
+static void cluster_stop(void)
+{
+    for (int i = 0; i < 3; i++)
+        if (cl_nodes[i].pid > 0) sr_test_stop(&cl_nodes[i], SIGTERM, 5000);
+    if (cl_dir[0]) {
+        char *rm[] = {"rm", "-rf", cl_dir, NULL};
+        sr_test_run(rm, NULL, 10000);
+    }
+}
+
+static int cluster_ok(int p)
+{
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", p);
+    char *argv[] = {"redis-cli", "-p", ports, "CLUSTER", "INFO", NULL};
+    char *out = NULL;
+    int ok = sr_test_run(argv, &out, 5000) == 0 && out && strstr(out, "cluster_state:ok");
+    free(out);
+    return ok;
+}
+
+static void cluster_start(void)
+{
+    snprintf(cl_dir, sizeof(cl_dir), "/tmp/sr-store-cluster-XXXXXX");
+    cr_assert_not_null(mkdtemp(cl_dir));
+    for (int i = 0; i < 3; i++) {
+        cl_ports[i] = sr_test_free_port();
+        char ports[16], conf[128];
+        snprintf(ports, sizeof(ports), "%d", cl_ports[i]);
+        snprintf(conf, sizeof(conf), "nodes-%d.conf", cl_ports[i]);
+        char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no", "--loglevel", "warning", "--dir", cl_dir,
+                        "--cluster-enabled", "yes", "--cluster-config-file", conf, NULL};
+        cr_assert_eq(sr_test_spawn(&cl_nodes[i], argv, 1), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        char ports[16];
+        snprintf(ports, sizeof(ports), "%d", cl_ports[i]);
+        int up = 0;
+        for (int t = 0; t < 200 && !up; t++) {
+            char *out = NULL;
+            char *ping[] = {"redis-cli", "-p", ports, "ping", NULL};
+            up = sr_test_run(ping, &out, 2000) == 0 && out && !strncmp(out, "PONG", 4);
+            free(out);
+            if (!up) usleep(20000);
+        }
+        cr_assert(up, "cluster node %d did not start", i);
+    }
+    char a[3][32];
+    for (int i = 0; i < 3; i++) snprintf(a[i], sizeof(a[i]), "127.0.0.1:%d", cl_ports[i]);
+    char *create[] = {"redis-cli", "--cluster", "create", a[0], a[1], a[2],
+                      "--cluster-replicas", "0", "--cluster-yes", NULL};
+    cr_assert_eq(sr_test_run(create, NULL, 60000), 0, "redis-cli --cluster create failed");
+    int ok = 0;
+    for (int t = 0; t < 300 && !ok; t++) {
+        ok = cluster_ok(cl_ports[0]) && cluster_ok(cl_ports[1]) && cluster_ok(cl_ports[2]);
+        if (!ok) usleep(50000);
+    }
+    cr_assert(ok, "cluster did not reach state ok");
+}
+
+Test(store_cluster, works_from_any_seed_node_of_a_cluster, .init = cluster_start,
+     .fini = cluster_stop, .timeout = 120)
+{
+    for (int seed = 0; seed < 3; seed++) {
+        sr_store_opts_t o;
+        sr_store_opts_init(&o);
+        o.port = cl_ports[seed];
+        char err[512];
+        sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+        cr_assert_not_null(s, "seed %d: %s", seed, err);
+        small_flush_t a;
+        int64_t prev = seed == 0 ? SR_STORE_OFFSET_NONE : seed * 10;
+        small_flush_init(&a, "u1", "i1", prev, (seed + 1) * 10);
+        sr_store_flush_result_t res;
+        cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "seed %d: %s", seed, sr_store_errstr(s));
+        const char *ids[] = {"u1"};
+        sr_store_user_t out[1];
+        cr_assert_eq(sr_store_get_users(s, ids, NULL, 1, out), 1, "%s", sr_store_errstr(s));
+        cr_assert_eq(out[0].events, (uint64_t)(seed + 1) * 10);
+        sr_store_destroy(s);
+    }
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", cl_ports[1]);
+    char *argv[] = {"redis-cli", "-c", "-p", ports, "HGET", "sr:meta", "schema", NULL};
+    char *out = NULL;
+    cr_assert_eq(sr_test_run(argv, &out, 10000), 0);
+    cr_assert_eq(out[0], '1', "sr:meta schema '%s'", out);
+    free(out);
+}
