@@ -3,7 +3,10 @@
  * writers sum, one writer stays bit-exact), the update stream and its cap,
  * popularity, the schema check, reconnecting after a Redis restart and the
  * per-user memory budget.  Every test starts its own private server. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -717,12 +720,33 @@ static int cluster_ok(int p)
     return ok;
 }
 
+/* A port p whose cluster bus port p + 10000 is free too. */
+static int bindable(int p)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+static int cluster_port(void)
+{
+    for (int t = 0; t < 1000; t++) {
+        int p = sr_test_free_port();
+        if (p > 0 && p + 10000 <= 65535 && bindable(p + 10000)) return p;
+    }
+    return -1;
+}
+
 static void cluster_start(void)
 {
     snprintf(cl_dir, sizeof(cl_dir), "/tmp/sr-store-cluster-XXXXXX");
     cr_assert_not_null(mkdtemp(cl_dir));
     for (int i = 0; i < 3; i++) {
-        cl_ports[i] = sr_test_free_port();
+        cl_ports[i] = cluster_port();
+        cr_assert_gt(cl_ports[i], 0, "no free port pair for a cluster node");
         char ports[16], conf[128];
         snprintf(ports, sizeof(ports), "%d", cl_ports[i]);
         snprintf(conf, sizeof(conf), "nodes-%d.conf", cl_ports[i]);
@@ -748,7 +772,10 @@ static void cluster_start(void)
     for (int i = 0; i < 3; i++) snprintf(a[i], sizeof(a[i]), "127.0.0.1:%d", cl_ports[i]);
     char *create[] = {"redis-cli", "--cluster", "create", a[0], a[1], a[2],
                       "--cluster-replicas", "0", "--cluster-yes", NULL};
-    cr_assert_eq(sr_test_run(create, NULL, 60000), 0, "redis-cli --cluster create failed");
+    char *cout = NULL;
+    int crc = sr_test_run(create, &cout, 60000);
+    cr_assert_eq(crc, 0, "redis-cli --cluster create failed (%d): %s", crc, cout ? cout : "");
+    free(cout);
     int ok = 0;
     for (int t = 0; t < 300 && !ok; t++) {
         ok = cluster_ok(cl_ports[0]) && cluster_ok(cl_ports[1]) && cluster_ok(cl_ports[2]);
@@ -757,9 +784,11 @@ static void cluster_start(void)
     cr_assert(ok, "cluster did not reach state ok");
 }
 
-Test(store_cluster, works_from_any_seed_node_of_a_cluster, .init = cluster_start,
-     .fini = cluster_stop, .timeout = 120)
+/* Setup runs in the body so that a failure still reaches .fini, which
+ * stops every node started so far. */
+Test(store_cluster, works_from_any_seed_node_of_a_cluster, .fini = cluster_stop, .timeout = 120)
 {
+    cluster_start();
     for (int seed = 0; seed < 3; seed++) {
         sr_store_opts_t o;
         sr_store_opts_init(&o);
