@@ -37,6 +37,12 @@
  *         + w_cond * [i not in recent list] * sum_k 2^-k co(j_k, i) / n_j
  *                                          (the conditional P(i | j): a
  *                                          popular neighbour counts more)
+ *         + w_lcond * [i not in recent list]
+ *                   * log(1 + co(j_0, i) / n_j0 / SR_LCOND_EPS)
+ *                                          the last item's conditional on a
+ *                                          log scale: with it the blend can
+ *                                          put a strong next item above the
+ *                                          user's older items
  *         + w_walk2 * [i not in recent list]
  *                  * sum_k co(j_0, k) / n_j0 * co(k, i) / n_k
  *                                          two co-occurrence steps from the
@@ -78,6 +84,7 @@ enum {
     SR_F_GAP,   /* seen item after a pause: [seen] * (1 - 2^(-pause/half_life)) */
     SR_F_COND,  /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
     SR_F_WALK2, /* unseen: two co-occurrence steps from the last item */
+    SR_F_LCOND, /* unseen: log(1 + co(last, i) / n_last / SR_LCOND_EPS) */
     SR_BLEND_NFEAT
 };
 
@@ -98,13 +105,16 @@ static inline int sr_score_rank_feature(size_t r)
 
 /* Short-term vector s_u: the last SR_SESS_LEN entries of the recent list. */
 #define SR_SESS_LEN 8
+/* Scale of the log conditional co-occurrence of the last item: P(i | last)
+ * at this value counts log 2. */
+#define SR_LCOND_EPS 0.01f
 /* The two-step walk: the strongest SR_WALK_N1 neighbours of the last item,
  * then the strongest SR_WALK_N2 neighbours of each. */
 #define SR_WALK_N1 4
 #define SR_WALK_N2 16
 
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
- * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2"; static strings. */
+ * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond"; static strings. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's
