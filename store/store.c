@@ -321,9 +321,8 @@ static int check_schema_at(sr_store_t *s, int redirected)
     return set_err(s, SR_ERR_REDIS, "%s: schema field vanished while connecting", meta);
 }
 
-/* Features by server version (ZMSCORE needs 6.2) and Cluster mode.  A
- * server that hides INFO (renamed command) is treated as old and
- * standalone. */
+/* Cluster mode and optional commands (ZMSCORE needs Redis 6.2).  A server
+ * that hides INFO or COMMAND is treated as standalone and old. */
 static int detect_version(sr_store_t *s)
 {
     args_reset(s);
@@ -333,13 +332,18 @@ static int detect_version(sr_store_t *s)
     if (rc < 0) return rc;
     s->has_zmscore = 0;
     s->cluster = 0;
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
         s->cluster = strstr(r->str, "cluster_enabled:1") != NULL;
-        const char *v = strstr(r->str, "redis_version:");
-        int major = 0, minor = 0;
-        if (v && sscanf(v + 14, "%d.%d", &major, &minor) == 2)
-            s->has_zmscore = major > 6 || (major == 6 && minor >= 2);
-    }
+    freeReplyObject(r);
+    /* Ask for the command itself rather than trusting the version: it may
+     * be renamed or disabled (rename-command, ACLs). */
+    args_reset(s);
+    arg_str(s, "COMMAND");
+    arg_str(s, "INFO");
+    arg_str(s, "ZMSCORE");
+    if ((rc = command(s, &r)) < 0) return rc;
+    s->has_zmscore = r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+                     r->element[0]->type == REDIS_REPLY_ARRAY;
     freeReplyObject(r);
     return 0;
 }

@@ -815,3 +815,49 @@ Test(store_cluster, works_from_any_seed_node_of_a_cluster, .fini = cluster_stop,
     cr_assert_eq(out[0], '1', "sr:meta schema '%s'", out);
     free(out);
 }
+
+/* Redis before 6.2 has no ZMSCORE: the flush falls back to one ZSCORE per
+ * item.  Simulated by disabling the command on a private server. */
+static sr_test_proc_t old_redis;
+
+static void old_redis_stop(void)
+{
+    if (old_redis.pid > 0) sr_test_stop(&old_redis, SIGTERM, 5000);
+}
+
+Test(store_compat, flush_without_zmscore_keeps_popularity_exact, .fini = old_redis_stop,
+     .timeout = 60)
+{
+    int p = sr_test_free_port();
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", p);
+    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--loglevel", "warning", "--rename-command",
+                    "ZMSCORE", "", NULL};
+    cr_assert_eq(sr_test_spawn(&old_redis, argv, 1), 0);
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = p;
+    char err[256];
+    sr_store_t *s = NULL;
+    for (int t = 0; t < 200 && !s; t++) {
+        s = sr_store_new(&o, err, sizeof(err));
+        if (!s) usleep(20000);
+    }
+    cr_assert_not_null(s, "%s", err);
+    item_val_t v = {.id = "a"};
+    sr_store_item_t c = item_of(&v);
+    sr_store_item_write_t w = {.cur = &c, .write_pop = 1, .pop_cur = 0.1};
+    sr_store_flush_t f = {.items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    w.pop_base = 0.1;
+    w.pop_cur = 0.1 + 1e-17 + 0.2; /* exact path: stored as sent */
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.merged[0].pop, w.pop_cur);
+    w.pop_base = 5.0; /* stale base: delta path */
+    w.pop_cur = 6.0;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.merged[0].pop, (0.1 + 1e-17 + 0.2) + 1.0);
+    sr_store_destroy(s);
+}
