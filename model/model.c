@@ -652,7 +652,10 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                 if (f[SR_F_SEEN] == 0.0f) {
                     f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
                     f[SR_F_COND] += wk * nb[e].count / nj;
-                    if (k == 0) f[SR_F_LCOND] = log1pf(nb[e].count / nj / SR_LCOND_EPS);
+                    if (k == 0) {
+                        f[SR_F_LCOND] = log1pf(nb[e].count / nj / SR_LCOND_EPS);
+                        f[SR_F_LCOOC] = log1pf(nb[e].count / sqrtf(nj * m->cnt[x]) / SR_LCOND_EPS);
+                    }
                 } else {
                     f[SR_F_COOC_SEEN] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
                 }

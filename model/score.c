@@ -15,8 +15,8 @@
 #include "sr_score.h"
 
 static const char *const feature_names[SR_BLEND_NFEAT] = {
-    "mf",  "sess",   "bias", "pop", "rec", "last", "cooc", "seen",  "cooc_seen",
-    "pos", "repeat", "r1",   "r23", "r47", "gap",  "cond", "walk2", "lcond",
+    "mf",     "sess", "bias", "pop", "rec", "last", "cooc",  "seen",  "cooc_seen", "pos",
+    "repeat", "r1",   "r23",  "r47", "gap", "cond", "walk2", "lcond", "lcooc",
 };
 
 void sr_score_blend_prior(float *blend)
@@ -278,10 +278,13 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
             if (in_recent(u, x))
                 out[x] += c->blend[SR_F_COOC_SEEN] * wk * nb[e].count / sqrtf(nj * it->count[x]);
             else
-                out[x] += c->blend[SR_F_COOC] * wk * nb[e].count / sqrtf(nj * it->count[x]) +
-                          c->blend[SR_F_COND] * wk * nb[e].count / nj +
-                          (k == 0 ? c->blend[SR_F_LCOND] * log1pf(nb[e].count / nj / SR_LCOND_EPS)
-                                  : 0.0f);
+                out[x] +=
+                    c->blend[SR_F_COOC] * wk * nb[e].count / sqrtf(nj * it->count[x]) +
+                    c->blend[SR_F_COND] * wk * nb[e].count / nj +
+                    (k == 0 ? c->blend[SR_F_LCOND] * log1pf(nb[e].count / nj / SR_LCOND_EPS) +
+                                  c->blend[SR_F_LCOOC] *
+                                      log1pf(nb[e].count / sqrtf(nj * it->count[x]) / SR_LCOND_EPS)
+                            : 0.0f);
         }
     }
     if (nctx == 0) return;
@@ -371,7 +374,7 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                 r++;
             }
         }
-        float co = 0, cond = 0, lcond = 0;
+        float co = 0, cond = 0, lcond = 0, lcooc = 0;
         if (nctx && it->count[x] > 0) {
             for (size_t k = 0; k < nctx; k++) {
                 for (size_t e = 0; e < lens[k]; e++) {
@@ -379,8 +382,11 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
                         co += ldexpf(1.0f, -(int)k) * lists[k][e].count /
                               sqrtf(it->count[ctx[k]] * it->count[x]);
                         cond += ldexpf(1.0f, -(int)k) * lists[k][e].count / it->count[ctx[k]];
-                        if (k == 0)
+                        if (k == 0) {
                             lcond = log1pf(lists[k][e].count / it->count[ctx[k]] / SR_LCOND_EPS);
+                            lcooc = log1pf(lists[k][e].count /
+                                           sqrtf(it->count[ctx[k]] * it->count[x]) / SR_LCOND_EPS);
+                        }
                         break;
                     }
                 }
@@ -390,6 +396,7 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         f[SR_F_COOC_SEEN] = f[SR_F_SEEN] ? co : 0.0f;
         f[SR_F_COND] = f[SR_F_SEEN] ? 0.0f : cond;
         f[SR_F_LCOND] = f[SR_F_SEEN] ? 0.0f : lcond;
+        f[SR_F_LCOOC] = f[SR_F_SEEN] ? 0.0f : lcooc;
         f[SR_F_WALK2] = f[SR_F_SEEN] || !nctx ? 0.0f : walk2(it, ctx[0], x);
     }
 }

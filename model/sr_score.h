@@ -43,6 +43,8 @@
  *                                          log scale: with it the blend can
  *                                          put a strong next item above the
  *                                          user's older items
+ *         + w_lcooc * [i not in recent list]
+ *                   * log(1 + co(j_0, i) / sqrt(n_j0 n_i) / SR_LCOND_EPS)
  *         + w_walk2 * [i not in recent list]
  *                  * sum_k co(j_0, k) / n_j0 * co(k, i) / n_k
  *                                          two co-occurrence steps from the
@@ -85,6 +87,7 @@ enum {
     SR_F_COND,  /* unseen: sum_k 2^-k co(j_k, i) / n_j, i.e. P(i | j) */
     SR_F_WALK2, /* unseen: two co-occurrence steps from the last item */
     SR_F_LCOND, /* unseen: log(1 + co(last, i) / n_last / SR_LCOND_EPS) */
+    SR_F_LCOOC, /* unseen: log(1 + co(last, i) / sqrt(n_last n_i) / SR_LCOND_EPS) */
     SR_BLEND_NFEAT
 };
 
@@ -114,7 +117,8 @@ static inline int sr_score_rank_feature(size_t r)
 #define SR_WALK_N2 16
 
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
- * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond"; static strings. */
+ * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond", "lcooc"; static
+ * strings. */
 const char *sr_score_feature_name(int f);
 
 /* One entry of a user's recent list, oldest first.  item is the caller's
