@@ -192,9 +192,10 @@ typedef struct user_hdr {
 static int user_header(const uint8_t *p, size_t len, user_hdr_t *h)
 {
     const uint8_t *end = p + len;
-    if (len < 4) return SR_ERR_CORRUPT;
+    /* The kind byte first: garbage is "corrupt", a user blob of another
+     * version is "version". */
+    if (len < 4 || p[1] != SR_STORE_KIND_USER) return SR_ERR_CORRUPT;
     if (p[0] != SR_STORE_BLOB_VERSION) return SR_ERR_VERSION;
-    if (p[1] != SR_STORE_KIND_USER) return SR_ERR_CORRUPT;
     h->dim = sr_store_get_u16(p + 2);
     if (h->dim == 0 || h->dim > SR_STORE_DIM_MAX) return SR_ERR_CORRUPT;
     p += 4;
@@ -306,9 +307,9 @@ long sr_store_item_encode(const sr_store_item_t *it, void *buf, size_t cap)
 
 static int item_header(const uint8_t *p, size_t len, uint16_t *dim, uint16_t *n_acc)
 {
-    if (len < SR_STORE_ITEM_HDR) return SR_ERR_CORRUPT;
+    if (len < 4 || p[1] != SR_STORE_KIND_ITEM) return SR_ERR_CORRUPT;
     if (p[0] != SR_STORE_BLOB_VERSION) return SR_ERR_VERSION;
-    if (p[1] != SR_STORE_KIND_ITEM || sr_store_get_u16(p + 6) != 0) return SR_ERR_CORRUPT;
+    if (len < SR_STORE_ITEM_HDR || sr_store_get_u16(p + 6) != 0) return SR_ERR_CORRUPT;
     *dim = sr_store_get_u16(p + 2);
     *n_acc = sr_store_get_u16(p + 4);
     if (*dim == 0 || *dim > SR_STORE_DIM_MAX || !acc_ok(*n_acc, *dim)) return SR_ERR_CORRUPT;
@@ -367,9 +368,9 @@ int sr_store_global_decode(const void *blob, size_t len, const void **payload,
                            size_t *payload_len)
 {
     const uint8_t *p = blob;
-    if (!p || len < 4) return SR_ERR_CORRUPT;
+    if (!p || len < 4 || p[1] != SR_STORE_KIND_GLOBAL) return SR_ERR_CORRUPT;
     if (p[0] != SR_STORE_BLOB_VERSION) return SR_ERR_VERSION;
-    if (p[1] != SR_STORE_KIND_GLOBAL || p[2] || p[3]) return SR_ERR_CORRUPT;
+    if (p[2] || p[3]) return SR_ERR_CORRUPT;
     *payload = len > 4 ? p + 4 : NULL;
     *payload_len = len - 4;
     return 0;

@@ -163,7 +163,9 @@ void sr_store_opts_init(sr_store_opts_t *o);
  * the schema when absent) and loads the Lua scripts.  opts is copied.
  * Returns NULL with errstr set when Redis is unreachable, refuses AUTH, or
  * holds another schema version ("schema 2 in sr:meta, this build reads
- * 1").  For "wait until Redis is up" loops, call again. */
+ * 1").  For "wait until Redis is up" loops, call again.  Against a Redis
+ * Cluster node it follows MOVED to the node owning the `{prefix}` slot
+ * (and again after a resharding), so any node works as the address. */
 sr_store_t *sr_store_new(const sr_store_opts_t *opts, char *errstr, size_t errstr_size);
 /* Like sr_store_new with host, port, password and db from a
  * `redis://[:password@]host[:port][/db]` URL (sr_redis_url_parse in

@@ -861,3 +861,49 @@ Test(store_compat, flush_without_zmscore_keeps_popularity_exact, .fini = old_red
     cr_assert_eq(res.merged[0].pop, (0.1 + 1e-17 + 0.2) + 1.0);
     sr_store_destroy(s);
 }
+
+Test(store, corrupt_values_in_redis_are_errors_or_skipped_never_crashes)
+{
+    sr_store_t *s = open_store("sr");
+    flush_items(s, 0, 3, 0);
+    /* Someone else wrote garbage into our keys. */
+    free(cli("SET", "{sr}:u:mallory", "\x01U garbage", NULL));
+    free(cli("SET", "{sr}:i:item1", "not an item blob", NULL));
+    free(cli("XADD", "{sr}:updates", "*", "junk")); /* odd field count: refused by Redis */
+    char *o = cli("XADD", "{sr}:updates", "*", "s");
+    free(o);
+    {
+        char ports[16];
+        snprintf(ports, sizeof(ports), "%d", port);
+        char *argv[] = {"redis-cli", "-p", ports, "XADD", "{sr}:updates", "*", "s", "4", "n",
+                        "9", "id", "bad", "v", "xx", "p", "", NULL};
+        cr_assert_eq(sr_test_run(argv, NULL, 10000), 0);
+    }
+    const char *ids[] = {"mallory"};
+    sr_store_user_t u[1];
+    long rc = sr_store_get_users(s, ids, NULL, 1, u);
+    cr_assert_eq(rc, SR_ERR_CORRUPT, "rc %ld", rc);
+    cr_assert(strstr(sr_store_errstr(s), "mallory"), "%s", sr_store_errstr(s));
+    const char *iids[] = {"item1"};
+    sr_store_item_t it[1];
+    cr_assert_eq(sr_store_get_items(s, iids, NULL, 1, it), SR_ERR_CORRUPT);
+    /* The connection is still usable after a decode error. */
+    const char *good[] = {"item2"};
+    cr_assert_eq(sr_store_get_items(s, good, NULL, 1, it), 1, "%s", sr_store_errstr(s));
+    /* The item load skips the corrupt item, keeps the others. */
+    sr_store_items_t *all;
+    cr_assert_eq(sr_store_load_items(s, &all), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(all->n, 2);
+    sr_store_items_free(all);
+    /* The follower skips malformed entries and moves past them. */
+    sr_store_cursor_t cur = {0};
+    const sr_store_update_t *up;
+    int gap;
+    long n = sr_store_read_updates(s, &cur, 6400, &up, &gap);
+    cr_assert_eq(n, 3, "read %ld: %s", n, sr_store_errstr(s));
+    flush_items(s, 10, 1, 0);
+    n = sr_store_read_updates(s, &cur, 6400, &up, &gap);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(up[0].item.id, "item10");
+    sr_store_destroy(s);
+}

@@ -193,6 +193,17 @@ Test(store_codec, other_version_is_refused_as_version)
     free(b);
 }
 
+Test(store_codec, garbage_is_corrupt_not_version)
+{
+    static char mem[4096];
+    sr_store_user_t u;
+    sr_store_item_t it;
+    cr_assert_eq(sr_store_user_decode("not a user blob", 15, &u, mem, sizeof(mem)),
+                 SR_ERR_CORRUPT);
+    cr_assert_eq(sr_store_item_decode("not an item blob", 16, &it, mem, sizeof(mem)),
+                 SR_ERR_CORRUPT);
+}
+
 Test(store_codec, wrong_kind_and_bad_header_fields_are_corrupt)
 {
     float v[4] = {0};
@@ -295,6 +306,7 @@ Test(store_codec, global_round_trip_and_rejection)
     cr_assert_eq(sr_store_global_decode(buf, 3, &p, &pl), SR_ERR_CORRUPT);
     buf[1] = 'U';
     cr_assert_eq(sr_store_global_decode(buf, (size_t)l, &p, &pl), SR_ERR_CORRUPT);
+    buf[1] = 'G';
     buf[0] = 7;
     cr_assert_eq(sr_store_global_decode(buf, (size_t)l, &p, &pl), SR_ERR_VERSION);
 }
