@@ -85,9 +85,10 @@ typedef struct sr_trainer_stats {
     int64_t flush_retries;    /* failed flush / load attempts (Redis down) */
     int64_t users_loaded;     /* warm loads that found state in Redis */
     int64_t items_loaded;
+    int64_t items_delta_merged; /* flushed items Redis merged with another writer's delta */
     int64_t evaluated;        /* live prequential evaluations */
     double live_hr, live_ndcg;
-    int64_t freshness_p50_ms, freshness_p99_ms; /* event ts -> Redis write */
+    double freshness_p50_ms, freshness_p99_ms; /* event ts -> Redis write */
     int64_t rebalances;
     double elapsed_s;        /* wall time inside sr_trainer_run */
 } sr_trainer_stats_t;

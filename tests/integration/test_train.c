@@ -1,0 +1,198 @@
+/* `streamrec train` end to end against a real `streamrec broker` and a real
+ * redis-server: every event of a log applied exactly once, duplicates and
+ * bad messages handled, Redis going away and coming back. */
+#include "train_harness.h"
+
+TestSuite(train, .fini = th_fini);
+
+/* The basic promise: after training a simulated log to its end, each
+ * user's `events` in Redis equals that user's number of events. */
+Test(train, counts_exact_after_training_a_log, .timeout = 240)
+{
+    th_start(&th_env, 4);
+    const char *log = th_simulate(&th_env, "log.csv", 300, 400, 12000, 7);
+    th_count_t *c;
+    long total;
+    size_t nu = th_expected(log, &c, &total);
+    cr_assert_eq(th_produce_csv(&th_env, log), total);
+
+    th_argv_t a;
+    const char *extra[] = {"--exit-when-idle", "3000", "--json", NULL};
+    char *out = NULL;
+    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000);
+    cr_assert_eq(rc, 0, "train exited %d", rc);
+    char want[64];
+    snprintf(want, sizeof(want), "\"events_applied\":%ld,", total);
+    cr_expect(strstr(out, want), "stats: %s", out);
+    long applied;
+    cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
+    cr_expect_eq(applied, total);
+    free(out);
+    th_free_counts(c, nu);
+    
+}
+
+/* Reads every message of topic.dlq: reason tokens (sr-error) into
+ * reasons[] (comma separated), returns the count. */
+static int read_dlq(th_env_t *e, char *reasons, size_t size)
+{
+    char err[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", e->bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(kc, "group.id", "dlq-reader", err, sizeof(err));
+    rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    cr_assert_not_null(rk);
+    const rd_kafka_metadata_t *md;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "events.dlq", NULL);
+    cr_assert_eq(rd_kafka_metadata(rk, 0, rkt, &md, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int np = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
+    for (int p = 0; p < np; p++)
+        rd_kafka_topic_partition_list_add(l, "events.dlq", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int eofs = 0, n = 0;
+    reasons[0] = 0;
+    long long deadline = sr_test_now_ms() + 20000;
+    while (eofs < np && sr_test_now_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (!m->err) {
+            rd_kafka_headers_t *h = NULL;
+            const void *v = NULL;
+            size_t vl = 0;
+            if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                rd_kafka_header_get_last(h, "sr-error", &v, &vl) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                size_t used = strlen(reasons);
+                snprintf(reasons + used, size - used, "%.*s,", (int)vl, (const char *)v);
+            }
+            n++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+/* Duplicates count once; every kind of bad message lands in the DLQ with
+ * its reason, and the valid events around it are applied. */
+Test(train, duplicates_once_and_bad_messages_to_dlq, .timeout = 240)
+{
+    th_start(&th_env, 2);
+    rd_kafka_t *rk = th_producer(&th_env);
+    int64_t ts = 1767225600000LL; /* 2026-01-01 */
+    sr_event_t ev = {.user = "alice", .user_len = 5, .item = "i1", .item_len = 2,
+                     .type = SR_EV_CLICK, .ts_ms = ts};
+    th_send_event(rk, &ev, "a1");
+    th_send_event(rk, &ev, "a1"); /* producer retry: same id */
+    ev.item = "i2";
+    ev.ts_ms = ts + 1000;
+    th_send_event(rk, &ev, "a2");
+    /* garbage bytes */
+    th_send_raw(rk, "alice", 5, "\xff\xff\xff\xff garbage", 13);
+    /* truncated protobuf: a valid encoding cut in the middle of the user */
+    {
+        sr_event_wire_t w;
+        memset(&w, 0, sizeof(w));
+        w.ev = ev;
+        w.event_id = "a9";
+        w.event_id_len = 2;
+        char buf[512];
+        int n = sr_event_encode(&w, buf, sizeof(buf));
+        cr_assert(n > 8);
+        th_send_raw(rk, "alice", 5, buf, 7);
+    }
+    /* oversize user id (200 bytes) */
+    {
+        char big[201];
+        memset(big, 'u', 200);
+        big[200] = 0;
+        sr_event_t b = ev;
+        b.user = big;
+        b.user_len = 200;
+        th_send_event(rk, &b, "big1");
+    }
+    /* wrong type: field 4 = 99, with user/item/ts present */
+    {
+        const char raw[] = "\x12\x05" "alice" "\x1a\x02" "i3" "\x20\x63" "\x28\x80\xd0\xea\xb6\xb7\x33";
+        th_send_raw(rk, "alice", 5, raw, sizeof(raw) - 1);
+    }
+    ev.item = "i4";
+    ev.ts_ms = ts + 2000;
+    th_send_event(rk, &ev, "a3");
+    sr_event_t bob = {.user = "bob", .user_len = 3, .item = "i1", .item_len = 2,
+                      .type = SR_EV_PURCHASE, .ts_ms = ts + 500};
+    th_send_event(rk, &bob, "b1");
+    th_send_event(rk, &bob, "b1");
+    th_send_event(rk, &bob, "b1");
+    th_flush(rk);
+    rd_kafka_destroy(rk);
+
+    th_argv_t a;
+    const char *extra[] = {"--exit-when-idle", "3000", "--json", NULL};
+    char *out = NULL;
+    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 120000);
+    cr_assert_eq(rc, 0);
+    cr_expect(strstr(out, "\"events_applied\":4,"), "%s", out);
+    cr_expect(strstr(out, "\"events_duplicate\":3,"), "%s", out);
+    cr_expect(strstr(out, "\"events_invalid\":4,"), "%s", out);
+    free(out);
+
+    th_count_t want[2] = {{"alice", 3}, {"bob", 1}};
+    long applied;
+    cr_expect_eq(th_mismatches(&th_env, want, 2, &applied), 0);
+
+    char reasons[1024];
+    int n = read_dlq(&th_env, reasons, sizeof(reasons));
+    cr_expect_eq(n, 4, "dlq: %s", reasons);
+    cr_expect(strstr(reasons, "malformed") || strstr(reasons, "truncated"), "%s", reasons);
+    cr_expect(strstr(reasons, "truncated"), "%s", reasons);
+    cr_expect(strstr(reasons, "id_too_long"), "%s", reasons);
+    cr_expect(strstr(reasons, "type_unknown"), "%s", reasons);
+    
+}
+
+/* Redis stops mid-stream and comes back on the same port with its data:
+ * the trainer waits, retries, and in the end every event is applied
+ * exactly once. */
+Test(train, redis_restart_mid_stream_loses_nothing, .timeout = 300)
+{
+    th_start(&th_env, 4);
+    /* Replace the fixture's redis with one that keeps its data on disk. */
+    sr_test_stop(&th_env.redis, SIGTERM, 5000);
+    int port = th_env.redis_port;
+    cr_assert_eq(th_redis_start_on(&th_env.redis, port, th_env.dir), 0);
+
+    const char *log = th_simulate(&th_env, "log.csv", 300, 400, 15000, 11);
+    th_count_t *c;
+    long total;
+    size_t nu = th_expected(log, &c, &total);
+    th_produce_csv_range(&th_env, log, 0, total / 3);
+
+    sr_test_proc_t *trp = &th_trainers[0];
+    th_argv_t a;
+    const char *extra[] = {"--json", NULL};
+    cr_assert_eq(sr_test_spawn(trp, th_train_argv(&th_env, &a, extra), 1), 0);
+    long applied = th_wait_applied(&th_env, c, nu, total / 3, 60000);
+    cr_assert_eq(applied, total / 3, "first third not applied");
+
+    /* Redis away while more events arrive. */
+    sr_test_stop(&th_env.redis, SIGTERM, 5000);
+    th_produce_csv_range(&th_env, log, total / 3, -1);
+    sleep(2);
+    cr_assert_eq(th_redis_start_on(&th_env.redis, port, th_env.dir), 0);
+
+    applied = th_wait_applied(&th_env, c, nu, total, 120000);
+    int st = sr_test_stop(trp, SIGTERM, 30000);
+    cr_expect(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "trainer status %d", st);
+    cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
+    cr_expect_eq(applied, total);
+    th_free_counts(c, nu);
+    
+}
