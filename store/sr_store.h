@@ -313,8 +313,9 @@ long sr_store_pop_top(sr_store_t *s, size_t k, const sr_store_pop_t **out);
 /* A position in the item update stream.  Zero-initialise to start at the
  * beginning. */
 typedef struct sr_store_cursor {
-    char id[48];  /* last stream id read, "" = beginning */
-    uint64_t seq; /* its sequence number (consecutive per entry) */
+    char id[48];  /* where reading continues (a stream id), "" = beginning */
+    uint64_t seq; /* number of the last update read (numbers are
+                   * consecutive over the stream's life, starting at 1) */
 } sr_store_cursor_t;
 
 /* All items in contiguous arrays (row i of vec is item i). */
@@ -346,9 +347,9 @@ typedef struct sr_store_update {
     sr_store_item_t item; /* merged value; num and pop included */
 } sr_store_update_t;
 
-/* Reads the item updates after *cursor and advances it: up to max of
- * them, in whole stream entries (an entry holds up to 64 updates of one
- * flush; when max < 64 one entry is read, so up to 64 may come back).  *gap = 1 when
+/* Reads the item updates after *cursor and advances it: min(max, what is
+ * there), so a return of max means "there may be more" (the cursor can
+ * stop inside a stream entry of up to 64 updates).  *gap = 1 when
  * entries between the cursor and the first one returned were trimmed from
  * the capped stream (the follower fell behind: reload with
  * sr_store_load_items).  *out valid until the next call on s.  Returns the

@@ -41,6 +41,7 @@ struct sr_store_s {
     int has_zmscore; /* Redis >= 6.2 */
     int cluster;     /* the server runs in Cluster mode */
     int stale;       /* got MOVED/ASK: rediscover the slot owner next call */
+    size_t upd_per_entry; /* item updates per stream entry, last read */
     char node[300];  /* host:port actually connected to (after redirects) */
 
     sr_arena_t res;     /* results of the last call */
@@ -1190,6 +1191,22 @@ static const redisReply *entry_field(const redisReply *fields, const char *name)
     return NULL;
 }
 
+/* "ms-seq" -> "ms-(seq+1)": the first stream id after it (XRANGE's
+ * exclusive "(" start needs Redis 6.2; this works on every version). */
+static int next_id(const char *id, char *out, size_t size)
+{
+    unsigned long long ms, seq;
+    if (sscanf(id, "%llu-%llu", &ms, &seq) != 2) {
+        snprintf(out, size, "%s", id);
+        return -1;
+    }
+    if (seq == UINT64_MAX)
+        snprintf(out, size, "%llu-0", ms + 1);
+    else
+        snprintf(out, size, "%llu-%llu", ms, seq + 1);
+    return 0;
+}
+
 static int tail_now(sr_store_t *s, sr_store_cursor_t *cur)
 {
     memset(cur, 0, sizeof(*cur));
@@ -1220,8 +1237,10 @@ static int tail_now(sr_store_t *s, sr_store_cursor_t *cur)
         const redisReply *e = r1->element[0];
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
             e->element[0]->type == REDIS_REPLY_STRING && e->element[0]->len < sizeof(cur->id)) {
-            memcpy(cur->id, e->element[0]->str, e->element[0]->len);
-            cur->id[e->element[0]->len] = '\0';
+            char last[48];
+            memcpy(last, e->element[0]->str, e->element[0]->len);
+            last[e->element[0]->len] = '\0';
+            next_id(last, cur->id, sizeof(cur->id));
             const redisReply *sv = entry_field(e->element[1], "s");
             int64_t es;
             if (sv && sv->type == REDIS_REPLY_STRING && parse_i64(sv->str, sv->len, &es) == 0 &&
@@ -1410,20 +1429,6 @@ fail:
     return rc;
 }
 
-/* "ms-seq" -> "ms-(seq+1)": the first id after it (XRANGE's exclusive
- * "(" start needs Redis 6.2; this works on every version). */
-static int next_id(const char *id, char *out, size_t size)
-{
-    unsigned long long ms, seq;
-    if (!id[0]) return snprintf(out, size, "-"), 0;
-    if (sscanf(id, "%llu-%llu", &ms, &seq) != 2) return -1;
-    if (seq == UINT64_MAX)
-        snprintf(out, size, "%llu-0", ms + 1);
-    else
-        snprintf(out, size, "%llu-%llu", ms, seq + 1);
-    return 0;
-}
-
 long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
                            const sr_store_update_t **out, int *gap)
 {
@@ -1432,16 +1437,20 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
     *gap = 0;
     int rc = begin(s);
     if (rc < 0) return rc;
-    char start[64];
-    if (next_id(cursor->id, start, sizeof(start)) < 0)
-        return set_err(s, SR_ERR_INVAL, "bad stream cursor '%s'", cursor->id);
-    size_t entries = max / SR_STORE_STREAM_CHUNK;
+    /* The cursor names the entry of the last update returned and that
+     * update's number: reading from that entry (inclusive) and skipping
+     * numbers <= cursor->seq lets a call stop in the middle of an entry, so
+     * exactly min(max, available) updates come back.  Entries to ask for:
+     * max over the items per entry seen last time, plus the partly read one. */
+    size_t per = s->upd_per_entry ? s->upd_per_entry : 8;
+    size_t entries = max / per + 2;
+    if (entries > 10000) entries = 10000;
     arg_str(s, "XRANGE");
     arg_key(s, "updates", "", 0);
-    arg_str(s, start);
+    arg_str(s, cursor->id[0] ? cursor->id : "-");
     arg_str(s, "+");
     arg_str(s, "COUNT");
-    argf(s, "%zu", entries ? entries : 1);
+    argf(s, "%zu", entries);
     redisReply *r = NULL;
     if ((rc = simple(s, "XRANGE updates", &r)) < 0) return rc;
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0, total = 0;
@@ -1451,47 +1460,59 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
             e->element[1]->type == REDIS_REPLY_ARRAY)
             total += e->element[1]->elements / 8;
     }
-    sr_store_update_t *u = sr_arena_alloc(&s->res, (total + 1) * sizeof(*u));
+    if (n) s->upd_per_entry = total / n ? total / n : 1;
+    sr_store_update_t *u = sr_arena_alloc(&s->res, (max < total ? max : total) * sizeof(*u) + 1);
     if (!u) {
         freeReplyObject(r);
         return set_err(s, SR_ERR_NOMEM, "out of memory");
     }
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && m < max; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
             e->element[0]->type != REDIS_REPLY_STRING ||
             e->element[0]->len >= sizeof(cursor->id) || e->element[1]->type != REDIS_REPLY_ARRAY)
             continue;
-        /* The cursor advances past malformed entries too (they cannot get
-         * better by reading them again). */
-        memcpy(cursor->id, e->element[0]->str, e->element[0]->len);
-        cursor->id[e->element[0]->len] = '\0';
         const redisReply *fl = e->element[1];
         int64_t seq = 0;
-        /* Fields: s <first seq>, then per item n <num> id <id> v <blob> p <pop>. */
-        if (fl->elements < 2 || fl->element[0]->type != REDIS_REPLY_STRING ||
-            fl->element[0]->len != 1 || fl->element[0]->str[0] != 's' ||
-            fl->element[1]->type != REDIS_REPLY_STRING ||
-            parse_i64(fl->element[1]->str, fl->element[1]->len, &seq) < 0 ||
-            (fl->elements - 2) % 8 != 0) {
-            sr_log(SR_LOG_WARN, "store: malformed update entry %s skipped", cursor->id);
+        /* Fields: s <first number>, then per item n <num> id <id> v <blob> p <pop>. */
+        int bad = fl->elements < 2 || fl->element[0]->type != REDIS_REPLY_STRING ||
+                  fl->element[0]->len != 1 || fl->element[0]->str[0] != 's' ||
+                  fl->element[1]->type != REDIS_REPLY_STRING ||
+                  parse_i64(fl->element[1]->str, fl->element[1]->len, &seq) < 0 || seq < 1 ||
+                  (fl->elements - 2) % 8 != 0;
+        size_t k = bad ? 0 : (fl->elements - 2) / 8;
+        char eid[48];
+        memcpy(eid, e->element[0]->str, e->element[0]->len);
+        eid[e->element[0]->len] = '\0';
+        if (bad || k == 0) {
+            /* Malformed: step past it (reading it again cannot help). */
+            sr_log(SR_LOG_WARN, "store: malformed update entry %s skipped", eid);
+            next_id(eid, cursor->id, sizeof(cursor->id));
             continue;
         }
-        if ((uint64_t)seq != cursor->seq + 1) *gap = 1;
-        size_t k = (fl->elements - 2) / 8;
-        cursor->seq = (uint64_t)seq + k - 1;
-        for (size_t j = 0; j < k; j++) {
+        uint64_t first = (uint64_t)seq, last = first + k - 1;
+        if (last <= cursor->seq) continue; /* the entry we stopped in, fully read */
+        if (first > cursor->seq + 1) *gap = 1;
+        size_t j0 = first > cursor->seq ? 0 : (size_t)(cursor->seq + 1 - first);
+        for (size_t j = j0; j < k && m < max; j++) {
             redisReply *const *g = fl->element + 2 + 8 * j;
-            int bad = 0;
-            for (int q = 0; q < 8; q++) bad |= g[q]->type != REDIS_REPLY_STRING;
-            if (bad) continue;
+            /* Inside an entry the cursor names it; after its last update,
+             * the first id after it (so it is not fetched again). */
+            if (j + 1 < k)
+                snprintf(cursor->id, sizeof(cursor->id), "%s", eid);
+            else
+                next_id(eid, cursor->id, sizeof(cursor->id));
+            cursor->seq = first + j;
+            int badf = 0;
+            for (int q = 0; q < 8; q++) badf |= g[q]->type != REDIS_REPLY_STRING;
+            if (badf) continue;
             sr_store_update_t *x = &u[m];
             memset(x, 0, sizeof(*x));
-            memcpy(x->stream_id, cursor->id, strlen(cursor->id) + 1);
-            x->seq = (uint64_t)seq + j;
+            memcpy(x->stream_id, eid, strlen(eid) + 1);
+            x->seq = first + j;
             if (decode_item(s, g[5]->str, g[5]->len, &x->item, "update entry") < 0) {
-                sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", cursor->id, s->err);
+                sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", eid, s->err);
                 s->err[0] = '\0';
                 continue;
             }
