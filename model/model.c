@@ -49,6 +49,8 @@ void sr_model_params_init(sr_model_params_t *p)
     p->blend_lr = 0.05f;
     p->sampler_uniform = 0.5f;
     p->blend_sample = 0.1f;
+    p->cooc_backward = 0.5f;
+    p->pop_impression = 0.01f;
 }
 
 typedef enum { PT_INT, PT_FLOAT, PT_U64 } ptype_t;
@@ -88,6 +90,8 @@ static const struct {
     PF("blend_lr", blend_lr, 0, 10),
     PF("sampler_uniform", sampler_uniform, 0, 1),
     PF("blend_sample", blend_sample, 0, 1),
+    PF("cooc_backward", cooc_backward, 0, 1),
+    PF("pop_impression", pop_impression, 0, 1),
 #undef PF
 #undef PI
 };
@@ -828,29 +832,31 @@ static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
     fp[p] = xf;
 }
 
-static void cooc_add(sr_model_t *m, uint32_t a, int32_t b)
+static void cooc_add(sr_model_t *m, uint32_t a, int32_t b, float inc)
 {
+    if (!(inc > 0.0f)) return; /* cooc_backward 0: forward lists only */
     uint32_t cm = (uint32_t)m->p.cooc_max;
     uint32_t n = m->nbr_n[a];
     int32_t e = n ? nbr_find(m, a, b) : -1;
     if (e >= 0) {
-        sr_model_nbr_(m, a)[e].count += 1.0f;
+        sr_model_nbr_(m, a)[e].count += inc;
         nbr_place(m, a, (uint32_t)e);
     } else if (n < cm) {
         /* On ENOMEM the pair is dropped: a signal, not a fact. */
         if (sr_model_nbr_reserve_(m, a, n + 1u)) return;
         sr_score_nbr_t *l = sr_model_nbr_(m, a);
         l[n].item = b;
-        l[n].count = 1.0f;
+        l[n].count = inc;
         m->pool_fp[m->nbr_off[a] + n] = nbr_fp(b);
-        m->nbr_n[a] = (uint16_t)(n + 1); /* count 1 is the smallest: in order */
+        m->nbr_n[a] = (uint16_t)(n + 1);
+        nbr_place(m, a, n);
     } else {
         /* Space-saving: the newcomer takes the last slot and inherits its
-         * count + 1, so a truly frequent neighbour cannot be starved by
+         * count + inc, so a truly frequent neighbour cannot be starved by
          * churn. */
         sr_score_nbr_t *l = sr_model_nbr_(m, a);
         l[n - 1].item = b;
-        l[n - 1].count += 1.0f;
+        l[n - 1].count += inc;
         m->pool_fp[m->nbr_off[a] + n - 1] = nbr_fp(b);
         nbr_place(m, a, n - 1);
     }
@@ -968,8 +974,8 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
                     if (!dup) ctx[nctx++] = x;
                 }
                 for (size_t k = 0; k < nctx; k++) {
-                    cooc_add(m, (uint32_t)i, ctx[k]);
-                    cooc_add(m, (uint32_t)ctx[k], i);
+                    cooc_add(m, (uint32_t)i, ctx[k], m->p.cooc_backward);
+                    cooc_add(m, (uint32_t)ctx[k], i, 1.0f);
                 }
             }
         }
@@ -988,7 +994,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         /* An impression without a click: a weak explicit negative. */
         loss += sgd_item(m, (uint32_t)i, 0.0f, w, res != NULL);
         sgd_user(m, (uint32_t)u);
-        pop_add(m, (uint32_t)i, ts, SR_POP_IMPRESSION);
+        pop_add(m, (uint32_t)i, ts, m->p.pop_impression);
     }
     m->u_events[u]++;
     m->u_last[u] = ts;

@@ -16,9 +16,6 @@
 /* AdaGrad accumulators start here (the "initial accumulator" of
  * TensorFlow's Adagrad), which bounds the first steps. */
 #define SR_ADAGRAD_INIT 0.01f
-/* Popularity added by an impression (exposure, not interest) relative to
- * 1 for every other event; keeps every item's popularity positive. */
-#define SR_POP_IMPRESSION 0.01
 /* Renormalise scaled popularity after this many half-lives (2^500 is far
  * from double overflow); an O(n_items) step once per 500 half-lives. */
 #define SR_POP_RENORM 500.0

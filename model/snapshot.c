@@ -23,7 +23,7 @@
 #endif
 
 #define MAGIC "SRMODEL"
-#define VERSION 1u
+#define VERSION 2u
 #define BLOCK (64 * 1024)
 
 /* ---------------------------------------------------------------- writer */
@@ -115,6 +115,8 @@ int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *bu
     PUT(&w, p->blend_lr);
     PUT(&w, p->sampler_uniform);
     PUT(&w, p->blend_sample);
+    PUT(&w, p->cooc_backward);
+    PUT(&w, p->pop_impression);
 
     size_t d = (size_t)m->dim, rm = (size_t)p->recent_max;
     PUT(&w, m->n_items);
@@ -294,6 +296,8 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     GET(&r, p.blend_lr);
     GET(&r, p.sampler_uniform);
     GET(&r, p.blend_sample);
+    GET(&r, p.cooc_backward);
+    GET(&r, p.pop_impression);
     if (r.err) goto fail;
     char perr[160];
     m = sr_model_new(&p, perr, sizeof perr);

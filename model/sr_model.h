@@ -22,6 +22,9 @@
 
 #include "sr_event.h"
 
+/* Every field is a config property (model.<name>).  Keep the struct free of
+ * padding (an even number of 4-byte fields around the one uint64_t): a test
+ * compares params bytewise. */
 typedef struct sr_model_params {
     int dim;        /* latent factors k */
     int negatives;  /* sampled negatives per positive */
@@ -40,6 +43,12 @@ typedef struct sr_model_params {
     float sampler_uniform; /* share of negatives drawn uniformly (rest:
                               popularity-proportional, from recent positives) */
     float blend_sample;    /* share of events the blend learns from */
+    float cooc_backward;   /* a pair counts 1 in the earlier item's neighbour
+                              list, this much in the later item's: lists lean
+                              towards what comes next */
+    float pop_impression;  /* popularity an impression adds (exposure, not
+                              interest; other events add 1); > 0 keeps every
+                              item's popularity positive */
 } sr_model_params_t;
 
 /* Fills the defaults (the same values as the config table's model.*). */

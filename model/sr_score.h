@@ -53,6 +53,11 @@
  *                                          strongest SR_WALK_N2 each): items
  *                                          of the same kind not yet linked
  *
+ * co(j, i) is the weight of i in j's neighbour list: each time i follows j
+ * within a user's last cooc_window items it grows by 1, each time i comes
+ * before j by cooc_backward (lists lean towards what comes next); n_i counts
+ * i's occurrences.
+ *
  * Items the user already has and items new to the user are different
  * questions (a repeat view vs a discovery), so the sparse signals are split
  * by `seen` and the blend weighs each side on its own.

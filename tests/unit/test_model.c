@@ -356,7 +356,7 @@ Test(model, wrong_version_and_magic_rejected)
     buf_t b = save(a);
     b.p[8] = 99;
     expect_reject(&b, "version");
-    b.p[8] = 1;
+    b.p[8] = 2;
     b.p[0] = 'X';
     expect_reject(&b, "magic");
     free(b.p);

@@ -79,7 +79,9 @@ Test(model_params, each_model_row_changes_its_parameter)
                {"model.cooc_max", "16"},
                {"model.blend_lr", "0.02"},
                {"model.sampler_uniform", "0.3"},
-               {"model.blend_sample", "0.5"}};
+               {"model.blend_sample", "0.5"},
+               {"model.cooc_backward", "0.25"},
+               {"model.pop_impression", "0.1"}};
     for (size_t i = 0; i < sizeof(alt) / sizeof(alt[0]); i++) {
         cr_assert_eq(sr_conf_set(conf, alt[i].key, alt[i].value, errstr, sizeof(errstr)), 0, "%s",
                      errstr);
