@@ -576,6 +576,11 @@ static int load_all(sr_trainer_t *t)
         sr_log(SR_LOG_WARN, "trainer: global state in redis has %zu bytes, expected %zu; ignored",
                glen, sizeof(sr_global_state_t));
     }
+    /* Popularity bases are our model's own decayed values, which depend on
+     * the clock the global state just restored: take them now. */
+    for (uint32_t x = 0; x < sr_model_n_items(t->model) && x < st->ib_cap; x++)
+        if (st->ib[x].exists && sr_model_export_item(t->model, x, &st->is) == 0)
+            st->ib[x].pop = st->is.pop;
     sr_model_clear_dirty(t->model);
     st->all_items_loaded = 1;
     sr_log(SR_LOG_INFO, "trainer: loaded %u items and the global state from redis", n);
@@ -806,6 +811,11 @@ int sr_trainer_flush_(sr_trainer_t *t)
                                            .next = sr_tpart_commit_offset(p)};
     }
     sr_model_export_global(t->model, &st->gs);
+    /* Sizes are informational and depend on how many users this process
+     * happens to hold; keep them out so the blob is a function of the
+     * event stream only. */
+    st->gs.n_users = 0;
+    st->gs.n_items = 0;
     const void *g = &st->gs;
     size_t glen = sizeof(st->gs);
 
