@@ -174,7 +174,10 @@ static const char sr_store_lua_flush[] =
     "    local sp = pops[j]\n"
     "    local spn = 0\n"
     "    if sp then spn = tonumber(sp) end\n"
-    "    if spn == tonumber(pb) then\n"
+    "    if pc == pb then\n"
+    /* Unchanged by this writer (e.g. a sampled negative): nothing to write. */
+    "      pop = sp or '0'\n"
+    "    elseif spn == tonumber(pb) then\n"
     "      zadd[#zadd+1] = pc; zadd[#zadd+1] = id\n"
     "      pop = pc\n"
     "    else\n"

@@ -942,3 +942,35 @@ Test(store, a_follower_reading_in_small_steps_sees_every_update_once)
     cr_assert_eq(cur.seq, 153);
     sr_store_destroy(s);
 }
+
+Test(store, unchanged_popularity_is_not_rewritten)
+{
+    sr_store_t *s = open_store("sr");
+    item_val_t v = {.id = "n"};
+    sr_store_item_t c = item_of(&v);
+    sr_store_item_write_t w = {.cur = &c, .write_pop = 1, .pop_cur = 2.5};
+    sr_store_flush_t f = {.items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    /* Another writer moved it to 7.5 meanwhile. */
+    free(cli("ZADD", "{sr}:pop", "7.5", "n"));
+    /* This writer only touched the vector (a sampled negative). */
+    w.pop_base = w.pop_cur = 2.5;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.merged[0].pop, 7.5, "got %g", res.merged[0].pop);
+    const char *ids[] = {"n"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(s, ids, NULL, 1, io), 1);
+    cr_assert_eq(io[0].pop, 7.5);
+    /* An item never popular and unchanged stays out of the set. */
+    item_val_t z = {.id = "zero"};
+    sr_store_item_t cz = item_of(&z);
+    sr_store_item_write_t wz = {.cur = &cz, .write_pop = 1};
+    sr_store_flush_t fz = {.items = &wz, .n_items = 1};
+    cr_assert_eq(sr_store_flush(s, &fz, &res), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(res.merged[0].has_pop, 1);
+    cr_assert_eq(res.merged[0].pop, 0.0);
+    const sr_store_pop_t *p;
+    cr_assert_eq(sr_store_pop_top(s, 10, &p), 1);
+    sr_store_destroy(s);
+}
