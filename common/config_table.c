@@ -122,7 +122,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"model.recent_max", INT, 1, 256, "20", "Recent items kept per user (short-term vector and recency signal).", NULL},
     {"model.recent_half_life_s", DBL, 0.001, 1e9, "1800", "Half-life of a recent item's weight, in seconds of event time.", NULL},
     {"model.pop_half_life_s", DBL, 0.001, 1e9, "21600", "Half-life of decayed item popularity, in seconds of event time.", NULL},
-    {"model.cooc_window", INT, 0, 64, "3", "Co-occurrence counts pairs within a user's last N items.", NULL},
+    {"model.cooc_window", INT, 0, 64, "2", "Co-occurrence counts pairs within a user's last N items.", NULL},
     {"model.cooc_max", INT, 0, 256, "256", "Co-occurrence neighbours kept per item.", NULL},
     {"model.blend_lr", DBL, 0, 10, "0.05", "Learning rate of the online blend of the ranking signals.", NULL},
     {"model.sampler_uniform", DBL, 0, 1, "0.5", "Share of negatives drawn uniformly from all items; the rest are drawn in proportion to recent popularity.", NULL},

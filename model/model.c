@@ -44,7 +44,7 @@ void sr_model_params_init(sr_model_params_t *p)
     p->recent_max = 20;
     p->recent_half_life_s = 1800.0f;
     p->pop_half_life_s = 21600.0f;
-    p->cooc_window = 3;
+    p->cooc_window = 2;
     p->cooc_max = 256;
     p->blend_lr = 0.05f;
     p->sampler_uniform = 0.5f;
