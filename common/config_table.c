@@ -125,7 +125,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"model.cooc_window", INT, 0, 64, "2", "Co-occurrence counts pairs within a user's last N items.", NULL},
     {"model.cooc_max", INT, 0, 256, "256", "Co-occurrence neighbours kept per item.", NULL},
     {"model.blend_lr", DBL, 0, 10, "0.05", "Learning rate of the online blend of the ranking signals.", NULL},
-    {"model.sampler_uniform", DBL, 0, 1, "0.5", "Share of negatives drawn uniformly from all items; the rest are drawn in proportion to recent popularity.", NULL},
+    {"model.sampler_uniform", DBL, 0, 1, "0.7", "Share of negatives drawn uniformly from all items; the rest are drawn in proportion to recent popularity.", NULL},
     {"model.blend_sample", DBL, 0, 1, "0.1", "Share of events the online blend learns from.", NULL},
     {"model.cooc_backward", DBL, 0, 1, "0.5", "Weight of a co-occurring pair in the later item's neighbour list (1 in the earlier item's): lists lean towards what users view next.", NULL},
     {"model.pop_impression", DBL, 0, 1, "0.01", "Popularity an impression adds to its item (every other event adds 1): exposure, not interest.", NULL},

@@ -47,7 +47,7 @@ void sr_model_params_init(sr_model_params_t *p)
     p->cooc_window = 2;
     p->cooc_max = 256;
     p->blend_lr = 0.05f;
-    p->sampler_uniform = 0.5f;
+    p->sampler_uniform = 0.7f;
     p->blend_sample = 0.1f;
     p->cooc_backward = 0.5f;
     p->pop_impression = 0.01f;
