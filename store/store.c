@@ -639,6 +639,7 @@ static int assign_nums(sr_store_t *s, const char **ids, const size_t *lens, size
     if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
         freeReplyObject(r);
         s->argv[0] = "EVAL";
+        s->argvlen[0] = 4;
         s->argv[1] = sr_store_lua_assign;
         s->argvlen[1] = strlen(sr_store_lua_assign);
         s->argc = first + missing;
@@ -815,12 +816,15 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
     }
 
     redisReply *r = NULL;
+    size_t argc = s->argc; /* append() clears it; the fallback resends */
     if ((rc = command(s, &r)) < 0) return rc;
     if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
         freeReplyObject(r);
         /* SCRIPT FLUSH or a failover to a replica without the script:
          * send the body once, and reload it for the next flushes. */
+        s->argc = argc;
         s->argv[0] = "EVAL";
+        s->argvlen[0] = 4;
         s->argv[1] = sr_store_lua_flush;
         s->argvlen[1] = strlen(sr_store_lua_flush);
         if ((rc = command(s, &r)) < 0) return rc;

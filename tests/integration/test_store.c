@@ -974,3 +974,29 @@ Test(store, unchanged_popularity_is_not_rewritten)
     cr_assert_eq(sr_store_pop_top(s, 10, &p), 1);
     sr_store_destroy(s);
 }
+
+Test(store, flush_survives_a_script_flush_on_the_server)
+{
+    sr_store_t *s = open_store("sr");
+    small_flush_t a;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    /* Someone ran SCRIPT FLUSH (or we failed over to a fresh replica):
+     * EVALSHA answers NOSCRIPT, the store sends the body instead. */
+    free(cli("SCRIPT", "FLUSH", NULL, NULL));
+    small_flush_init(&a, "u2", "brand-new-item", 5, 9); /* needs the number script too */
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    free(cli("SCRIPT", "FLUSH", NULL, NULL));
+    small_flush_init(&a, "u3", "another-new-item", 9, 12);
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+    int32_t p0 = 0;
+    int64_t off;
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, 12);
+    const char *ids[] = {"u3"};
+    sr_store_user_t u[1];
+    cr_assert_eq(sr_store_get_users(s, ids, NULL, 1, u), 1);
+    cr_assert_str_eq(u[0].recent[0].item_id, "another-new-item");
+    sr_store_destroy(s);
+}
