@@ -42,6 +42,10 @@ void sr_ranker_opts_init(sr_ranker_opts_t *o)
     o->score.blend[SR_F_REC] = 3.0f;
     o->score.blend[SR_F_LAST] = 1.0f;
     o->score.blend[SR_F_COOC] = 3.0f;
+    o->score.blend[SR_F_SEEN] = 1.0f;
+    o->score.blend[SR_F_COOC_SEEN] = 1.0f;
+    o->score.blend[SR_F_POS] = 1.0f;
+    o->score.blend[SR_F_REPEAT] = 1.0f;
     memcpy(o->score.weight, p.weight, sizeof(o->score.weight));
     o->score.recent_half_life_s = p.recent_half_life_s;
     o->score.cooc_window = p.cooc_window;

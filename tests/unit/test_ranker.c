@@ -65,10 +65,19 @@ static int64_t fake_now(void *opaque)
 
 static fake_src_t src;
 
-static sr_ranker_t *new_ranker(void)
+static sr_ranker_opts_t test_opts(void)
 {
     sr_ranker_opts_t o;
     sr_ranker_opts_init(&o);
+    /* distinct non-zero weights so every feature shows in the reference test */
+    for (int f = 0; f < SR_BLEND_NFEAT; f++)
+        if (o.score.blend[f] == 0) o.score.blend[f] = 0.25f + 0.125f * (float)f;
+    return o;
+}
+
+static sr_ranker_t *new_ranker(void)
+{
+    sr_ranker_opts_t o = test_opts();
     o.dim = DIM;
     o.get_user = fake_get_user;
     o.opaque = &src;
@@ -234,24 +243,34 @@ Test(items, readers_never_see_a_half_applied_batch)
 /* ---- scoring ---- */
 
 /* The blend as documented in model/sr_score.h, written out independently
- * (double precision, exp2, no co-occurrence: custom rankers carry none). */
+ * (double precision, exp2; no co-occurrence: custom rankers carry none). */
 static float ref_score(const sr_score_conf_t *c, const float *vecs, const float *bias,
                        const float *pop, const fake_user_t *u, size_t i)
 {
     double sv[DIM] = {0}, wsum = 0, rec = 0, hl = c->recent_half_life_s * 1000.0;
-    size_t taken = 0;
-    int last = -1;
-    for (size_t j = u->n_recent; j-- > 0;) {
-        int idx = atoi(u->recent[j].id + 1);
+    size_t taken = 0, n = u->n_recent;
+    int idx[16];
+    for (size_t j = 0; j < n; j++) idx[j] = atoi(u->recent[j].id + 1);
+    for (size_t j = n; j-- > 0;) {
         double age = (double)(NOW_MS - u->recent[j].ts_ms);
-        if (last < 0) last = idx;
         if (taken < SR_SESS_LEN) {
             double w = exp2(-age / hl);
-            for (int d = 0; d < DIM; d++) sv[d] += w * vecs[idx * DIM + d];
+            for (int d = 0; d < DIM; d++) sv[d] += w * vecs[idx[j] * DIM + d];
             wsum += w;
             taken++;
         }
-        if ((size_t)idx == i) rec += c->weight[u->recent[j].type] * exp2(-age / hl);
+        if ((size_t)idx[j] == i) rec += c->weight[u->recent[j].type] * exp2(-age / hl);
+    }
+    /* distinct items newest first, and i's rank among them */
+    int distinct[16];
+    size_t nd = 0;
+    int rank = -1;
+    for (size_t j = n; j-- > 0;) {
+        int dup = 0;
+        for (size_t t = 0; t < nd; t++) dup |= distinct[t] == idx[j];
+        if (dup) continue;
+        if ((size_t)idx[j] == i) rank = (int)nd;
+        distinct[nd++] = idx[j];
     }
     double mf = 0, sess = 0;
     for (int d = 0; d < DIM; d++) {
@@ -259,10 +278,21 @@ static float ref_score(const sr_score_conf_t *c, const float *vecs, const float 
         sess += vecs[i * DIM + d] * (wsum > 1 ? sv[d] / wsum : sv[d]);
     }
     double lp = pop[i] > 0 ? log(pop[i]) : -INFINITY;
-    return (float)(c->blend[SR_F_MF] * mf + c->blend[SR_F_SESS] * sess +
-                   c->blend[SR_F_BIAS] * bias[i] +
-                   c->blend[SR_F_POP] * fmax(lp + c->pop_offset, SR_POP_FLOOR) +
-                   c->blend[SR_F_REC] * log1p(rec) + c->blend[SR_F_LAST] * ((int)i == last));
+    double sc = c->blend[SR_F_MF] * mf + c->blend[SR_F_SESS] * sess +
+                c->blend[SR_F_BIAS] * bias[i] +
+                c->blend[SR_F_POP] * fmax(lp + c->pop_offset, SR_POP_FLOOR);
+    if (rank >= 0) {
+        double pause = 1 - exp2(-(double)(NOW_MS - u->recent[n - 1].ts_ms) / hl);
+        sc += c->blend[SR_F_REC] * log1p(rec) + c->blend[SR_F_SEEN] +
+              c->blend[SR_F_POS] / (1.0 + rank) +
+              c->blend[SR_F_REPEAT] * (1.0 - (double)nd / (double)n) +
+              c->blend[SR_F_GAP] * pause;
+        if (rank == 0) sc += c->blend[SR_F_LAST];
+        if (rank == 1) sc += c->blend[SR_F_R1];
+        if (rank >= 2 && rank <= 3) sc += c->blend[SR_F_R23];
+        if (rank >= 4 && rank <= 7) sc += c->blend[SR_F_R47];
+    }
+    return (float)sc;
 }
 
 static void add_recent(fake_user_t *u, const char *id, int64_t age_ms, int type)
@@ -286,11 +316,13 @@ Test(score, recommend_matches_brute_force_reference)
     u->id = "alice";
     u->has_vec = 1;
     for (int d = 0; d < DIM; d++) u->vec[d] = frand();
-    add_recent(u, "i3", 1000, SR_RANKER_VIEW);
+    add_recent(u, "i3", 1000000, SR_RANKER_VIEW);
     add_recent(u, "i42", 600000, SR_RANKER_PURCHASE);
-    add_recent(u, "i3", 10, SR_RANKER_CART);
-    sr_ranker_opts_t o;
-    sr_ranker_opts_init(&o);
+    add_recent(u, "i7", 500000, SR_RANKER_CLICK);
+    add_recent(u, "i9", 400000, SR_RANKER_VIEW);
+    add_recent(u, "i11", 300000, SR_RANKER_VIEW);
+    add_recent(u, "i3", 20000, SR_RANKER_CART);
+    sr_ranker_opts_t o = test_opts();
     float ref[N];
     for (size_t i = 0; i < N; i++) ref[i] = ref_score(&o.score, vecs, bias, pop, u, i);
     sr_ranker_result_t res;
