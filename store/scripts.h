@@ -37,8 +37,8 @@ static const char sr_store_lua_assign[] =
  * next), per user its blob, per item (id, number, base blob or "", cur
  * blob, write_pop, pop_base, pop_cur).  Returns {0, merged_1, pop_1, ...}
  * where merged_j is "" when cur was stored exactly, or {1} for a duplicate
- * flush; errors start with FENCED, BADITEM or DUPITEM and mean nothing was
- * written.
+ * flush; errors start with FENCED, BADITEM, DUPITEM or BADKEY and mean
+ * nothing was written.
  * Redis commands are batched (MGET, MSET, multi-field HSET, multi-member
  * ZADD, chunked XADD) because each redis.call costs about a microsecond. */
 static const char sr_store_lua_flush[] =
@@ -63,6 +63,16 @@ static const char sr_store_lua_flush[] =
     " were already written') end\n"
     "  return {1}\n"
     "end\n"
+    /* Keys of the wrong type would fail half-way through the writes. */
+    "local want = {[1] = 'hash', [2] = 'zset', [3] = 'stream', [4] = 'string', [5] = 'string'}\n"
+    "for k = 1, 5 do\n"
+    "  local t = redis.call('TYPE', KEYS[k]).ok\n"
+    "  if t ~= 'none' and t ~= want[k] then\n"
+    "    return redis.error_reply('BADKEY ' .. KEYS[k] .. ' is a ' .. t .. ', not a ' .. want[k])\n"
+    "  end\n"
+    "end\n"
+    "local sq = redis.call('GET', KEYS[5])\n"
+    "if sq and not tonumber(sq) then return redis.error_reply('BADKEY ' .. KEYS[5] .. ' is not a number') end\n"
     "local ua = a\n"
     "local ia = a + n_u\n"
     "local ik = 5 + n_u\n"

@@ -190,6 +190,7 @@ static int reply_err(sr_store_t *s, const redisReply *r, const char *what)
     if (!strncmp(r->str, "FENCED", 6)) code = SR_ERR_STATE;
     else if (!strncmp(r->str, "BADITEM", 7)) code = SR_ERR_VERSION;
     else if (!strncmp(r->str, "DUPITEM", 7)) code = SR_ERR_INVAL;
+    else if (!strncmp(r->str, "BADKEY", 6)) code = SR_ERR_CORRUPT;
     else if (!strncmp(r->str, "MOVED", 5) || !strncmp(r->str, "ASK", 3))
         code = SR_ERR_UNAVAIL, s->stale = 1; /* resharded: find the owner again */
     else if (!strncmp(r->str, "LOADING", 7) || !strncmp(r->str, "BUSY", 4) ||

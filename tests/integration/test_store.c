@@ -1000,3 +1000,22 @@ Test(store, flush_survives_a_script_flush_on_the_server)
     cr_assert_str_eq(u[0].recent[0].item_id, "another-new-item");
     sr_store_destroy(s);
 }
+
+Test(store, a_key_of_the_wrong_type_refuses_the_flush_before_any_write)
+{
+    sr_store_t *s = open_store("sr");
+    free(cli("SET", "{sr}:updates", "not a stream", NULL));
+    small_flush_t a;
+    small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &a.f, &res), SR_ERR_CORRUPT, "%s", sr_store_errstr(s));
+    cr_assert(strstr(sr_store_errstr(s), "{sr}:updates"), "%s", sr_store_errstr(s));
+    const char *ids[] = {"u1"};
+    sr_store_user_t u[1];
+    cr_assert_eq(sr_store_get_users(s, ids, NULL, 1, u), 0, "the user was written");
+    int32_t p0 = 0;
+    int64_t off;
+    cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
+    cr_assert_eq(off, SR_STORE_OFFSET_NONE);
+    sr_store_destroy(s);
+}
