@@ -187,7 +187,7 @@ const char *sr_store_errstr(const sr_store_t *s);
 /* 1 when err is a transient connection-level failure worth retrying
  * (SR_ERR_UNAVAIL, SR_ERR_TIMEOUT, SR_ERR_REDIS other than fencing). */
 int sr_store_err_retryable(int err);
-/* The key prefix in use and the hash tag, e.g. "sr" and "{sr}". */
+/* The key prefix in use, e.g. "sr" (data keys live under "{sr}:"). */
 const char *sr_store_prefix(const sr_store_t *s);
 
 /* ---- the atomic flush (trainer) ---- */
@@ -254,16 +254,17 @@ typedef struct sr_store_flush_result {
     size_t n_delta_merged;
 } sr_store_flush_result_t;
 
-/* Writes one flush atomically (one Lua script; at most one extra round
- * trip before it when recent items or items need new global numbers).
+/* Writes one flush atomically (one Lua script; before it, one extra round
+ * trip per 1000 item ids this handle has not seen yet, to get their global
+ * numbers).
  * Offset fencing: every offset with prev != ANY must be stored as prev
  * (absent = NONE); if ALL of them are already stored as next (and some next
  * != prev), the flush is a duplicate (res->duplicate = 1, returns 0);
  * anything else returns SR_ERR_STATE ("fenced": another trainer owns or
  * moved the partition) and writes nothing.  Returns SR_ERR_INVAL on bad
  * records or an item id twice in one flush (nothing written),
- * SR_ERR_VERSION on a dim mismatch with a stored
- * item, connection errors as above (then the flush may or may not have
+ * SR_ERR_VERSION on a dim mismatch with a stored item, SR_ERR_CORRUPT
+ * when one of the shared keys has the wrong type, connection errors as above (then the flush may or may not have
  * been applied: retry it unchanged, the fencing makes that safe).
  * res memory stays valid until the next call on s. */
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res);
