@@ -31,12 +31,12 @@
  * fixed time.  What does not work / differs: group state and committed
  * offsets live only as long as the broker process; topic auto-creation
  * uses the mock's default partition count, so topics are created
- * explicitly here; no TLS, SASL or ACLs.  One observation not root-caused:
- * an earlier draft of the group test hung in rd_kafka_destroy of a
- * consumer (librdkafka log: "Handle is terminating in state INIT: 3
- * refcnts, 0 toppar(s)") while the same sequence written as in the test
- * now does not; if a consumer's destroy hangs against the mock, suspect
- * this first.
+ * explicitly here; no TLS, SASL or ACLs.  Trap seen while writing the
+ * tests (not a mock limitation, librdkafka's rule): rd_kafka_destroy of a
+ * consumer hangs forever (debug log: "Handle is terminating in state
+ * INIT: 3 refcnts, 0 toppar(s)") while the application still holds any
+ * rd_kafka_message_t from it, or a partition list returned by
+ * rd_kafka_assignment(); destroy those before rd_kafka_destroy.
  *
  * Threading: the mock cluster runs on its own librdkafka thread; the
  * sr_broker_t functions are called from one thread. */
