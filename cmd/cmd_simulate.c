@@ -5,15 +5,26 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd_util.h"
 #include "sr_cmd.h"
+#include "sr_produce.h"
 #include "sr_sim.h"
 
 extern char **environ;
+
+/* --kafka mode: set by SIGINT/SIGTERM, polled by sr_produce_sim. */
+static volatile sig_atomic_t sim_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sim_stop = 1;
+}
 
 static void usage(FILE *out)
 {
@@ -32,6 +43,11 @@ static void usage(FILE *out)
                  "  --categories C   number of categories (default items/250, at least 4)\n"
                  "  --zipf S         item popularity exponent (default 1.0)\n"
                  "  --impressions P  chance of impressions before a listing click (default 0.1)\n"
+                 "  --kafka          send the traffic live to topic.events on\n"
+                 "                   kafka.bootstrap.servers instead of writing CSV: events\n"
+                 "                   stamped with the current time, until --events (if given)\n"
+                 "                   or Ctrl-C; progress on stderr\n"
+                 "  --rate N         --kafka: events per second (default 1000; 0 = flat out)\n"
                  "  -c FILE / -X key=value: the common configuration options\n");
 }
 
@@ -74,7 +90,9 @@ int sr_cmd_simulate(int argc, char **argv)
         O_CATS,
         O_ZIPF,
         O_IMPR,
-        O_HELP
+        O_HELP,
+        O_KAFKA,
+        O_RATE
     };
     static const struct option opts[] = {
         {"users", required_argument, NULL, O_USERS},
@@ -88,6 +106,8 @@ int sr_cmd_simulate(int argc, char **argv)
         {"zipf", required_argument, NULL, O_ZIPF},
         {"impressions", required_argument, NULL, O_IMPR},
         {"help", no_argument, NULL, O_HELP},
+        {"kafka", no_argument, NULL, O_KAFKA},
+        {"rate", required_argument, NULL, O_RATE},
         {NULL, 0, NULL, 0},
     };
     for (int i = 1; i < argc; i++)
@@ -102,12 +122,12 @@ int sr_cmd_simulate(int argc, char **argv)
         fprintf(stderr, "streamrec simulate: %s\n", err);
         return 2;
     }
-    sr_conf_destroy(conf);
     sr_sim_params_t p;
     sr_sim_params_init(&p);
     const char *out_path = "-";
     uint64_t v;
-    int c;
+    int c, kafka = 0, events_given = 0;
+    double rate = 1000;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         const char *name = c > 0 && c <= O_HELP ? opts[c - 1].name : "?";
@@ -129,6 +149,7 @@ int sr_cmd_simulate(int argc, char **argv)
             break;
         case O_EVENTS:
             if (parse_u64(name, optarg, &p.events)) return 2;
+            events_given = 1;
             break;
         case O_SEED:
             if (parse_u64(name, optarg, &p.seed)) return 2;
@@ -149,6 +170,12 @@ int sr_cmd_simulate(int argc, char **argv)
         case O_IMPR:
             if (parse_double(name, optarg, &p.impression_rate)) return 2;
             break;
+        case O_KAFKA:
+            kafka = 1;
+            break;
+        case O_RATE:
+            if (parse_double("rate", optarg, &rate) || rate < 0) return 2;
+            break;
         case 'h':
         case O_HELP:
             usage(stdout);
@@ -163,6 +190,33 @@ int sr_cmd_simulate(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (kafka) {
+        /* Live traffic: endless unless --events was given. */
+        uint64_t max = events_given ? p.events : 0;
+        p.events = 0;
+        sr_sim_t *sim = sr_sim_new(&p, err, sizeof(err));
+        if (!sim) {
+            fprintf(stderr, "streamrec simulate: %s\n", err);
+            sr_conf_destroy(conf);
+            return 2;
+        }
+        struct sigaction sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sr_produce_opts_t o = {.rate = rate, .max_events = max, .name = "simulator",
+                               .report = stderr, .progress_ms = 5000,
+                               .flush_timeout_ms = 30000, .stop = &sim_stop};
+        sr_produce_stats_t st;
+        int prc = sr_produce_sim(conf, sim, &o, &st, err, sizeof(err));
+        if (prc) fprintf(stderr, "streamrec simulate: %s\n", err);
+        printf("sent %" PRIu64 " delivered %" PRIu64 " failed %" PRIu64 "\n", st.sent, st.delivered,
+               st.failed);
+        sr_sim_destroy(sim);
+        sr_conf_destroy(conf);
+        return prc ? 1 : 0;
+    }
+    sr_conf_destroy(conf);
     if (p.events == 0) {
         fprintf(stderr, "streamrec simulate: --events must be > 0 when writing a file\n");
         return 2;
