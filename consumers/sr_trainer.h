@@ -89,8 +89,12 @@ typedef struct sr_trainer_stats {
     int64_t evaluated;        /* live prequential evaluations */
     double live_hr, live_ndcg;
     double freshness_p50_ms, freshness_p99_ms; /* event ts -> Redis write */
+    double arrival_p50_ms, arrival_p99_ms;     /* event ts -> consumed by the trainer */
     int64_t rebalances;
     double elapsed_s;        /* wall time inside sr_trainer_run */
+    double flush_s;          /* time inside flushes (incl. retries' attempts) */
+    double load_s;           /* time inside warm loads */
+    double active_s;         /* first consumed event -> last flush that wrote events */
 } sr_trainer_stats_t;
 
 /* Creates the trainer: a model from params, a consumer for topic.events in

@@ -340,7 +340,10 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
         set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
         set(kc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
         set(kc, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        set(kc, "client.id", "streamrec-trainer", errstr, errstr_size)) {
+        set(kc, "client.id", "streamrec-trainer", errstr, errstr_size) ||
+        /* Freshness: an idle fetch waits this long for new data (default
+         * 500 ms would be most of the event->Redis budget). */
+        set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size)) {
         rd_kafka_conf_destroy(kc);
         goto fail;
     }
@@ -564,6 +567,7 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
             p->next = m->offset + 1;
             continue;
         }
+        if (!t->first_event_ms) t->first_event_ms = sr_trainer_mono_ms_();
         t->stats.events_in++;
         t->iv_in++;
         p->next = m->offset + 1;
@@ -576,14 +580,17 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
             continue;
         }
         b->partition = m->partition;
+        sr_qhist_add(&t->arrive_all, now_wall - b->ev.ts_ms);
         nev++;
     }
     if (nev == 0) return 0;
     int rc;
+    int64_t l0 = sr_trainer_mono_ms_();
     while ((rc = sr_trainer_warm_load_(t, t->bev, nev)) != 0) {
         if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "loading state") != 0) return rc;
     }
     t->backoff_ms = 0;
+    t->stats.load_s += (double)(sr_trainer_mono_ms_() - l0) / 1000.0;
     for (size_t i = 0; i < nev; i++) {
         const sr_event_t *ev = &t->bev[i].ev;
         if (t->eval_every > 0 && ++t->eval_counter >= t->eval_every) {
@@ -762,6 +769,10 @@ void sr_trainer_get_stats(const sr_trainer_t *t, sr_trainer_stats_t *out)
     out->live_ndcg = t->stats.evaluated ? t->ndcg_sum / (double)t->stats.evaluated : 0;
     out->freshness_p50_ms = (double)sr_qhist_quantile(&t->fresh_all, 0.5);
     out->freshness_p99_ms = (double)sr_qhist_quantile(&t->fresh_all, 0.99);
+    out->arrival_p50_ms = (double)sr_qhist_quantile(&t->arrive_all, 0.5);
+    out->arrival_p99_ms = (double)sr_qhist_quantile(&t->arrive_all, 0.99);
+    if (t->first_event_ms && t->last_data_flush_ms > t->first_event_ms)
+        out->active_s = (double)(t->last_data_flush_ms - t->first_event_ms) / 1000.0;
     if (out->elapsed_s == 0 && t->run_start_ms)
         out->elapsed_s = (double)(sr_trainer_mono_ms_() - t->run_start_ms) / 1000.0;
 }

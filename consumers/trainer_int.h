@@ -78,9 +78,11 @@ struct sr_trainer_s {
     /* current metrics interval */
     int64_t iv_in, iv_learned, iv_evaluated, iv_hits;
     double iv_loss, iv_ndcg;
+    sr_qhist_t arrive_all; /* event ts -> consumed, ms: the Kafka part of freshness */
     sr_qhist_t fresh_iv, fresh_all, flush_ms_iv, flush_keys_iv; /* ms, ms, ms, keys */
     sr_metrics_pub_t *pub;
 
+    int64_t first_event_ms, last_data_flush_ms;
     int64_t run_start_ms, last_flush_ms, last_metrics_ms, idle_since, backoff_ms;
     sr_trainer_stats_t stats;
 };

@@ -13,20 +13,9 @@
 #include "sr_log.h"
 #include "trainer_int.h"
 
-/* Weak until producers/ ships the publisher on main: without it the trainer
- * runs and reports nothing (logged once). */
-#pragma weak sr_metrics_pub_new
-#pragma weak sr_metrics_pub_send
-#pragma weak sr_metrics_pub_destroy
-
 int sr_trainer_metrics_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
                              size_t errstr_size)
 {
-    if (!sr_metrics_pub_new) {
-        sr_log(SR_LOG_WARN, "trainer: this build has no metrics publisher; no snapshots");
-        t->metrics_interval_ms = 0;
-        return 0;
-    }
     if (!sr_conf_bool(conf, "metrics.enable")) {
         t->metrics_interval_ms = 0;
         return 0;

@@ -862,12 +862,14 @@ int sr_trainer_flush_(sr_trainer_t *t)
         sr_qhist_add(&t->fresh_iv, fr);
         sr_qhist_add(&t->fresh_all, fr);
     }
+    if (t->n_pending) t->last_data_flush_ms = t1;
     t->n_pending = 0;
     sr_qhist_add(&t->flush_ms_iv, t1 - t0);
+    t->stats.flush_s += (double)(t1 - t0) / 1000.0;
     sr_qhist_add(&t->flush_keys_iv, (int64_t)(nu + ni));
     t->stats.flushes++;
     t->dirty = 0;
-    t->last_flush_ms = t1;
+    t->last_flush_ms = t0; /* the interval is start to start: a slow flush is not followed by a full idle interval */
 
     /* Monitoring only: Kafka's committed offsets follow Redis's. */
     rd_kafka_topic_partition_list_t *cl = rd_kafka_topic_partition_list_new((int)(no ? no : 1));

@@ -1,0 +1,334 @@
+/* Trainer benchmark (issue 3 targets), end to end with real processes:
+ * `streamrec broker` (embedded Kafka), a private redis-server, and
+ * `streamrec train` as a child process.
+ *
+ *   throughput: pre-fill topic.events with a simulated log, run one trainer
+ *               (k=32, 4 negatives) to the end of it, report applied events
+ *               per second of active time (first event consumed -> last
+ *               flush written, so group join and the idle exit wait are not
+ *               counted); target >= 500,000 events/s.
+ *   freshness:  one trainer running; produce at a steady rate with event
+ *               timestamps = send time; the trainer's event-ts -> Redis-write
+ *               p50/p99 over the run; target p99 <= 100 ms at 50,000/s.
+ *
+ * usage: bench_train [--bin PATH] [--events N] [--partitions P] [--reps R]
+ *                    [--rate EV_PER_S] [--seconds S]
+ *                    [-X key=value ...]  (passed to the trainer)
+ * Prints one line per run and the medians.  Every process it starts is
+ * stopped by PID. */
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sr_event.h"
+#include "sr_event_codec.h"
+
+extern char **environ;
+
+static const char *bin = "build/streamrec";
+static const char *extra_x[8];
+static int n_extra_x;
+
+static long long now_ms(int wall)
+{
+    struct timespec ts;
+    clock_gettime(wall ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct proc {
+    pid_t pid;
+    int out;
+} proc_t;
+
+static int spawn(proc_t *p, char *const argv[], int capture)
+{
+    int fds[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (capture) {
+        if (pipe(fds) != 0) return -1;
+        posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        posix_spawn_file_actions_addclose(&fa, fds[0]);
+    }
+    int rc = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (capture) close(fds[1]);
+    p->out = capture ? fds[0] : -1;
+    return rc == 0 ? 0 : -1;
+}
+
+static void stop(proc_t *p, int sig)
+{
+    if (p->pid <= 0) return;
+    kill(p->pid, sig);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(p->pid, NULL, WNOHANG) == p->pid) goto done;
+        usleep(10000);
+    }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+done:
+    if (p->out >= 0) close(p->out);
+    p->pid = -1;
+    p->out = -1;
+}
+
+/* Reads all of the child's stdout (until EOF) into buf. */
+static void read_all(proc_t *p, char *buf, size_t size)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < size && (r = read(p->out, buf + n, size - n - 1)) > 0) n += (size_t)r;
+    buf[n] = 0;
+}
+
+static int read_line(proc_t *p, char *buf, size_t size)
+{
+    size_t n = 0;
+    char c;
+    while (n + 1 < size && read(p->out, &c, 1) == 1 && c != '\n') buf[n++] = c;
+    buf[n] = 0;
+    return (int)n;
+}
+
+static int free_port(void)
+{
+    return 20000 + (int)(getpid() % 20000);
+}
+
+static double jnum(const char *json, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    const char *p = strstr(json, k);
+    return p ? atof(p + strlen(k)) : -1;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct log_s {
+    char *buf; /* CSV text, parsed in place */
+    sr_event_t *ev;
+    size_t n;
+} log_t;
+
+static int load_log(const char *path, log_t *lg)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    lg->buf = malloc((size_t)sz + 1);
+    if (fread(lg->buf, 1, (size_t)sz, f) != (size_t)sz) return -1;
+    lg->buf[sz] = 0;
+    fclose(f);
+    size_t cap = 1 << 16;
+    lg->ev = malloc(cap * sizeof(*lg->ev));
+    lg->n = 0;
+    for (char *p = lg->buf; *p;) {
+        char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char err[128];
+        if (lg->n == cap) lg->ev = realloc(lg->ev, (cap *= 2) * sizeof(*lg->ev));
+        if (sr_csv_parse_line(p, len, &lg->ev[lg->n], err, sizeof(err)) == 0) lg->n++;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static rd_kafka_t *producer(const char *bootstrap)
+{
+    char err[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(kc, "linger.ms", "2", err, sizeof(err));
+    rd_kafka_conf_set(kc, "queue.buffering.max.messages", "1000000", err, sizeof(err));
+    return rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
+}
+
+static void send_ev(rd_kafka_t *rk, const sr_event_t *ev, long id, int64_t ts)
+{
+    sr_event_wire_t w;
+    memset(&w, 0, sizeof(w));
+    w.ev = *ev;
+    if (ts) w.ev.ts_ms = ts;
+    char eid[32], buf[SR_EVENT_ENCODED_MAX];
+    snprintf(eid, sizeof(eid), "b%ld", id);
+    w.event_id = eid;
+    w.event_id_len = strlen(eid);
+    int n = sr_event_encode(&w, buf, sizeof(buf));
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("events"),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY(ev->user, ev->user_len), RD_KAFKA_V_VALUE(buf, (size_t)n),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(rk, 5);
+}
+
+typedef struct env {
+    proc_t broker, redis;
+    char bootstrap[256], redis_url[64];
+} env_t;
+
+static int env_start(env_t *e, int partitions)
+{
+    char parts[16], ports[16];
+    snprintf(parts, sizeof(parts), "%d", partitions);
+    char *bargv[] = {(char *)bin, "broker", "--partitions", parts, NULL};
+    if (spawn(&e->broker, bargv, 1) != 0 || read_line(&e->broker, e->bootstrap, sizeof(e->bootstrap)) <= 0)
+        return -1;
+    int port = free_port();
+    snprintf(ports, sizeof(ports), "%d", port);
+    char *rargv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--loglevel", "warning", NULL};
+    if (spawn(&e->redis, rargv, 1) != 0) return -1;
+    usleep(300000);
+    snprintf(e->redis_url, sizeof(e->redis_url), "redis.url=redis://127.0.0.1:%d", port);
+    return 0;
+}
+
+static void env_stop(env_t *e)
+{
+    stop(&e->broker, SIGTERM);
+    stop(&e->redis, SIGTERM);
+}
+
+static char boot_x[300];
+
+static void train_argv(env_t *e, char **v, const char *extra1, const char *extra2)
+{
+    snprintf(boot_x, sizeof(boot_x), "kafka.bootstrap.servers=%s", e->bootstrap);
+    int n = 0;
+    v[n++] = (char *)bin;
+    v[n++] = "train";
+    v[n++] = "-X";
+    v[n++] = boot_x;
+    v[n++] = "-X";
+    v[n++] = e->redis_url;
+    v[n++] = "-X";
+    v[n++] = "model.dim=32";
+    v[n++] = "-X";
+    v[n++] = "model.negatives=4";
+    v[n++] = "-X";
+    v[n++] = "log.level=warn";
+    v[n++] = "-X";
+    v[n++] = "kafka.session.timeout.ms=6000";
+    v[n++] = "-X";
+    v[n++] = "kafka.heartbeat.interval.ms=500";
+    v[n++] = "--json";
+    for (int i = 0; i < n_extra_x; i++) {
+        v[n++] = "-X";
+        v[n++] = (char *)extra_x[i];
+    }
+    if (extra1) v[n++] = (char *)extra1;
+    if (extra2) v[n++] = (char *)extra2;
+    v[n] = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    long events = 500000;
+    int partitions = 8, reps = 3, seconds = 10;
+    double rate = 50000;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--bin")) bin = argv[i + 1];
+        else if (!strcmp(argv[i], "--events")) events = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--partitions")) partitions = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds")) seconds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-X") && n_extra_x < 8) extra_x[n_extra_x++] = argv[i + 1];
+    }
+    char path[64], evs[32];
+    snprintf(path, sizeof(path), "/tmp/bench_train_%d.csv", (int)getpid());
+    snprintf(evs, sizeof(evs), "%ld", events);
+    proc_t sim;
+    char *sargv[] = {(char *)bin, "simulate", "--users", "20000", "--items", "10000",
+                     "--events", evs, "--seed", "1", "--out", path, NULL};
+    if (spawn(&sim, sargv, 0) != 0) return 1;
+    waitpid(sim.pid, NULL, 0);
+    log_t lg;
+    if (load_log(path, &lg) != 0) return 1;
+    unlink(path);
+    printf("log: %zu events (20000 users, 10000 items), %d partitions, k=32, 4 negatives\n",
+           lg.n, partitions);
+
+    double *tp = calloc((size_t)reps, sizeof(double));
+    double *p50 = calloc((size_t)reps, sizeof(double)), *p99 = calloc((size_t)reps, sizeof(double));
+    for (int r = 0; r < reps; r++) {
+        env_t e;
+        if (env_start(&e, partitions) != 0) {
+            fprintf(stderr, "bench_train: cannot start broker/redis\n");
+            return 1;
+        }
+        rd_kafka_t *rk = producer(e.bootstrap);
+        for (size_t i = 0; i < lg.n; i++) {
+            send_ev(rk, &lg.ev[i], (long)i, 0);
+            if (i % 10000 == 0) rd_kafka_poll(rk, 0);
+        }
+        rd_kafka_flush(rk, 60000);
+        char *v[48], out[4096];
+        train_argv(&e, v, "--exit-when-idle", "2000");
+        proc_t tr;
+        spawn(&tr, v, 1);
+        read_all(&tr, out, sizeof(out));
+        stop(&tr, SIGTERM);
+        tp[r] = jnum(out, "events_per_s");
+        printf("%s\n", out);
+        printf("throughput run %d: %.0f events/s (applied %.0f in %.2f s active)\n", r + 1, tp[r],
+               jnum(out, "events_applied"), jnum(out, "active_s"));
+
+        /* Freshness: a fresh topic is not needed; the trainer starts at the
+         * stored offsets (the end), and new events carry the send time. */
+        train_argv(&e, v, NULL, NULL);
+        spawn(&tr, v, 1);
+        sleep(10); /* group join (the previous member's session may have to expire) */
+        long long t0 = now_ms(0), sent = 0, total = (long long)(rate * seconds);
+        while (sent < total) {
+            long long due = (long long)((double)(now_ms(0) - t0) * rate / 1000.0);
+            if (due > total) due = total;
+            int64_t ts = now_ms(1);
+            while (sent < due) {
+                send_ev(rk, &lg.ev[(size_t)sent % lg.n], 1000000000L + sent, ts);
+                sent++;
+            }
+            rd_kafka_poll(rk, 0);
+            usleep(1000);
+        }
+        rd_kafka_flush(rk, 10000);
+        sleep(1);
+        kill(tr.pid, SIGTERM);
+        read_all(&tr, out, sizeof(out));
+        stop(&tr, SIGTERM);
+        printf("%s\n", out);
+        p50[r] = jnum(out, "freshness_p50_ms");
+        p99[r] = jnum(out, "freshness_p99_ms");
+        printf("freshness run %d at %.0f events/s for %d s: p50 %.0f ms, p99 %.0f ms "
+               "(applied %.0f)\n",
+               r + 1, rate, seconds, p50[r], p99[r], jnum(out, "events_applied"));
+        rd_kafka_destroy(rk);
+        env_stop(&e);
+    }
+    printf("median throughput: %.0f events/s; median freshness at %.0f/s: p50 %.0f ms, p99 %.0f ms\n",
+           median(tp, reps), rate, median(p50, reps), median(p99, reps));
+    return 0;
+}
