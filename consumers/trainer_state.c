@@ -422,7 +422,9 @@ static int export_item(sr_trainer_t *t, uint32_t i, sr_store_item_t *out)
                              .extra = x,
                              .extra_len = xl,
                              .has_pop = 1,
-                             .pop = is->pop};
+                             /* scaled to the global reference time, so scores of
+                              * items flushed at different times compare (REDIS.md) */
+                             .pop = is->pop_scaled};
     return 0;
 }
 
@@ -481,7 +483,7 @@ static int32_t import_item(sr_trainer_t *t, const char *id, size_t len, const sr
         /* Popularity deltas are our model's own change since this point
          * (its value is ours, other trainers add theirs in Redis). */
         if (sr_model_export_item(t->model, (uint32_t)r, is) == 0) {
-            st->ib[r].pop = is->pop;
+            st->ib[r].pop = is->pop_scaled;
             st->ib[r].has_pop = 1;
         }
     }
@@ -576,11 +578,11 @@ static int load_all(sr_trainer_t *t)
         sr_log(SR_LOG_WARN, "trainer: global state in redis has %zu bytes, expected %zu; ignored",
                glen, sizeof(sr_global_state_t));
     }
-    /* Popularity bases are our model's own decayed values, which depend on
-     * the clock the global state just restored: take them now. */
+    /* Popularity bases are our model's own values at the reference time
+     * the global state just restored: take them now. */
     for (uint32_t x = 0; x < sr_model_n_items(t->model) && x < st->ib_cap; x++)
         if (st->ib[x].exists && sr_model_export_item(t->model, x, &st->is) == 0)
-            st->ib[x].pop = st->is.pop;
+            st->ib[x].pop = st->is.pop_scaled;
     sr_model_clear_dirty(t->model);
     st->all_items_loaded = 1;
     sr_log(SR_LOG_INFO, "trainer: loaded %u items and the global state from redis", n);
