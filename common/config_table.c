@@ -132,7 +132,7 @@ const sr_conf_prop_t sr_conf_table[] = {
 
     {"trainer.group.id", STR, 0, 0, "streamrec-trainer", "Kafka consumer group of the trainers.", v_nonempty},
     {"trainer.flush.interval.ms", INT, 1, 60000, "50", "Longest time between two flushes of the touched state to Redis, in milliseconds.", NULL},
-    {"trainer.batch.size", INT, 1, 1000000, "1000", "Events applied before a flush is forced, even inside the interval.", NULL},
+    {"trainer.batch.size", INT, 1, 1000000, "1000", "Most messages the trainer takes from Kafka per consume call (one warm load from Redis per batch).", NULL},
     {"trainer.dedup.window", INT, 0, 100000000, "1000000", "Recent event ids remembered to drop duplicates (0 disables dedup).", NULL},
     {"trainer.eval.every", INT, 0, 1000000, "100", "Evaluate (test-then-train) every N-th eligible event for the live metrics (0 disables).", NULL},
     {"trainer.eval.k", INT, 1, 1000, "10", "K of the trainer's live HR@K / NDCG@K.", NULL},

@@ -28,8 +28,18 @@ Test(train, counts_exact_after_training_a_log, .timeout = 240)
     cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
     cr_expect_eq(applied, total);
     free(out);
+
+    /* The last metrics snapshot (written on exit) says the same. */
+    char boot[300];
+    snprintf(boot, sizeof(boot), "kafka.bootstrap.servers=%s", th_env.bootstrap);
+    char *top[] = {(char *)sr_test_bin(), "top", "--once", "--json", "-X", boot, NULL};
+    char *tj = NULL;
+    cr_expect_eq(sr_test_run(top, &tj, 60000), 0);
+    cr_expect(tj && strstr(tj, "\"component\":\"trainer\""), "top: %s", tj ? tj : "");
+    cr_expect(tj && strstr(tj, want), "top: %s", tj ? tj : "");
+    cr_expect(tj && strstr(tj, "\"events_invalid\":0,"), "top: %s", tj ? tj : "");
+    free(tj);
     th_free_counts(c, nu);
-    
 }
 
 /* Reads every message of topic.dlq: reason tokens (sr-error) into
@@ -194,5 +204,4 @@ Test(train, redis_restart_mid_stream_loses_nothing, .timeout = 300)
     cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
     cr_expect_eq(applied, total);
     th_free_counts(c, nu);
-    
 }
