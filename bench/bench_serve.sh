@@ -11,12 +11,12 @@
 #     bench/wrk_report.lua for the percentiles.
 #
 # Usage: bench/bench_serve.sh [SECONDS_PER_RUN]   (default 10)
-# Environment: THREADS (ranker.threads, default 2), CONNS (load connections,
+# Environment: THREADS (ranker.threads, default 4 as in the config), CONNS (load connections,
 # default 8).  Everything it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-4}
 CONNS=${CONNS:-8}
 make >/dev/null
 B=build
