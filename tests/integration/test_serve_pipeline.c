@@ -3,8 +3,9 @@
  * produce`.  Shoppers buy within one of two groups of items; then a new
  * user's first purchase must change that user's /v1/recommend within one
  * second of the events being delivered, an item produced now must become
- * recommendable without a ranker restart, and /v1/rank must put the items
- * related to the purchase above the unrelated ones. */
+ * recommendable without a ranker restart, /v1/rank must put the items
+ * related to the purchase above the unrelated ones, and the ranker's
+ * metrics snapshot must show up in `streamrec top --once --json`. */
 #include "sr_http_test.h"
 
 #include <criterion/criterion.h>
@@ -66,7 +67,7 @@ static void setup(void)
     char *targv[] = {(char *)sr_test_bin(), "train", "-X", xboot, "-X", xurl, "-X",
                      "metrics.enable=false", "-X", "model.dim=4", "-X", "log.level=warn", NULL};
     cr_assert_eq(sr_test_spawn(&train, targv, 0), 0);
-    hport = serve_start(&serve, rport, NULL, NULL);
+    hport = serve_start(&serve, rport, xboot, "metrics.enable=true");
     cr_assert_gt(hport, 0);
     cr_assert_eq(serve_wait_healthy(hport, 20000), 0);
     /* 60 shoppers: even ones buy in group a, odd ones in group b. */
@@ -154,4 +155,19 @@ Test(pipeline, fresh_purchase_new_item_and_related_first)
     }
     cr_log_info("new item in the ranker %lld ms after delivery", took);
     cr_assert_geq(took, 0, "the new item never reached the ranker without a restart");
+
+    /* The ranker's snapshot (every metrics.interval.ms) reaches `top`. */
+    char *tj = NULL;
+    int found = 0;
+    t0 = sr_test_now_ms();
+    while (!found && sr_test_now_ms() - t0 < 30000) {
+        char *top[] = {(char *)sr_test_bin(), "top", "--once", "--json", "-X", xboot, NULL};
+        free(tj);
+        tj = NULL;
+        sr_test_run(top, &tj, 30000);
+        found = tj && strstr(tj, "\"component\":\"ranker\"") && strstr(tj, "\"requests\":");
+        if (!found) usleep(300000);
+    }
+    cr_expect(found, "top shows the ranker: %s", tj ? tj : "(nothing)");
+    free(tj);
 }
