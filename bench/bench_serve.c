@@ -86,17 +86,20 @@ static int seed(int argc, char **argv)
         int n = n_items - base < B ? n_items - base : B;
         for (int j = 0; j < n; j++) {
             snprintf(ids[j], sizeof ids[j], "item%d", base + j);
-            for (int d = 0; d < dim; d++) vecs[(size_t)j * dim + d] = 0.3f * nrand();
-            items[j] = (sr_store_item_t){.id = ids[j], .id_len = strlen(ids[j]),
-                                         .dim = (uint16_t)dim, .vec = vecs + (size_t)j * dim,
+            for (int d = 0; d < dim; d++)
+                vecs[(size_t)j * dim + d] = 0.3f * nrand();
+            items[j] = (sr_store_item_t){.id = ids[j],
+                                         .id_len = strlen(ids[j]),
+                                         .dim = (uint16_t)dim,
+                                         .vec = vecs + (size_t)j * dim,
                                          .bias = 0.1f * nrand()};
             /* Zipf-like popularity, as in a shop */
-            w[j] = (sr_store_item_write_t){.cur = &items[j], .write_pop = 1,
-                                           .pop_cur = 1000.0 / (1.0 + base + j)};
+            w[j] = (sr_store_item_write_t){
+                .cur = &items[j], .write_pop = 1, .pop_cur = 1000.0 / (1.0 + base + j)};
         }
         sr_store_offset_t ofs = {.topic = "bench", .partition = 0, .prev = off, .next = next};
-        sr_store_flush_t f = {.group = "bench", .offsets = &ofs, .n_offsets = 1, .items = w,
-                              .n_items = (size_t)n};
+        sr_store_flush_t f = {
+            .group = "bench", .offsets = &ofs, .n_offsets = 1, .items = w, .n_items = (size_t)n};
         sr_store_flush_result_t res;
         if (sr_store_flush(s, &f, &res) != 0) {
             fprintf(stderr, "seed: items flush: %s\n", sr_store_errstr(s));
@@ -109,23 +112,31 @@ static int seed(int argc, char **argv)
         int n = n_users - base < B ? n_users - base : B;
         for (int j = 0; j < n; j++) {
             snprintf(ids[j], sizeof ids[j], "user%d", base + j);
-            for (int d = 0; d < dim; d++) vecs[(size_t)j * dim + d] = 0.3f * nrand();
+            for (int d = 0; d < dim; d++)
+                vecs[(size_t)j * dim + d] = 0.3f * nrand();
             for (int r = 0; r < n_recent; r++) {
                 size_t x = (size_t)j * n_recent + r;
                 snprintf(rids[x], sizeof rids[x], "item%d",
                          (int)(pow(urand(), 2.0) * n_items)); /* skewed to popular */
-                rec[x] = (sr_store_recent_t){.item_id = rids[x], .item_id_len = strlen(rids[x]),
+                rec[x] = (sr_store_recent_t){.item_id = rids[x],
+                                             .item_id_len = strlen(rids[x]),
                                              .ts_ms = now - (n_recent - r) * 60000LL,
                                              .type = (uint8_t)(r % 7 == 6 ? 3 : r % 3)};
             }
-            users[j] = (sr_store_user_t){.id = ids[j], .id_len = strlen(ids[j]),
-                                         .dim = (uint16_t)dim, .vec = vecs + (size_t)j * dim,
-                                         .events = (uint64_t)n_recent, .last_ts_ms = now,
+            users[j] = (sr_store_user_t){.id = ids[j],
+                                         .id_len = strlen(ids[j]),
+                                         .dim = (uint16_t)dim,
+                                         .vec = vecs + (size_t)j * dim,
+                                         .events = (uint64_t)n_recent,
+                                         .last_ts_ms = now,
                                          .n_recent = (uint32_t)n_recent,
                                          .recent = rec + (size_t)j * n_recent};
         }
         sr_store_offset_t ofs = {.topic = "bench", .partition = 0, .prev = off, .next = next};
-        sr_store_flush_t f = {.group = "bench", .offsets = &ofs, .n_offsets = 1, .users = users,
+        sr_store_flush_t f = {.group = "bench",
+                              .offsets = &ofs,
+                              .n_offsets = 1,
+                              .users = users,
                               .n_users = (size_t)n};
         sr_store_flush_result_t res;
         if (sr_store_flush(s, &f, &res) != 0) {
@@ -298,7 +309,8 @@ static int load(int argc, char **argv)
         ws[c] = (worker_t){&L, c};
         pthread_create(&th[c], NULL, work, &ws[c]);
     }
-    for (int c = 0; c < L.conns; c++) pthread_join(th[c], NULL);
+    for (int c = 0; c < L.conns; c++)
+        pthread_join(th[c], NULL);
     double wall = (double)(now_ns() - L.t0_ns) / 1e9;
     qsort(L.lat_ms, L.total, sizeof(double), cmp_d);
 #define Q(p) L.lat_ms[(size_t)((double)(L.total - 1) * (p))]

@@ -24,23 +24,22 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: streamrec serve [-c FILE] [-X key=value ...]\n"
-            "\n"
-            "HTTP/JSON ranker on http.listen (default 127.0.0.1:8080), reading the model\n"
-            "state from Redis (redis.url, redis.prefix) and following its item update\n"
-            "stream.  Endpoints (docs/API.md):\n"
-            "  GET  /v1/recommend?user=U&k=10&exclude=none|purchased|seen\n"
-            "  POST /v1/rank        {\"user\":\"U\",\"items\":[\"a\",\"b\"]}\n"
-            "  GET  /v1/similar?item=I&k=10\n"
-            "  GET  /v1/popular?k=10\n"
-            "  GET  /healthz        200 when Redis is reachable and items are loaded\n"
-            "  GET  /metrics        Prometheus text\n"
-            "Limits: ranker.k.max, ranker.candidates.max, ranker.body.max, ranker.id.max;\n"
-            "workers: ranker.threads.  Publishes a metrics snapshot (component \"ranker\")\n"
-            "to topic.metrics every metrics.interval.ms unless metrics.enable=false.\n"
-            "Prints \"listening on http://HOST:PORT\" on stdout once ready; stops on\n"
-            "SIGINT/SIGTERM.\n");
+    fprintf(out, "usage: streamrec serve [-c FILE] [-X key=value ...]\n"
+                 "\n"
+                 "HTTP/JSON ranker on http.listen (default 127.0.0.1:8080), reading the model\n"
+                 "state from Redis (redis.url, redis.prefix) and following its item update\n"
+                 "stream.  Endpoints (docs/API.md):\n"
+                 "  GET  /v1/recommend?user=U&k=10&exclude=none|purchased|seen\n"
+                 "  POST /v1/rank        {\"user\":\"U\",\"items\":[\"a\",\"b\"]}\n"
+                 "  GET  /v1/similar?item=I&k=10\n"
+                 "  GET  /v1/popular?k=10\n"
+                 "  GET  /healthz        200 when Redis is reachable and items are loaded\n"
+                 "  GET  /metrics        Prometheus text\n"
+                 "Limits: ranker.k.max, ranker.candidates.max, ranker.body.max, ranker.id.max;\n"
+                 "workers: ranker.threads.  Publishes a metrics snapshot (component \"ranker\")\n"
+                 "to topic.metrics every metrics.interval.ms unless metrics.enable=false.\n"
+                 "Prints \"listening on http://HOST:PORT\" on stdout once ready; stops on\n"
+                 "SIGINT/SIGTERM.\n");
 }
 
 int sr_cmd_serve(int argc, char **argv)

@@ -62,7 +62,10 @@ static int fine_index(int64_t ns)
     return b >= FINE_N ? FINE_N - 1 : b;
 }
 
-static double fine_upper_us(int b) { return exp2((double)(b + 1) / FINE_SUB); }
+static double fine_upper_us(int b)
+{
+    return exp2((double)(b + 1) / FINE_SUB);
+}
 
 static int route_of(const char *path)
 {
@@ -84,7 +87,8 @@ static void count(sr_api_t *a, int route, int status, int64_t ns)
     atomic_fetch_add_explicit(&a->count[route][c], 1, memory_order_relaxed);
     double s = (double)ns / 1e9;
     size_t b = 0;
-    while (b < N_BUCKETS - 1 && s > bucket_s[b]) b++;
+    while (b < N_BUCKETS - 1 && s > bucket_s[b])
+        b++;
     atomic_fetch_add_explicit(&a->bucket[route][b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&a->sum_ns[route], ns, memory_order_relaxed);
     if (route != R_METRICS && route != R_HEALTHZ) {
@@ -112,7 +116,10 @@ sr_api_t *sr_api_new(sr_ranker_t *r, const sr_api_limits_t *lim)
     return a;
 }
 
-void sr_api_destroy(sr_api_t *a) { free(a); }
+void sr_api_destroy(sr_api_t *a)
+{
+    free(a);
+}
 
 void sr_api_response_free(sr_api_response_t *resp)
 {
@@ -239,7 +246,8 @@ static void buf_printf(buf_t *b, const char *fmt, ...)
             return;
         }
         size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
         char *q = realloc(b->p, cap);
         if (!q) {
             b->oom = 1;
@@ -303,7 +311,8 @@ static int bind_params(const sr_api_request_t *req, qarg_t *args, size_t nargs,
     for (size_t i = 0; i < req->n_params; i++) {
         const sr_api_param_t *p = &req->params[i];
         size_t j = 0;
-        while (j < nargs && strcmp(args[j].name, p->key) != 0) j++;
+        while (j < nargs && strcmp(args[j].name, p->key) != 0)
+            j++;
         if (j == nargs) {
             char key[64];
             snprintf(key, sizeof(key), "%s", p->key);
@@ -373,7 +382,10 @@ static int64_t took_us(const sr_api_request_t *req, int64_t t0)
     return (mono_ns() - (req->start_ns ? req->start_ns : t0)) / 1000;
 }
 
-static json_t *json_id(const char *s, size_t len) { return json_stringn(s, len); }
+static json_t *json_id(const char *s, size_t len)
+{
+    return json_stringn(s, len);
+}
 
 static json_t *items_json(const sr_ranker_result_t *res, int with_unknown)
 {
@@ -464,8 +476,8 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
     json_error_t jerr;
     json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc) {
-        set_error(resp, 400, "malformed JSON at line %d column %d: %s", jerr.line,
-                  jerr.column, jerr.text);
+        set_error(resp, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                  jerr.text);
         return;
     }
     const char **ids = NULL;
@@ -517,8 +529,8 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
         if (check_id(a, what, ids[i], lens[i], resp)) goto out;
     }
     sr_ranker_result_t res;
-    int rc = sr_ranker_rank(a->r, json_string_value(user), json_string_length(user), ids, lens,
-                            n, &res);
+    int rc =
+        sr_ranker_rank(a->r, json_string_value(user), json_string_length(user), ids, lens, n, &res);
     if (ranker_error(a->r, rc, resp)) goto out;
     set_json(resp, 200,
              json_pack("{s:O,s:s,s:o*,s:I}", "user", user, "source", source_name(res.source),
@@ -530,8 +542,7 @@ out:
     json_decref(doc);
 }
 
-static void h_similar(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp,
-                      int64_t t0)
+static void h_similar(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp, int64_t t0)
 {
     qarg_t q[] = {{.name = "item"}, {.name = "k"}};
     if (bind_params(req, q, 2, resp) || require_id(a, &q[0], resp)) return;
@@ -552,8 +563,7 @@ static void h_similar(sr_api_t *a, const sr_api_request_t *req, sr_api_response_
     sr_ranker_result_free(&res);
 }
 
-static void h_popular(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp,
-                      int64_t t0)
+static void h_popular(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp, int64_t t0)
 {
     qarg_t q[] = {{.name = "k"}};
     if (bind_params(req, q, 1, resp)) return;
@@ -574,8 +584,8 @@ static void h_healthz(sr_api_t *a, const sr_api_request_t *req, sr_api_response_
     if (bind_params(req, none, 0, resp)) return;
     sr_ranker_health_t h;
     int rc = sr_ranker_health(a->r, &h);
-    json_t *o = json_pack("{s:s,s:b,s:b,s:I,s:I}", "status", rc == 0 ? "ok" : "unhealthy",
-                          "redis", h.redis_ok, "loaded", h.loaded, "items", (json_int_t)h.items,
+    json_t *o = json_pack("{s:s,s:b,s:b,s:I,s:I}", "status", rc == 0 ? "ok" : "unhealthy", "redis",
+                          h.redis_ok, "loaded", h.loaded, "items", (json_int_t)h.items,
                           "stream_lag", (json_int_t)h.stream_lag);
     if (o && h.reason[0]) json_object_set_new(o, "reason", json_string(h.reason));
     set_json(resp, rc == 0 ? 200 : 503, o);
@@ -602,10 +612,11 @@ char *sr_api_metrics_text(sr_api_t *a)
                            "streamrec_ranker_requests_total{route=\"%s\",code=\"other\"} %lld\n",
                            route_name[r], v);
         }
-    buf_printf(&b, "# HELP streamrec_ranker_errors_total Responses with a 4xx (client) or 5xx "
-                   "(server) status.\n# TYPE streamrec_ranker_errors_total counter\n"
-                   "streamrec_ranker_errors_total{kind=\"client\"} %lld\n"
-                   "streamrec_ranker_errors_total{kind=\"server\"} %lld\n",
+    buf_printf(&b,
+               "# HELP streamrec_ranker_errors_total Responses with a 4xx (client) or 5xx "
+               "(server) status.\n# TYPE streamrec_ranker_errors_total counter\n"
+               "streamrec_ranker_errors_total{kind=\"client\"} %lld\n"
+               "streamrec_ranker_errors_total{kind=\"server\"} %lld\n",
                errors_4, errors_5);
     buf_printf(&b, "# HELP streamrec_ranker_request_duration_seconds Time from request to "
                    "response, by route.\n# TYPE streamrec_ranker_request_duration_seconds "
@@ -636,8 +647,7 @@ char *sr_api_metrics_text(sr_api_t *a)
                "# HELP streamrec_ranker_items_loaded Items in the in-memory catalogue.\n"
                "# TYPE streamrec_ranker_items_loaded gauge\nstreamrec_ranker_items_loaded %u\n"
                "# HELP streamrec_ranker_stream_lag Item updates in Redis not yet applied.\n"
-               "# TYPE streamrec_ranker_stream_lag gauge\nstreamrec_ranker_stream_lag %" PRId64
-               "\n"
+               "# TYPE streamrec_ranker_stream_lag gauge\nstreamrec_ranker_stream_lag %" PRId64 "\n"
                "# HELP streamrec_ranker_redis_up 1 when the last Redis call succeeded.\n"
                "# TYPE streamrec_ranker_redis_up gauge\nstreamrec_ranker_redis_up %d\n",
                h.items, h.stream_lag, h.redis_ok);
@@ -704,11 +714,21 @@ void sr_api_handle(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
         set_error(resp, 400, "%s takes no body", req->path);
     } else {
         switch (route) {
-        case R_RECOMMEND: h_recommend(a, req, resp, t0); break;
-        case R_RANK: h_rank(a, req, resp, t0); break;
-        case R_SIMILAR: h_similar(a, req, resp, t0); break;
-        case R_POPULAR: h_popular(a, req, resp, t0); break;
-        case R_HEALTHZ: h_healthz(a, req, resp); break;
+        case R_RECOMMEND:
+            h_recommend(a, req, resp, t0);
+            break;
+        case R_RANK:
+            h_rank(a, req, resp, t0);
+            break;
+        case R_SIMILAR:
+            h_similar(a, req, resp, t0);
+            break;
+        case R_POPULAR:
+            h_popular(a, req, resp, t0);
+            break;
+        case R_HEALTHZ:
+            h_healthz(a, req, resp);
+            break;
         case R_METRICS: {
             qarg_t none[1];
             if (bind_params(req, none, 0, resp)) break;
@@ -723,7 +743,8 @@ void sr_api_handle(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
             resp->body_len = strlen(t);
             break;
         }
-        default: set_error(resp, 404, "no such route");
+        default:
+            set_error(resp, 404, "no such route");
         }
     }
     count(a, route, resp->status, mono_ns() - t0);

@@ -161,7 +161,8 @@ static int refresh_global(sr_ranker_backend_t *be)
     sr_score_conf_t c;
     sr_ranker_score_conf(be->r, &c);
     int ok = 1;
-    for (int k = 0; k < SR_BLEND_NFEAT; k++) ok &= isfinite(gs->blend[k]);
+    for (int k = 0; k < SR_BLEND_NFEAT; k++)
+        ok &= isfinite(gs->blend[k]);
     if (ok && gs->clock_ms > 0) {
         memcpy(c.blend, gs->blend, sizeof(c.blend));
         double e = (double)(gs->clock_ms - gs->pop_ref_ms) / (1000.0 * be->mp.pop_half_life_s);
@@ -214,8 +215,11 @@ static int load_all(sr_ranker_backend_t *be)
         }
         for (uint32_t j = 0; j < n; j++) {
             uint32_t i = off + j;
-            sr_store_item_t base = {.id = ids[j], .id_len = lens[j], .bias = all->bias[i],
-                                    .has_pop = 1, .pop = all->pop[i]};
+            sr_store_item_t base = {.id = ids[j],
+                                    .id_len = lens[j],
+                                    .bias = all->bias[i],
+                                    .has_pop = 1,
+                                    .pop = all->pop[i]};
             const sr_store_item_t *src = recs[j].exists ? &recs[j] : &base;
             sr_store_item_t tmp = *src;
             tmp.id = ids[j];
@@ -323,9 +327,8 @@ static void *follower(void *arg)
         if (n == UPDATES_BATCH || now >= next_lag) {
             sr_store_cursor_t tail;
             if (sr_store_updates_tail(be->fs, &tail) == 0)
-                atomic_store(&r->stream_lag, tail.seq > be->cur.seq
-                                                 ? (long long)(tail.seq - be->cur.seq)
-                                                 : 0);
+                atomic_store(&r->stream_lag,
+                             tail.seq > be->cur.seq ? (long long)(tail.seq - be->cur.seq) : 0);
             next_lag = now + LAG_EVERY_MS;
         } else if (n < UPDATES_BATCH) {
             atomic_store(&r->stream_lag, 0);
@@ -403,8 +406,7 @@ int sr_ranker_backend_health_(sr_ranker_t *r, sr_ranker_health_t *h)
     } else {
         redis_up(r);
         uint64_t cur = atomic_load(&be->cur_seq);
-        if (atomic_load(&r->loaded))
-            h->stream_lag = tail.seq > cur ? (int64_t)(tail.seq - cur) : 0;
+        if (atomic_load(&r->loaded)) h->stream_lag = tail.seq > cur ? (int64_t)(tail.seq - cur) : 0;
     }
     if (s) pool_put(be, s);
     h->redis_ok = atomic_load(&r->redis_ok);
@@ -423,7 +425,8 @@ void sr_ranker_backend_destroy_(sr_ranker_backend_t *be)
     atomic_store(&be->stop, 1);
     if (be->th_started) pthread_join(be->th, NULL);
     sr_store_destroy(be->fs);
-    for (int i = 0; i < be->n_pool; i++) sr_store_destroy(be->pool[i]);
+    for (int i = 0; i < be->n_pool; i++)
+        sr_store_destroy(be->pool[i]);
     pthread_mutex_destroy(&be->pool_mu);
     free(be);
 }

@@ -122,7 +122,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         } else {
             if (ctx->len + n > ctx->cap) {
                 size_t cap = ctx->cap ? ctx->cap : 1024;
-                while (cap < ctx->len + n) cap *= 2;
+                while (cap < ctx->len + n)
+                    cap *= 2;
                 char *b = realloc(ctx->body, cap);
                 if (!b) return MHD_NO;
                 ctx->body = b;
@@ -184,7 +185,8 @@ static void mhd_log(void *cls, const char *fm, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof(msg), fm, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
     sr_log(SR_LOG_DEBUG, "http: %s", msg);
 }
 
@@ -208,7 +210,8 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, char *errstr
     }
     memcpy(host, hs, hl);
     host[hl] = 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res);
@@ -244,8 +247,8 @@ sr_http_t *sr_http_new(sr_api_t *api, const sr_http_opts_t *o, char *errstr, siz
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         o->connections_max ? o->connections_max : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
         o->idle_timeout_s ? o->idle_timeout_s : 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        o->header_max ? o->header_max : (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        o->header_max ? o->header_max : (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_END);
     if (!h->d) {
         snprintf(errstr, errstr_size, "http: cannot listen on %s (address in use or invalid)",
@@ -258,7 +261,10 @@ sr_http_t *sr_http_new(sr_api_t *api, const sr_http_opts_t *o, char *errstr, siz
     return h;
 }
 
-int sr_http_port(const sr_http_t *h) { return h->port; }
+int sr_http_port(const sr_http_t *h)
+{
+    return h->port;
+}
 
 void sr_http_destroy(sr_http_t *h)
 {

@@ -32,8 +32,8 @@ typedef struct side {
     uint32_t *id_hash;
     char *arena;
     size_t arena_len, arena_cap;
-    uint32_t *slots; /* id map: index + 1, 0 = empty */
-    uint32_t nslots; /* power of two */
+    uint32_t *slots;      /* id map: index + 1, 0 = empty */
+    uint32_t nslots;      /* power of two */
     uint32_t *nslots_num; /* number map: index + 1 */
     uint32_t nnum_slots, nnum;
 } side_t;
@@ -71,7 +71,8 @@ static void side_free(side_t *s)
     free(s->logpop);
     free(s->count);
     free(s->num);
-    for (uint32_t i = 0; i < s->n; i++) free(s->nbrs[i]);
+    for (uint32_t i = 0; i < s->n; i++)
+        free(s->nbrs[i]);
     free(s->nbrs);
     free(s->n_nbrs);
     free(s->id_off);
@@ -87,7 +88,8 @@ static int side_grow_rows(side_t *s, uint32_t want)
 {
     if (want <= s->cap) return 0;
     uint32_t cap = s->cap ? s->cap : 1024;
-    while (cap < want) cap *= 2;
+    while (cap < want)
+        cap *= 2;
     size_t rowb = (size_t)s->dim * sizeof(float);
     /* The matrix must stay 64-byte aligned for vector loads, so it is
      * reallocated by hand rather than with realloc. */
@@ -97,11 +99,11 @@ static int side_grow_rows(side_t *s, uint32_t want)
     if (s->n) memcpy(vec, s->vec, (size_t)s->n * rowb);
     free(s->vec);
     s->vec = vec;
-#define GROW_(field)                                                                   \
-    do {                                                                               \
-        void *p_ = realloc(s->field, (size_t)cap * sizeof(*s->field));                 \
-        if (!p_) return SR_ERR_NOMEM;                                                  \
-        s->field = p_;                                                                 \
+#define GROW_(field)                                                                               \
+    do {                                                                                           \
+        void *p_ = realloc(s->field, (size_t)cap * sizeof(*s->field));                             \
+        if (!p_) return SR_ERR_NOMEM;                                                              \
+        s->field = p_;                                                                             \
     } while (0)
     GROW_(bias);
     GROW_(logpop);
@@ -123,7 +125,8 @@ static int side_rehash_ids(side_t *s, uint32_t nslots)
     if (!slots) return SR_ERR_NOMEM;
     for (uint32_t i = 0; i < s->n; i++) {
         uint32_t j = s->id_hash[i] & (nslots - 1);
-        while (slots[j]) j = (j + 1) & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
         slots[j] = i + 1;
     }
     free(s->slots);
@@ -139,7 +142,8 @@ static int side_rehash_nums(side_t *s, uint32_t nslots)
     for (uint32_t i = 0; i < s->n; i++) {
         if (s->num[i] < 0) continue;
         uint32_t j = hash_num(s->num[i]) & (nslots - 1);
-        while (slots[j]) j = (j + 1) & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
         slots[j] = i + 1;
     }
     free(s->nslots_num);
@@ -182,7 +186,8 @@ static int side_add_num(side_t *s, uint32_t i)
         if (rc) return rc;
     } else {
         uint32_t j = hash_num(s->num[i]) & (s->nnum_slots - 1);
-        while (s->nslots_num[j]) j = (j + 1) & (s->nnum_slots - 1);
+        while (s->nslots_num[j])
+            j = (j + 1) & (s->nnum_slots - 1);
         s->nslots_num[j] = i + 1;
     }
     s->nnum++;
@@ -225,7 +230,8 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         if (rc) return rc;
         if (s->arena_len + u->id_len > s->arena_cap) {
             size_t cap = s->arena_cap ? s->arena_cap : 65536;
-            while (cap < s->arena_len + u->id_len) cap *= 2;
+            while (cap < s->arena_len + u->id_len)
+                cap *= 2;
             char *a = realloc(s->arena, cap);
             if (!a) return SR_ERR_NOMEM;
             s->arena = a;
@@ -252,7 +258,8 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         s->n_nbrs[i] = 0;
         s->num[i] = -1;
         uint32_t j = h & (s->nslots - 1);
-        while (s->slots[j]) j = (j + 1) & (s->nslots - 1);
+        while (s->slots[j])
+            j = (j + 1) & (s->nslots - 1);
         s->slots[j] = (uint32_t)i + 1;
         s->n++;
     }
@@ -294,7 +301,10 @@ void sr_items_destroy(sr_items_t *it)
     free(it);
 }
 
-int sr_items_dim(const sr_items_t *it) { return it->dim; }
+int sr_items_dim(const sr_items_t *it)
+{
+    return it->dim;
+}
 
 static atomic_long *readers_of(sr_items_t *it, int side)
 {

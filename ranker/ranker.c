@@ -125,7 +125,10 @@ void sr_ranker_reason(sr_ranker_t *r, char *buf, size_t size)
     pthread_mutex_unlock(&r->reason_mu);
 }
 
-int sr_ranker_loaded(sr_ranker_t *r) { return atomic_load(&r->loaded); }
+int sr_ranker_loaded(sr_ranker_t *r)
+{
+    return atomic_load(&r->loaded);
+}
 
 void sr_ranker_set_conf_(sr_ranker_t *r, const sr_score_conf_t *c, int64_t clock_ms)
 {
@@ -312,7 +315,8 @@ static int load_user(sr_ranker_t *r, const sr_items_view_t *v, const char *user,
     uc->su.n_recent = u.n_recent;
     int nonzero = 0;
     if (u.has_vec)
-        for (int d = 0; d < r->dim; d++) nonzero |= sc->uvec[d] != 0.0f;
+        for (int d = 0; d < r->dim; d++)
+            nonzero |= sc->uvec[d] != 0.0f;
     uc->su.p = nonzero ? sc->uvec : NULL;
     uc->personal = nonzero || known > 0;
     return 0;
@@ -332,7 +336,8 @@ static int not_loaded(sr_ranker_t *r)
 /* Decayed popularity for display: exp(log pop + offset), 0 for none. */
 static void pop_scores(const sr_score_conf_t *c, float *s, size_t n)
 {
-    for (size_t j = 0; j < n; j++) s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
+    for (size_t j = 0; j < n; j++)
+        s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
 }
 
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
@@ -427,7 +432,8 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
         sr_items_score_items(&v, &it);
         sr_score_candidates(&it, &c, &uc.su, cand, nk, cs, sc->kscratch);
     } else {
-        for (size_t j = 0; j < nk; j++) cs[j] = v.logpop[cand[j]];
+        for (size_t j = 0; j < nk; j++)
+            cs[j] = v.logpop[cand[j]];
         pop_scores(&c, cs, nk);
     }
     for (size_t j = 0, t = 0; j < n; j++)
@@ -437,7 +443,8 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
         }
     qsort(rows, n, sizeof(*rows), cmp_rank);
     size_t bytes = 1;
-    for (size_t j = 0; j < n; j++) bytes += lens[j] + 1;
+    for (size_t j = 0; j < n; j++)
+        bytes += lens[j] + 1;
     rc = SR_ERR_NOMEM;
     out->items = calloc(n ? n : 1, sizeof(*out->items));
     out->arena_ = malloc(bytes);

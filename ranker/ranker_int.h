@@ -12,14 +12,14 @@
  * pool is warm. */
 typedef struct sr_scratch {
     struct sr_scratch *next;
-    float *scores;      /* cap floats */
-    uint8_t *skip;      /* cap bytes, all zero between requests */
+    float *scores; /* cap floats */
+    uint8_t *skip; /* cap bytes, all zero between requests */
     uint32_t cap;
-    uint32_t *idx;      /* kcap top-K indices */
-    float *top;         /* kcap top-K scores */
+    uint32_t *idx; /* kcap top-K indices */
+    float *top;    /* kcap top-K scores */
     size_t kcap;
-    float *uvec;        /* dim */
-    float *kscratch;    /* 2 * dim, for the scoring kernel */
+    float *uvec;     /* dim */
+    float *kscratch; /* 2 * dim, for the scoring kernel */
     sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
     sr_score_recent_t srec[SR_RANKER_RECENT_MAX];
 } sr_scratch_t;

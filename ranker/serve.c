@@ -68,7 +68,10 @@ sr_serve_t *sr_serve_start(const sr_conf_t *conf, char *errstr, size_t errstr_si
     return s;
 }
 
-int sr_serve_port(const sr_serve_t *s) { return sr_http_port(s->http); }
+int sr_serve_port(const sr_serve_t *s)
+{
+    return sr_http_port(s->http);
+}
 
 void sr_serve_stop(sr_serve_t *s)
 {

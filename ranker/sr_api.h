@@ -38,15 +38,15 @@ typedef struct sr_api_request {
     const char *path;             /* without the query string */
     const sr_api_param_t *params; /* decoded query parameters */
     size_t n_params;
-    const char *body;             /* may be NULL when body_len == 0 */
+    const char *body; /* may be NULL when body_len == 0 */
     size_t body_len;
-    int body_too_large;           /* the transport stopped reading: 413 */
-    int64_t start_ns;             /* monotonic start, 0: "now" */
+    int body_too_large; /* the transport stopped reading: 413 */
+    int64_t start_ns;   /* monotonic start, 0: "now" */
 } sr_api_request_t;
 
 typedef struct sr_api_response {
     int status;
-    char *body;               /* malloc'd, owned by the response */
+    char *body; /* malloc'd, owned by the response */
     size_t body_len;
     const char *content_type; /* static string */
     const char *allow;        /* static string for 405, else NULL */
@@ -81,8 +81,8 @@ void sr_api_count(sr_api_t *a, const char *path, int status, int64_t took_ns);
 char *sr_api_metrics_text(sr_api_t *a);
 
 typedef struct sr_api_stats {
-    int64_t requests;       /* since start */
-    int64_t errors;         /* since start: responses >= 400 */
+    int64_t requests; /* since start */
+    int64_t errors;   /* since start: responses >= 400 */
     /* latency over the requests since the previous sr_api_stats call */
     double p50_us, p99_us, max_us;
     int64_t interval_count;

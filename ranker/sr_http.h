@@ -16,12 +16,12 @@
 typedef struct sr_http_s sr_http_t;
 
 typedef struct sr_http_opts {
-    const char *listen;        /* "host:port" / "[v6]:port"; port 0 = any free */
-    int threads;               /* worker threads (ranker.threads) */
-    size_t body_max;           /* bytes (ranker.body.max) */
-    unsigned connections_max;  /* concurrent connections; 0 = 1024 */
-    unsigned idle_timeout_s;   /* idle keep-alive connections are closed; 0 = 60 */
-    size_t header_max;         /* per-connection header memory; 0 = 64 KiB */
+    const char *listen;       /* "host:port" / "[v6]:port"; port 0 = any free */
+    int threads;              /* worker threads (ranker.threads) */
+    size_t body_max;          /* bytes (ranker.body.max) */
+    unsigned connections_max; /* concurrent connections; 0 = 1024 */
+    unsigned idle_timeout_s;  /* idle keep-alive connections are closed; 0 = 60 */
+    size_t header_max;        /* per-connection header memory; 0 = 64 KiB */
 } sr_http_opts_t;
 
 /* Binds and starts serving.  NULL with errstr set (bad address, port in

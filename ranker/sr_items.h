@@ -29,14 +29,14 @@ typedef struct sr_items_s sr_items_t;
 
 /* One side as readers see it: immutable while entered. */
 typedef struct sr_items_view {
-    uint32_t n;        /* items 0..n-1 */
+    uint32_t n; /* items 0..n-1 */
     int dim;
-    const float *vec;  /* n x dim, row i at vec + i*dim */
+    const float *vec;    /* n x dim, row i at vec + i*dim */
     const float *bias;   /* n */
     const float *logpop; /* n, log of (scaled) popularity, -inf when none */
     const float *count;  /* n, occurrences (co-occurrence normalisation) */
     const int64_t *num;  /* n, the store's global item number, or -1 */
-    const void *priv_; /* lookup state: use sr_items_find / sr_items_id */
+    const void *priv_;   /* lookup state: use sr_items_find / sr_items_id */
 } sr_items_view_t;
 
 /* A co-occurrence neighbour by id (resolved to an index when applied;

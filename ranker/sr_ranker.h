@@ -56,19 +56,18 @@ typedef struct sr_ranker_recent {
  * fills them.  Pointers in recent[] must stay valid until the query
  * returns (the source may point into its own per-thread storage). */
 typedef struct sr_ranker_user {
-    int found;        /* 0: unknown user (cold start) */
-    float *vec;       /* long-term vector p_u, dim floats */
+    int found;  /* 0: unknown user (cold start) */
+    float *vec; /* long-term vector p_u, dim floats */
     int has_vec;
     sr_ranker_recent_t *recent;
-    size_t n_recent;  /* newest last */
-    int64_t events;   /* events applied for this user */
+    size_t n_recent; /* newest last */
+    int64_t events;  /* events applied for this user */
 } sr_ranker_user_t;
 
 /* Reads one user's state.  Returns 0 (found or not, see user->found) or a
  * negative SR_ERR_* (SR_ERR_UNAVAIL when the backing store is down).  Called
  * on request threads, concurrently: it must be thread-safe. */
-typedef int (*sr_ranker_user_fn)(void *opaque, const char *user, size_t len,
-                                 sr_ranker_user_t *out);
+typedef int (*sr_ranker_user_fn)(void *opaque, const char *user, size_t len, sr_ranker_user_t *out);
 
 typedef struct sr_ranker_opts {
     int dim;                    /* latent dimension of item and user vectors */
@@ -95,8 +94,7 @@ void sr_ranker_score_conf(sr_ranker_t *r, sr_score_conf_t *out);
  * only. */
 sr_ranker_t *sr_ranker_new(const sr_conf_t *conf, char *errstr, size_t errstr_size);
 /* Ranker without Redis; opts copied.  NULL with errstr on bad opts/ENOMEM. */
-sr_ranker_t *sr_ranker_new_custom(const sr_ranker_opts_t *opts, char *errstr,
-                                  size_t errstr_size);
+sr_ranker_t *sr_ranker_new_custom(const sr_ranker_opts_t *opts, char *errstr, size_t errstr_size);
 /* Stops the follower thread and frees everything.  NULL is a no-op.  No query
  * may be running. */
 void sr_ranker_destroy(sr_ranker_t *r);
@@ -104,8 +102,8 @@ void sr_ranker_destroy(sr_ranker_t *r);
 /* Inserts or updates items (custom rankers).  vecs: n x dim floats or NULL
  * (keep/zero); bias and pop (decayed popularity, >= 0) may be NULL (keep).
  * Returns 0 or SR_ERR_NOMEM / SR_ERR_INVAL. */
-int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t *lens,
-                           size_t n, const float *vecs, const float *bias, const float *pop);
+int sr_ranker_upsert_items(sr_ranker_t *r, const char *const *ids, const size_t *lens, size_t n,
+                           const float *vecs, const float *bias, const float *pop);
 
 typedef enum sr_exclude { SR_EXCLUDE_NONE = 0, SR_EXCLUDE_PURCHASED, SR_EXCLUDE_SEEN } sr_exclude_t;
 typedef enum sr_source { SR_SOURCE_PERSONAL = 0, SR_SOURCE_POPULAR } sr_source_t;
@@ -141,9 +139,8 @@ int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_
 
 /* Re-ranks n candidates for user: known items by score (best first, stable
  * for equal scores), then unknown items in input order, marked unknown. */
-int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len,
-                   const char *const *items, const size_t *lens, size_t n,
-                   sr_ranker_result_t *out);
+int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char *const *items,
+                   const size_t *lens, size_t n, sr_ranker_result_t *out);
 
 /* The k items most similar to item (sr_score_similar: cosine of item vectors
  * plus normalised co-occurrence), the item itself excluded.
@@ -155,12 +152,12 @@ int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
 int sr_ranker_popular(sr_ranker_t *r, size_t k, sr_ranker_result_t *out);
 
 typedef struct sr_ranker_health {
-    int redis_ok;        /* 1 when the last Redis call succeeded (custom: 1) */
-    int loaded;          /* 1 once the initial item load finished */
+    int redis_ok; /* 1 when the last Redis call succeeded (custom: 1) */
+    int loaded;   /* 1 once the initial item load finished */
     uint32_t items;
-    int64_t stream_lag;  /* item updates seen in Redis but not yet applied */
+    int64_t stream_lag;     /* item updates seen in Redis but not yet applied */
     int64_t last_update_ms; /* wall time the follower last applied a batch */
-    char reason[160];    /* why unhealthy, "" when healthy */
+    char reason[160];       /* why unhealthy, "" when healthy */
 } sr_ranker_health_t;
 
 /* Why the last Redis call failed ("" when it succeeded), copied into buf.

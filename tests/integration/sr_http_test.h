@@ -25,8 +25,8 @@
 #include "sr_testproc.h"
 
 typedef struct http_resp {
-    int status;       /* 0: no (complete) response */
-    char *body;       /* malloc'd, NUL-terminated */
+    int status; /* 0: no (complete) response */
+    char *body; /* malloc'd, NUL-terminated */
     size_t body_len;
     char headers[4096];
 } http_resp_t;
@@ -93,8 +93,8 @@ static int http_read_resp(int fd, http_resp_t *r, int timeout_ms)
             char *e = strstr(buf, "\r\n\r\n");
             if (!e) continue;
             hdr_end = e - buf + 4;
-            size_t hl = (size_t)hdr_end < sizeof(r->headers) - 1 ? (size_t)hdr_end
-                                                                  : sizeof(r->headers) - 1;
+            size_t hl =
+                (size_t)hdr_end < sizeof(r->headers) - 1 ? (size_t)hdr_end : sizeof(r->headers) - 1;
             memcpy(r->headers, buf, hl);
             r->headers[hl] = 0;
             if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) goto fail;
@@ -145,12 +145,27 @@ static int serve_start(sr_test_proc_t *p, int redis_port, const char *extra1, co
     char url[64], listen[64];
     snprintf(url, sizeof(url), "redis.url=redis://127.0.0.1:%d", redis_port);
     snprintf(listen, sizeof(listen), "http.listen=127.0.0.1:%d", hp);
-    char *argv[] = {(char *)sr_test_bin(), "serve", "-X", url, "-X", listen, "-X",
-                    "metrics.enable=false", "-X", "model.dim=4", "-X", "log.level=warn",
-                    extra1 ? "-X" : NULL, (char *)extra1, extra2 ? "-X" : NULL,
-                    (char *)extra2, NULL};
-    if (!extra1) argv[12] = NULL;
-    else if (!extra2) argv[14] = NULL;
+    char *argv[] = {(char *)sr_test_bin(),
+                    "serve",
+                    "-X",
+                    url,
+                    "-X",
+                    listen,
+                    "-X",
+                    "metrics.enable=false",
+                    "-X",
+                    "model.dim=4",
+                    "-X",
+                    "log.level=warn",
+                    extra1 ? "-X" : NULL,
+                    (char *)extra1,
+                    extra2 ? "-X" : NULL,
+                    (char *)extra2,
+                    NULL};
+    if (!extra1)
+        argv[12] = NULL;
+    else if (!extra2)
+        argv[14] = NULL;
     if (sr_test_spawn(p, argv, 1) != 0) return -1;
     char line[256];
     if (sr_test_read_line(p, line, sizeof(line), 15000) < 0) return -1;

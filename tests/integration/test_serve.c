@@ -53,16 +53,25 @@ static void flush(const seed_item_t *items, size_t n_items, const sr_store_user_
     sr_store_item_write_t w[16];
     cr_assert_leq(n_items, 16);
     for (size_t i = 0; i < n_items; i++) {
-        it[i] = (sr_store_item_t){.id = items[i].id, .id_len = strlen(items[i].id), .dim = DIM,
-                                  .vec = items[i].v, .bias = items[i].bias};
+        it[i] = (sr_store_item_t){.id = items[i].id,
+                                  .id_len = strlen(items[i].id),
+                                  .dim = DIM,
+                                  .vec = items[i].v,
+                                  .bias = items[i].bias};
         w[i] = (sr_store_item_write_t){.cur = &it[i], .write_pop = 1, .pop_cur = items[i].pop};
     }
-    sr_store_offset_t off = {.topic = "events", .partition = 0,
+    sr_store_offset_t off = {.topic = "events",
+                             .partition = 0,
                              .prev = next_off ? next_off : SR_STORE_OFFSET_NONE,
                              .next = next_off + 1};
     next_off++;
-    sr_store_flush_t f = {.group = "g", .offsets = &off, .n_offsets = 1, .users = users,
-                          .n_users = n_users, .items = w, .n_items = n_items};
+    sr_store_flush_t f = {.group = "g",
+                          .offsets = &off,
+                          .n_offsets = 1,
+                          .users = users,
+                          .n_users = n_users,
+                          .items = w,
+                          .n_items = n_items};
     sr_store_flush_result_t res;
     cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
     sr_store_destroy(s);
@@ -78,9 +87,14 @@ static const seed_item_t catalogue[] = {
 static void user_with(sr_store_user_t *u, const char *id, sr_store_recent_t *rec, size_t n,
                       const float *vec)
 {
-    *u = (sr_store_user_t){.id = id, .id_len = strlen(id), .dim = DIM, .vec = vec,
-                           .events = n, .last_ts_ms = n ? rec[n - 1].ts_ms : 0,
-                           .n_recent = (uint32_t)n, .recent = rec};
+    *u = (sr_store_user_t){.id = id,
+                           .id_len = strlen(id),
+                           .dim = DIM,
+                           .vec = vec,
+                           .events = n,
+                           .last_ts_ms = n ? rec[n - 1].ts_ms : 0,
+                           .n_recent = (uint32_t)n,
+                           .recent = rec};
 }
 
 static long long now_ms_wall(void)
@@ -123,7 +137,8 @@ static json_t *get_json(const char *method, const char *target, const char *body
 
 static const char *item_at(json_t *j, size_t i)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), i), "item"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "items"), i), "item"));
 }
 
 Test(serve, healthz_and_popular_from_seeded_state)
@@ -170,9 +185,9 @@ Test(serve, new_users_purchase_is_reflected_on_the_next_request)
         cr_assert_eq(st, 200);
         changed = strcmp(json_string_value(json_object_get(j, "source")), "personal") == 0;
         if (changed) {
-            cr_assert_str_eq(item_at(j, 0), "book2", "the other book first, got %s",
-                             item_at(j, 0));
-            for (size_t i = 0; i < 3; i++) cr_assert_str_neq(item_at(j, i), "book1");
+            cr_assert_str_eq(item_at(j, 0), "book2", "the other book first, got %s", item_at(j, 0));
+            for (size_t i = 0; i < 3; i++)
+                cr_assert_str_neq(item_at(j, i), "book1");
         }
         json_decref(j);
     }
@@ -225,8 +240,8 @@ Test(serve, rank_puts_items_related_to_a_purchase_first)
     const char *a = item_at(j, 0), *b = item_at(j, 1);
     cr_assert(strncmp(a, "shoe", 4) == 0 && strncmp(b, "shoe", 4) == 0, "got %s %s", a, b);
     cr_assert_str_eq(item_at(j, 5), "nosuch");
-    cr_assert(json_is_true(
-        json_object_get(json_array_get(json_object_get(j, "items"), 5), "unknown")));
+    cr_assert(
+        json_is_true(json_object_get(json_array_get(json_object_get(j, "items"), 5), "unknown")));
     json_decref(j);
 }
 
@@ -276,8 +291,8 @@ Test(serve, redis_restart_gives_503_then_recovers)
     /* Same port, empty database: the ranker reconnects by itself. */
     char ports[16];
     snprintf(ports, sizeof ports, "%d", rport);
-    char *argv[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--loglevel", "warning", NULL};
+    char *argv[] = {"redis-server", "--port", ports,        "--bind",  "127.0.0.1", "--save", "",
+                    "--appendonly", "no",     "--loglevel", "warning", NULL};
     cr_assert_eq(sr_test_spawn(&redis, argv, 1), 0);
     long long t0 = sr_test_now_ms();
     st = 0;

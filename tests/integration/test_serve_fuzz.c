@@ -131,7 +131,8 @@ Test(fuzz, huge_headers_and_urls)
     expect_4xx("huge URL", big, (size_t)hl + n + 22);
     /* many small headers */
     size_t len = (size_t)snprintf(big, 256, "GET /v1/popular HTTP/1.1\r\n");
-    while (len + 16 < n) len += (size_t)sprintf(big + len, "X-%05zu: y\r\n", len % 100000);
+    while (len + 16 < n)
+        len += (size_t)sprintf(big + len, "X-%05zu: y\r\n", len % 100000);
     memcpy(big + len, "\r\n", 2);
     expect_4xx("thousands of headers", big, len + 2);
     free(big);
@@ -141,7 +142,8 @@ Test(fuzz, huge_headers_and_urls)
 Test(fuzz, bodies_truncated_oversize_and_malformed)
 {
     /* Content-Length says more than is sent: the server waits, we close. */
-    const char *trunc = "POST /v1/rank HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user\":";
+    const char *trunc =
+        "POST /v1/rank HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user\":";
     int st = raw(trunc, strlen(trunc));
     cr_expect(st == 0 || (st >= 400 && st < 500), "truncated body: %d", st);
     /* Declared too large: 413 without reading it. */
@@ -177,9 +179,11 @@ Test(fuzz, bodies_truncated_oversize_and_malformed)
     post_body("deeply nested arrays", deep, sizeof deep);
     char deepo[4000];
     size_t m = 0;
-    while (m + 6 < 2000) m += (size_t)sprintf(deepo + m, "{\"a\":");
+    while (m + 6 < 2000)
+        m += (size_t)sprintf(deepo + m, "{\"a\":");
     size_t open = m / 5;
-    for (size_t i = 0; i < open; i++) deepo[m++] = '}';
+    for (size_t i = 0; i < open; i++)
+        deepo[m++] = '}';
     post_body("deeply nested objects", deepo, m);
     still_serving();
 }
@@ -190,7 +194,8 @@ Test(fuzz, random_bytes_and_cut_connections)
     char buf[2048];
     for (int round = 0; round < 60; round++) {
         size_t len = 1 + (size_t)(rand_r(&seed) % sizeof buf);
-        for (size_t i = 0; i < len; i++) buf[i] = (char)(rand_r(&seed) & 0xff);
+        for (size_t i = 0; i < len; i++)
+            buf[i] = (char)(rand_r(&seed) & 0xff);
         if (round % 3 == 0) memcpy(buf, "GET /", 5 < len ? 5 : len);
         if (round % 3 == 1) memcpy(buf, "POST /v1/rank HTTP/1.1\r\n", 24 < len ? 24 : len);
         int st = raw(buf, len);

@@ -55,7 +55,8 @@ static int items_loaded(void)
 
 static const char *item_at(json_t *j, size_t i)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), i), "item"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "items"), i), "item"));
 }
 
 static void setup(void)
@@ -64,8 +65,19 @@ static void setup(void)
     snprintf(xboot, sizeof xboot, "kafka.bootstrap.servers=%s", bootstrap);
     cr_assert_eq(sr_test_redis_start(&redis, &rport), 0);
     snprintf(xurl, sizeof xurl, "redis.url=redis://127.0.0.1:%d", rport);
-    char *targv[] = {(char *)sr_test_bin(), "train", "-X", xboot, "-X", xurl, "-X",
-                     "metrics.enable=false", "-X", "model.dim=4", "-X", "log.level=warn", NULL};
+    char *targv[] = {(char *)sr_test_bin(),
+                     "train",
+                     "-X",
+                     xboot,
+                     "-X",
+                     xurl,
+                     "-X",
+                     "metrics.enable=false",
+                     "-X",
+                     "model.dim=4",
+                     "-X",
+                     "log.level=warn",
+                     NULL};
     cr_assert_eq(sr_test_spawn(&train, targv, 0), 0);
     hport = serve_start(&serve, rport, xboot, "metrics.enable=true");
     cr_assert_gt(hport, 0);
@@ -82,7 +94,8 @@ static void setup(void)
     produce(buf);
     free(buf);
     long long t0 = sr_test_now_ms();
-    while (items_loaded() < 16 && sr_test_now_ms() - t0 < 30000) usleep(20000);
+    while (items_loaded() < 16 && sr_test_now_ms() - t0 < 30000)
+        usleep(20000);
     cr_assert_geq(items_loaded(), 16, "the trained catalogue reached the ranker");
 }
 
@@ -108,7 +121,8 @@ Test(pipeline, fresh_purchase_new_item_and_related_first)
     long long t0 = sr_test_now_ms(), took = -1;
     while (sr_test_now_ms() - t0 < 10000) {
         j = get("/v1/recommend?user=fresh&k=5&exclude=purchased", &st);
-        int personal = j && strcmp(json_string_value(json_object_get(j, "source")), "personal") == 0;
+        int personal =
+            j && strcmp(json_string_value(json_object_get(j, "source")), "personal") == 0;
         json_decref(j);
         if (personal) {
             took = sr_test_now_ms() - t0;
@@ -130,8 +144,10 @@ Test(pipeline, fresh_purchase_new_item_and_related_first)
      * items come first on average and at the top, not for a perfect split. */
     int pos_a = 0, pos_b = 0;
     for (size_t i = 0; i < 6; i++) {
-        if (item_at(j, i)[0] == 'a') pos_a += (int)i;
-        else pos_b += (int)i;
+        if (item_at(j, i)[0] == 'a')
+            pos_a += (int)i;
+        else
+            pos_b += (int)i;
     }
     cr_expect(item_at(j, 0)[0] == 'a' && pos_a < pos_b,
               "items of the purchase's group first: %s %s %s %s %s %s", item_at(j, 0),

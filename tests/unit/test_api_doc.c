@@ -32,10 +32,13 @@ static int fixture_user(void *opaque, const char *user, size_t len, sr_ranker_us
     out->found = 1;
     out->has_vec = 1;
     memcpy(out->vec, vec, sizeof vec);
-    out->recent[0] = (sr_ranker_recent_t){.num = -1, .id = "shoe-1", .id_len = 6,
-                                          .ts_ms = NOW_MS - 600000, .type = SR_RANKER_VIEW};
-    out->recent[1] = (sr_ranker_recent_t){.num = -1, .id = "shoe-2", .id_len = 6,
-                                          .ts_ms = NOW_MS - 300000, .type = SR_RANKER_PURCHASE};
+    out->recent[0] = (sr_ranker_recent_t){
+        .num = -1, .id = "shoe-1", .id_len = 6, .ts_ms = NOW_MS - 600000, .type = SR_RANKER_VIEW};
+    out->recent[1] = (sr_ranker_recent_t){.num = -1,
+                                          .id = "shoe-2",
+                                          .id_len = 6,
+                                          .ts_ms = NOW_MS - 300000,
+                                          .type = SR_RANKER_PURCHASE};
     out->n_recent = 2;
     out->events = 2;
     return 0;
@@ -53,9 +56,10 @@ static sr_ranker_t *fixture(void)
     cr_assert_not_null(r, "%s", err);
     const char *ids[] = {"shoe-1", "shoe-2", "shoe-3", "book-1", "book-2", "hat"};
     size_t lens[6];
-    for (int i = 0; i < 6; i++) lens[i] = strlen(ids[i]);
-    const float vecs[6 * DIM] = {3, 0.3f, 0, 0,  2.7f, 0.6f, 0, 0,    3, -0.3f, 0, 0,
-                                 -3, 0, 0.3f, 0, -2.7f, 0, 0.6f, 0, 0, 0, 0, 3};
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(ids[i]);
+    const float vecs[6 * DIM] = {3,  0.3f, 0,    0, 2.7f,  0.6f, 0,    0, 3, -0.3f, 0, 0,
+                                 -3, 0,    0.3f, 0, -2.7f, 0,    0.6f, 0, 0, 0,     0, 3};
     const float bias[6] = {0.1f, 0.2f, 0.1f, 0.0f, 0.1f, 0.3f};
     const float pop[6] = {8, 6, 2, 4, 3, 50};
     cr_assert_eq(sr_ranker_upsert_items(r, ids, lens, 6, vecs, bias, pop), 0);
@@ -114,7 +118,8 @@ static lines_t read_lines(const char *path)
     size_t cap = 0;
     ssize_t n;
     while ((n = getline(&line, &cap, f)) >= 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
         push(&ls, line);
     }
     free(line);
@@ -135,8 +140,11 @@ static void run(sr_api_t *a, const char *reqline, const char *body, sr_api_respo
         np = sr_api_parse_query(q, params, 16);
         cr_assert_geq(np, 0);
     }
-    sr_api_request_t req = {.method = method, .path = target, .params = params,
-                            .n_params = (size_t)np, .body = body,
+    sr_api_request_t req = {.method = method,
+                            .path = target,
+                            .params = params,
+                            .n_params = (size_t)np,
+                            .body = body,
                             .body_len = body ? strlen(body) : 0};
     sr_api_handle(a, &req, resp);
 }
@@ -148,8 +156,8 @@ Test(api_doc, every_example_in_api_md_is_what_the_ranker_answers)
     lines_t ls = read_lines(path);
     lines_t out = {0};
     sr_ranker_t *r = fixture();
-    sr_api_limits_t lim = {.k_max = 1000, .candidates_max = 1000, .body_max = 1048576,
-                           .id_max = 128};
+    sr_api_limits_t lim = {
+        .k_max = 1000, .candidates_max = 1000, .body_max = 1048576, .id_max = 128};
     sr_api_t *a = sr_api_new(r, &lim);
     int examples = 0, mismatches = 0;
     for (size_t i = 0; i < ls.n; i++) {
@@ -177,7 +185,8 @@ Test(api_doc, every_example_in_api_md_is_what_the_ranker_answers)
         push(&out, ls.l[j]); /* ``` */
         /* blank lines, then the response block */
         size_t k = j + 1;
-        while (k < ls.n && ls.l[k][0] == 0) push(&out, ls.l[k++]);
+        while (k < ls.n && ls.l[k][0] == 0)
+            push(&out, ls.l[k++]);
         int want_status = 0;
         cr_assert(k < ls.n && sscanf(ls.l[k], "```json status=%d", &want_status) == 1,
                   "%s: a ```json status=NNN block must follow", reqline);
@@ -210,10 +219,12 @@ Test(api_doc, every_example_in_api_md_is_what_the_ranker_answers)
             push(&out, head);
             char *pretty = json_dumps(got, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
             char *save, *line = strtok_r(pretty, "\n", &save);
-            for (; line; line = strtok_r(NULL, "\n", &save)) push(&out, line);
+            for (; line; line = strtok_r(NULL, "\n", &save))
+                push(&out, line);
             free(pretty);
         } else {
-            for (size_t t = k + 1; t < e; t++) push(&out, ls.l[t]);
+            for (size_t t = k + 1; t < e; t++)
+                push(&out, ls.l[t]);
         }
         push(&out, ls.l[e]);
         json_decref(want);
@@ -224,14 +235,17 @@ Test(api_doc, every_example_in_api_md_is_what_the_ranker_answers)
     if (update) {
         FILE *f = fopen(path, "w");
         cr_assert_not_null(f);
-        for (size_t i = 0; i < out.n; i++) fprintf(f, "%s\n", out.l[i]);
+        for (size_t i = 0; i < out.n; i++)
+            fprintf(f, "%s\n", out.l[i]);
         fclose(f);
     }
     cr_assert_geq(examples, 12, "API.md holds its examples (found %d)", examples);
     cr_assert_eq(mismatches, 0, "%d examples in docs/API.md differ from the ranker's answers%s",
                  mismatches, update ? " (rewritten now)" : "; SR_API_DOC_UPDATE=1 rewrites them");
-    for (size_t i = 0; i < ls.n; i++) free(ls.l[i]);
-    for (size_t i = 0; i < out.n; i++) free(out.l[i]);
+    for (size_t i = 0; i < ls.n; i++)
+        free(ls.l[i]);
+    for (size_t i = 0; i < out.n; i++)
+        free(out.l[i]);
     free(ls.l);
     free(out.l);
     sr_api_destroy(a);

@@ -105,17 +105,22 @@ static void fill_items(sr_ranker_t *r, size_t n, float *vecs, float *bias, float
     for (size_t i = 0; i < n; i++) {
         ids[i] = malloc(16);
         lens[i] = (size_t)snprintf(ids[i], 16, "i%zu", i);
-        for (int d = 0; d < DIM; d++) vecs[i * DIM + d] = frand();
+        for (int d = 0; d < DIM; d++)
+            vecs[i * DIM + d] = frand();
         bias[i] = frand();
         pop[i] = (frand() + 1.0f) * 50.0f;
     }
     cr_assert_eq(sr_ranker_upsert_items(r, (const char *const *)ids, lens, n, vecs, bias, pop), 0);
-    for (size_t i = 0; i < n; i++) free(ids[i]);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
     free(ids);
     free(lens);
 }
 
-static void reset_src(void) { memset(&src, 0, sizeof(src)); }
+static void reset_src(void)
+{
+    memset(&src, 0, sizeof(src));
+}
 
 /* ---- catalogue ---- */
 
@@ -123,9 +128,9 @@ Test(items, upsert_find_and_overwrite)
 {
     sr_items_t *it = sr_items_new(2);
     float v1[2] = {1, 2}, v2[2] = {3, 4};
-    sr_item_update_t u[2] = {{.id = "a", .id_len = 1, .num = 7, .vec = v1, .bias = 0.5f,
-                              .set_bias = 1},
-                             {.id = "bb", .id_len = 2, .num = -1, .vec = v2}};
+    sr_item_update_t u[2] = {
+        {.id = "a", .id_len = 1, .num = 7, .vec = v1, .bias = 0.5f, .set_bias = 1},
+        {.id = "bb", .id_len = 2, .num = -1, .vec = v2}};
     cr_assert_eq(sr_items_apply(it, u, 2), 2);
     sr_items_view_t v;
     int t = sr_items_enter(it, &v);
@@ -221,16 +226,20 @@ Test(items, readers_never_see_a_half_applied_batch)
         u[i].id_len = (size_t)snprintf(ids[i], sizeof(ids[i]), "r%d", i);
     }
     pthread_t th[3];
-    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, reader, &rc);
-    while (atomic_load(&rc.reads) < 3) sched_yield();
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, reader, &rc);
+    while (atomic_load(&rc.reads) < 3)
+        sched_yield();
     long before = atomic_load(&rc.reads);
     for (int batch = 1; batch <= 2000; batch++) {
         for (int i = 0; i < N; i++)
-            for (int d = 0; d < 16; d++) vecs[i][d] = (float)batch;
+            for (int d = 0; d < 16; d++)
+                vecs[i][d] = (float)batch;
         cr_assert_eq(sr_items_apply(rc.it, u, N), N);
     }
     atomic_store(&rc.stop, 1);
-    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
     cr_assert_eq(atomic_load(&rc.torn), 0);
     cr_assert_gt(atomic_load(&rc.reads), before, "readers ran while the writer did");
     sr_items_view_t v;
@@ -250,12 +259,14 @@ static float ref_score(const sr_score_conf_t *c, const float *vecs, const float 
     double sv[DIM] = {0}, wsum = 0, rec = 0, hl = c->recent_half_life_s * 1000.0;
     size_t taken = 0, n = u->n_recent;
     int idx[16];
-    for (size_t j = 0; j < n; j++) idx[j] = atoi(u->recent[j].id + 1);
+    for (size_t j = 0; j < n; j++)
+        idx[j] = atoi(u->recent[j].id + 1);
     for (size_t j = n; j-- > 0;) {
         double age = (double)(NOW_MS - u->recent[j].ts_ms);
         if (taken < SR_SESS_LEN) {
             double w = exp2(-age / hl);
-            for (int d = 0; d < DIM; d++) sv[d] += w * vecs[idx[j] * DIM + d];
+            for (int d = 0; d < DIM; d++)
+                sv[d] += w * vecs[idx[j] * DIM + d];
             wsum += w;
             taken++;
         }
@@ -267,7 +278,8 @@ static float ref_score(const sr_score_conf_t *c, const float *vecs, const float 
     int rank = -1;
     for (size_t j = n; j-- > 0;) {
         int dup = 0;
-        for (size_t t = 0; t < nd; t++) dup |= distinct[t] == idx[j];
+        for (size_t t = 0; t < nd; t++)
+            dup |= distinct[t] == idx[j];
         if (dup) continue;
         if ((size_t)idx[j] == i) rank = (int)nd;
         distinct[nd++] = idx[j];
@@ -285,8 +297,7 @@ static float ref_score(const sr_score_conf_t *c, const float *vecs, const float 
         double pause = 1 - exp2(-(double)(NOW_MS - u->recent[n - 1].ts_ms) / hl);
         sc += c->blend[SR_F_REC] * log1p(rec) + c->blend[SR_F_SEEN] +
               c->blend[SR_F_POS] / (1.0 + rank) +
-              c->blend[SR_F_REPEAT] * (1.0 - (double)nd / (double)n) +
-              c->blend[SR_F_GAP] * pause;
+              c->blend[SR_F_REPEAT] * (1.0 - (double)nd / (double)n) + c->blend[SR_F_GAP] * pause;
         if (rank == 0) sc += c->blend[SR_F_LAST];
         if (rank == 1) sc += c->blend[SR_F_R1];
         if (rank >= 2 && rank <= 3) sc += c->blend[SR_F_R23];
@@ -315,7 +326,8 @@ Test(score, recommend_matches_brute_force_reference)
     fake_user_t *u = &src.users[src.n++];
     u->id = "alice";
     u->has_vec = 1;
-    for (int d = 0; d < DIM; d++) u->vec[d] = frand();
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
     add_recent(u, "i3", 1000000, SR_RANKER_VIEW);
     add_recent(u, "i42", 600000, SR_RANKER_PURCHASE);
     add_recent(u, "i7", 500000, SR_RANKER_CLICK);
@@ -324,7 +336,8 @@ Test(score, recommend_matches_brute_force_reference)
     add_recent(u, "i3", 20000, SR_RANKER_CART);
     sr_ranker_opts_t o = test_opts();
     float ref[N];
-    for (size_t i = 0; i < N; i++) ref[i] = ref_score(&o.score, vecs, bias, pop, u, i);
+    for (size_t i = 0; i < N; i++)
+        ref[i] = ref_score(&o.score, vecs, bias, pop, u, i);
     sr_ranker_result_t res;
     cr_assert_eq(sr_ranker_recommend(r, "alice", 5, 20, SR_EXCLUDE_NONE, &res), 0);
     cr_assert_eq(res.source, SR_SOURCE_PERSONAL);
@@ -382,8 +395,10 @@ Test(score, unknown_user_gets_popularity)
     cr_assert_eq(res.source, SR_SOURCE_POPULAR);
     cr_assert_eq(sr_ranker_popular(r, 10, &popres), 0);
     cr_assert_eq(res.n, popres.n);
-    for (size_t j = 0; j < res.n; j++) cr_assert_str_eq(res.items[j].id, popres.items[j].id);
-    for (size_t j = 1; j < res.n; j++) cr_assert_geq(res.items[j - 1].score, res.items[j].score);
+    for (size_t j = 0; j < res.n; j++)
+        cr_assert_str_eq(res.items[j].id, popres.items[j].id);
+    for (size_t j = 1; j < res.n; j++)
+        cr_assert_geq(res.items[j - 1].score, res.items[j].score);
     sr_ranker_result_free(&res);
     sr_ranker_result_free(&popres);
     sr_ranker_destroy(r);
@@ -425,7 +440,8 @@ Test(score, exclude_purchased_and_seen)
     fake_user_t *u = &src.users[src.n++];
     u->id = "bob";
     u->has_vec = 1;
-    for (int d = 0; d < DIM; d++) u->vec[d] = frand();
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
     add_recent(u, "i1", 10, SR_RANKER_PURCHASE);
     add_recent(u, "i2", 10, SR_RANKER_VIEW);
     add_recent(u, "i1", 5, SR_RANKER_VIEW);
@@ -436,7 +452,8 @@ Test(score, exclude_purchased_and_seen)
     cr_assert_eq(all.n, N);
     cr_assert_eq(pur.n, N - 1);
     cr_assert_eq(seen.n, N - 2);
-    for (size_t j = 0; j < pur.n; j++) cr_assert_str_neq(pur.items[j].id, "i1");
+    for (size_t j = 0; j < pur.n; j++)
+        cr_assert_str_neq(pur.items[j].id, "i1");
     for (size_t j = 0; j < seen.n; j++) {
         cr_assert_str_neq(seen.items[j].id, "i1");
         cr_assert_str_neq(seen.items[j].id, "i2");
@@ -461,7 +478,8 @@ Test(score, rank_orders_known_then_unknown_in_input_order)
     cr_assert_eq(sr_ranker_rank(r, "anon", 4, cand, cl, 6, &res), 0);
     cr_assert_eq(res.n, 6);
     const char *want[] = {"b", "c", "a", "a", "zz", "qq"};
-    for (int j = 0; j < 6; j++) cr_assert_str_eq(res.items[j].id, want[j], "pos %d", j);
+    for (int j = 0; j < 6; j++)
+        cr_assert_str_eq(res.items[j].id, want[j], "pos %d", j);
     cr_assert_eq(res.items[3].unknown, 0);
     cr_assert_eq(res.items[4].unknown, 1);
     cr_assert_eq(res.items[5].unknown, 1);
@@ -479,7 +497,8 @@ Test(score, rank_scores_equal_recommend_scores)
     fake_user_t *u = &src.users[src.n++];
     u->id = "carol";
     u->has_vec = 1;
-    for (int d = 0; d < DIM; d++) u->vec[d] = frand();
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
     add_recent(u, "i7", 100, SR_RANKER_CLICK);
     sr_ranker_result_t rec, rk;
     cr_assert_eq(sr_ranker_recommend(r, "carol", 5, 5, SR_EXCLUDE_NONE, &rec), 0);
@@ -492,7 +511,8 @@ Test(score, rank_scores_equal_recommend_scores)
     cr_assert_eq(sr_ranker_rank(r, "carol", 5, cand, cl, 5, &rk), 0);
     for (int j = 0; j < 5; j++) {
         cr_assert_str_eq(rk.items[j].id, rec.items[j].id);
-        cr_assert_float_eq(rk.items[j].score, rec.items[j].score, 1e-4 * (1 + fabsf(rec.items[j].score)));
+        cr_assert_float_eq(rk.items[j].score, rec.items[j].score,
+                           1e-4 * (1 + fabsf(rec.items[j].score)));
     }
     sr_ranker_result_free(&rec);
     sr_ranker_result_free(&rk);
@@ -506,10 +526,10 @@ Test(score, similar_by_cosine_excludes_itself)
     const char *ids[] = {"p", "q", "s", "t"};
     size_t lens[] = {1, 1, 1, 1};
     float vecs[4 * DIM] = {0};
-    vecs[0] = 1;                           /* p: +x */
-    vecs[DIM] = 10, vecs[DIM + 1] = 1;     /* q: almost +x, long */
-    vecs[2 * DIM + 1] = 1;                 /* s: +y */
-    vecs[3 * DIM] = -1;                    /* t: -x */
+    vecs[0] = 1;                       /* p: +x */
+    vecs[DIM] = 10, vecs[DIM + 1] = 1; /* q: almost +x, long */
+    vecs[2 * DIM + 1] = 1;             /* s: +y */
+    vecs[3 * DIM] = -1;                /* t: -x */
     cr_assert_eq(sr_ranker_upsert_items(r, ids, lens, 4, vecs, NULL, NULL), 0);
     sr_ranker_result_t res;
     cr_assert_eq(sr_ranker_similar(r, "p", 1, 10, &res), 0);
@@ -604,7 +624,8 @@ static sr_api_t *api_with_items(sr_ranker_t **rp)
     fake_user_t *u = &src.users[src.n++];
     u->id = "alice";
     u->has_vec = 1;
-    for (int d = 0; d < DIM; d++) u->vec[d] = frand();
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
     add_recent(u, "i1", 10, SR_RANKER_PURCHASE);
     *rp = r;
     return new_api(r);
@@ -655,8 +676,7 @@ Test(api, recommend_parameter_errors)
     expect_error(a, "GET", "/v1/recommend?user=a&k=", NULL, 400, "from 1 to 100");
     expect_error(a, "GET", "/v1/recommend?user=a&k=99999999999999999999", NULL, 400,
                  "from 1 to 100");
-    expect_error(a, "GET", "/v1/recommend?user=a&exclude=all", NULL, 400,
-                 "none, purchased, seen");
+    expect_error(a, "GET", "/v1/recommend?user=a&exclude=all", NULL, 400, "none, purchased, seen");
     expect_error(a, "GET", "/v1/recommend?user=a&colour=red", NULL, 400,
                  "unknown parameter 'colour'");
     expect_error(a, "GET", "/v1/recommend?user=a&user=b", NULL, 400, "given twice");
@@ -778,10 +798,9 @@ Test(api, recommend_json_shape)
     cr_assert_str_eq(json_string_value(json_object_get(j, "source")), "personal");
     check_items_shape(json_object_get(j, "items"), 5);
     for (size_t i = 0; i < 5; i++)
-        cr_assert_str_neq(
-            json_string_value(json_object_get(json_array_get(json_object_get(j, "items"), i),
-                                              "item")),
-            "i1");
+        cr_assert_str_neq(json_string_value(json_object_get(
+                              json_array_get(json_object_get(j, "items"), i), "item")),
+                          "i1");
     cr_assert(json_is_integer(json_object_get(j, "took_us")));
     cr_assert_geq(json_integer_value(json_object_get(j, "took_us")), 0);
     cr_assert_eq(json_object_size(j), 4);
@@ -863,7 +882,8 @@ Test(api, metrics_text_counts_requests_by_route_and_code)
     sr_ranker_t *r;
     sr_api_t *a = api_with_items(&r);
     int st;
-    for (int i = 0; i < 3; i++) json_decref(call(a, "GET", "/v1/popular", NULL, 0, &st));
+    for (int i = 0; i < 3; i++)
+        json_decref(call(a, "GET", "/v1/popular", NULL, 0, &st));
     json_decref(call(a, "GET", "/v1/popular?k=0", NULL, 0, &st));
     json_decref(call(a, "GET", "/zzz", NULL, 0, &st));
     sr_api_request_t req = {.method = "GET", .path = "/metrics"};
@@ -872,8 +892,8 @@ Test(api, metrics_text_counts_requests_by_route_and_code)
     cr_assert_eq(resp.status, 200);
     cr_assert(strstr(resp.content_type, "text/plain"));
     const char *t = resp.body;
-    cr_assert(strstr(t, "streamrec_ranker_requests_total{route=\"popular\",code=\"200\"} 3\n"), "%s",
-              t);
+    cr_assert(strstr(t, "streamrec_ranker_requests_total{route=\"popular\",code=\"200\"} 3\n"),
+              "%s", t);
     cr_assert(strstr(t, "streamrec_ranker_requests_total{route=\"popular\",code=\"400\"} 1\n"));
     cr_assert(strstr(t, "streamrec_ranker_requests_total{route=\"other\",code=\"404\"} 1\n"));
     cr_assert(strstr(t, "streamrec_ranker_errors_total{kind=\"client\"} 2\n"));
