@@ -960,3 +960,41 @@ Test(api, bad_limits_refused)
     sr_api_destroy(NULL);
     sr_ranker_destroy(r);
 }
+
+Test(items, neighbours_resolve_within_a_batch_and_feed_the_kernel)
+{
+    sr_items_t *it = sr_items_new(2);
+    float v[2] = {1, 0};
+    sr_item_nbr_in_t na[2] = {{.id = "b", .id_len = 1, .count = 3},
+                              {.id = "ghost", .id_len = 5, .count = 9}};
+    sr_item_update_t u[2] = {
+        {.id = "a",
+         .id_len = 1,
+         .num = -1,
+         .vec = v,
+         .count = 4,
+         .set_count = 1,
+         .nbrs = na,
+         .n_nbrs = 2,
+         .set_nbrs = 1},
+        {.id = "b", .id_len = 1, .num = -1, .vec = v, .count = 5, .set_count = 1}};
+    cr_assert_eq(sr_items_apply(it, u, 2), 2);
+    for (int round = 0; round < 2; round++) { /* both sides */
+        sr_items_view_t view;
+        int t = sr_items_enter(it, &view);
+        sr_score_items_t si;
+        sr_items_score_items(&view, &si);
+        size_t n = 0;
+        const sr_score_nbr_t *l = si.nbrs(si.nbrs_opaque, 0, &n);
+        cr_assert_eq(n, 1, "the unknown neighbour is dropped");
+        cr_assert_eq(l[0].item, 1);
+        cr_assert_float_eq(l[0].count, 3.0f, 0);
+        cr_assert_float_eq(si.count[1], 5.0f, 0);
+        si.nbrs(si.nbrs_opaque, 1, &n);
+        cr_assert_eq(n, 0);
+        sr_items_leave(it, t);
+        sr_item_update_t again = {.id = "b", .id_len = 1, .num = -1, .bias = 1, .set_bias = 1};
+        cr_assert_eq(sr_items_apply(it, &again, 1), 1);
+    }
+    sr_items_destroy(it);
+}
