@@ -165,7 +165,7 @@ Test(train, duplicates_once_and_bad_messages_to_dlq, .timeout = 240)
     cr_expect(strstr(reasons, "truncated"), "%s", reasons);
     cr_expect(strstr(reasons, "id_too_long"), "%s", reasons);
     cr_expect(strstr(reasons, "type_unknown"), "%s", reasons);
-    
+
 }
 
 /* Redis stops mid-stream and comes back on the same port with its data:
