@@ -535,7 +535,7 @@ int sr_cmd_up(int argc, char **argv)
     if (rate > 0) {
         char rates[32];
         snprintf(rates, sizeof(rates), "%ld", rate);
-        char *extra[] = {"--kafka", "--rate", rates, "--events", "0", "-X", xbs, NULL};
+        char *extra[] = {"--kafka", "--rate", rates, "-X", xbs, NULL};
         if (spawn_streamrec(up, "simulator", "simulate", extra, NULL)) goto out;
         printf("  simulator  %ld events/s  pid %d\n", rate, (int)up->kids[up->nkids - 1].pid);
     }
