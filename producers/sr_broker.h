@@ -31,7 +31,9 @@
  * fixed time.  What does not work / differs: group state and committed
  * offsets live only as long as the broker process; topic auto-creation
  * uses the mock's default partition count, so topics are created
- * explicitly here; no TLS, SASL or ACLs.  Trap seen while writing the
+ * explicitly here, and the mock creates ANY topic a client names, even with
+ * allow.auto.create.topics=false (an "unknown topic" error must be
+ * injected with rd_kafka_mock_topic_set_error); no TLS, SASL or ACLs.  Trap seen while writing the
  * tests (not a mock limitation, librdkafka's rule): rd_kafka_destroy of a
  * consumer hangs forever (debug log: "Handle is terminating in state
  * INIT: 3 refcnts, 0 toppar(s)") while the application still holds any
