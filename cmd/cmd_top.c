@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sr_cmd.h"
+#include "sr_time.h"
 #include "cmd_util.h"
 #include "sr_config.h"
 #include "sr_log.h"
@@ -25,20 +26,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     top_stop = 1;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void usage(FILE *out)
@@ -133,9 +120,9 @@ int sr_cmd_top(int argc, char **argv)
         goto out;
     }
     if (once) {
-        long long deadline = mono_ms() + timeout;
+        long long deadline = sr_mono_ms() + timeout;
         while (!top_stop && !sr_metrics_reader_at_end(reader)) {
-            if (mono_ms() > deadline) {
+            if (sr_mono_ms() > deadline) {
                 fprintf(stderr, "streamrec top: the end of the topic was not reached within "
                                 "%ld ms; printing what was read\n", timeout);
                 break;
@@ -146,11 +133,11 @@ int sr_cmd_top(int argc, char **argv)
             }
         }
         if (json) {
-            char *s = sr_metrics_view_json(view, wall_ms());
+            char *s = sr_metrics_view_json(view, sr_wall_ms());
             if (s) printf("%s\n", s);
             free(s);
         } else {
-            sr_metrics_view_render(view, stdout, wall_ms());
+            sr_metrics_view_render(view, stdout, sr_wall_ms());
         }
         goto out;
     }
@@ -161,15 +148,15 @@ int sr_cmd_top(int argc, char **argv)
             rc = 1;
             break;
         }
-        if (mono_ms() < next) continue;
-        next = mono_ms() + interval;
+        if (sr_mono_ms() < next) continue;
+        next = sr_mono_ms() + interval;
         if (json) {
-            char *s = sr_metrics_view_json(view, wall_ms());
+            char *s = sr_metrics_view_json(view, sr_wall_ms());
             if (s) printf("%s\n", s);
             free(s);
         } else {
             if (tty) fputs("\033[H\033[2J", stdout);
-            sr_metrics_view_render(view, stdout, wall_ms());
+            sr_metrics_view_render(view, stdout, sr_wall_ms());
         }
         fflush(stdout);
     }

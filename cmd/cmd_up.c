@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "sr_cmd.h"
+#include "sr_time.h"
 #include "cmd_util.h"
 #include "sr_config.h"
 #include "sr_log.h"
@@ -63,20 +64,6 @@ typedef struct up {
     char *fwd[MAX_FWD];
     int nfwd;
 } up_t;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *out)
 {
@@ -186,12 +173,12 @@ static void child_stop(child_t *c, int grace_ms)
 {
     if (c->pid <= 0) return;
     kill(c->pid, SIGTERM);
-    long long deadline = now_ms() + grace_ms;
+    long long deadline = sr_mono_ms() + grace_ms;
     int status;
     for (;;) {
         pid_t r = waitpid(c->pid, &status, WNOHANG);
         if (r == c->pid || (r < 0 && errno != EINTR)) break;
-        if (now_ms() > deadline) {
+        if (sr_mono_ms() > deadline) {
             fprintf(stderr, "streamrec up: %s (pid %d) ignored SIGTERM for %d ms, killing\n",
                     c->name, (int)c->pid, grace_ms);
             kill(c->pid, SIGKILL);
@@ -272,8 +259,8 @@ static int tcp_ask(const char *host, int port, const char *req, char *buf, size_
 static int wait_first_line(child_t *c, const char *path, char *line, size_t size,
                            int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline && !up_stop) {
+    long long deadline = sr_mono_ms() + timeout_ms;
+    while (sr_mono_ms() < deadline && !up_stop) {
         FILE *f = fopen(path, "r");
         if (f) {
             char *got = fgets(line, (int)size, f);
@@ -292,9 +279,9 @@ static int wait_first_line(child_t *c, const char *path, char *line, size_t size
 static int wait_answer(child_t *c, const char *host, int port, const char *req, const char *want,
                        int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = sr_mono_ms() + timeout_ms;
     char buf[256];
-    while (now_ms() < deadline && !up_stop) {
+    while (sr_mono_ms() < deadline && !up_stop) {
         if (tcp_ask(host, port, req, buf, sizeof(buf)) == 0 && strstr(buf, want)) return 0;
         if (c && !child_alive(c)) return -1;
         usleep(50000);
@@ -343,7 +330,7 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, long *out
 static void show_status(const up_t *up, sr_metrics_view_t *view, int tty)
 {
     if (tty) fputs("\033[H\033[2J", stdout);
-    sr_metrics_view_render(view, stdout, wall_ms());
+    sr_metrics_view_render(view, stdout, sr_wall_ms());
     if (tty) {
         printf("logs: %s   Ctrl-C stops all %d processes\n", up->rundir, up->nkids);
     }
@@ -556,7 +543,7 @@ int sr_cmd_up(int argc, char **argv)
     /* 6. Watch: the metrics view (or nothing) until Ctrl-C, --duration,
      * or a component dies. */
     int tty = top && isatty(STDOUT_FILENO);
-    long long end = duration ? now_ms() + duration * 1000 : 0;
+    long long end = duration ? sr_mono_ms() + duration * 1000 : 0;
     if (top) {
         sr_conf_t *rconf = sr_conf_new();
         if (rconf && sr_conf_set(rconf, "kafka.bootstrap.servers", bootstrap, errstr, sizeof(errstr)) == 0 &&
@@ -569,7 +556,7 @@ int sr_cmd_up(int argc, char **argv)
     }
     int died = 0;
     long long next_draw = 0;
-    while (!up_stop && !died && (!end || now_ms() < end)) {
+    while (!up_stop && !died && (!end || sr_mono_ms() < end)) {
         for (int i = 0; i < up->nkids; i++)
             if (!child_alive(&up->kids[i])) died = 1;
         if (died) break;
@@ -578,9 +565,9 @@ int sr_cmd_up(int argc, char **argv)
                 sr_metrics_reader_destroy(reader);
                 reader = NULL;
             }
-            if (now_ms() >= next_draw) {
+            if (sr_mono_ms() >= next_draw) {
                 show_status(up, view, tty);
-                next_draw = now_ms() + 1000;
+                next_draw = sr_mono_ms() + 1000;
             }
         } else {
             usleep(200000);

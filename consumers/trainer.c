@@ -27,20 +27,6 @@
 #include "sr_event_codec.h"
 #include "sr_log.h"
 
-int64_t sr_trainer_mono_ms_(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t sr_trainer_wall_ms_(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void sr_trainer_opts_init(sr_trainer_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
@@ -191,7 +177,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         }
         t->assigned_once = 1;
-        t->idle_since = sr_trainer_mono_ms_();
+        t->idle_since = sr_mono_ms();
         rd_kafka_error_t *e = NULL;
         rd_kafka_resp_err_t r = RD_KAFKA_RESP_ERR_NO_ERROR;
         if (coop) e = rd_kafka_incremental_assign(rk, parts);
@@ -540,7 +526,7 @@ static int decode(sr_trainer_t *t, const rd_kafka_message_t *m, sr_trainer_bev_t
 static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
 {
     size_t nev = 0;
-    int64_t now_wall = sr_trainer_wall_ms_();
+    int64_t now_wall = sr_wall_ms();
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
@@ -567,7 +553,7 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
             p->next = m->offset + 1;
             continue;
         }
-        if (!t->first_event_ms) t->first_event_ms = sr_trainer_mono_ms_();
+        if (!t->first_event_ms) t->first_event_ms = sr_mono_ms();
         t->stats.events_in++;
         t->iv_in++;
         p->next = m->offset + 1;
@@ -585,12 +571,12 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
     }
     if (nev == 0) return 0;
     int rc;
-    int64_t l0 = sr_trainer_mono_ms_();
+    int64_t l0 = sr_mono_ms();
     while ((rc = sr_trainer_warm_load_(t, t->bev, nev)) != 0) {
         if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "loading state") != 0) return rc;
     }
     t->backoff_ms = 0;
-    t->stats.load_s += (double)(sr_trainer_mono_ms_() - l0) / 1000.0;
+    t->stats.load_s += (double)(sr_mono_ms() - l0) / 1000.0;
     for (size_t i = 0; i < nev; i++) {
         const sr_event_t *ev = &t->bev[i].ev;
         if (t->eval_every > 0 && ++t->eval_counter >= t->eval_every) {
@@ -626,8 +612,8 @@ int sr_trainer_backoff_(sr_trainer_t *t, const char *what)
     if (t->backoff_ms > 2000) t->backoff_ms = 2000;
     sr_log(SR_LOG_WARN, "trainer: redis unavailable while %s; retrying in %" PRId64 " ms", what,
            t->backoff_ms);
-    int64_t until = sr_trainer_mono_ms_() + t->backoff_ms;
-    while (sr_trainer_mono_ms_() < until) {
+    int64_t until = sr_mono_ms() + t->backoff_ms;
+    while (sr_mono_ms() < until) {
         if (t->stop && *t->stop) return SR_ERR_UNAVAIL;
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
@@ -698,7 +684,7 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
         sr_log(SR_LOG_ERROR, "trainer: subscribe to %s: %s", t->topic_events, rd_kafka_err2str(e));
         return SR_ERR_KAFKA;
     }
-    int64_t start = sr_trainer_mono_ms_();
+    int64_t start = sr_mono_ms();
     t->run_start_ms = start;
     t->last_flush_ms = start;
     t->last_metrics_ms = start;
@@ -707,10 +693,10 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
     sr_log(SR_LOG_INFO, "trainer %s: consuming %s in group %s", t->instance, t->topic_events,
            t->group);
     while (!*t->stop && !t->fatal) {
-        int64_t now = sr_trainer_mono_ms_();
+        int64_t now = sr_mono_ms();
         if (t->dirty && now - t->last_flush_ms >= t->flush_interval_ms) {
             if ((rc = sr_trainer_flush_retry_(t)) != 0) break;
-            now = sr_trainer_mono_ms_();
+            now = sr_mono_ms();
         }
         if (t->need_reseek && (rc = reseek(t)) != 0) break;
         if (t->metrics_interval_ms > 0 && now - t->last_metrics_ms >= t->metrics_interval_ms) {
@@ -735,7 +721,7 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
         int got = 0;
         for (ssize_t i = 0; i < n; i++)
             if (!t->msgs[i]->err) got = 1;
-        if (got) t->idle_since = sr_trainer_mono_ms_();
+        if (got) t->idle_since = sr_mono_ms();
         if (n > 0) rc = process_batch(t, t->msgs, (size_t)n);
         for (ssize_t i = 0; i < n; i++) rd_kafka_message_destroy(t->msgs[i]);
         if (rc != 0) break;
@@ -752,7 +738,7 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
     rd_kafka_consumer_close(t->rk);
     t->closed = 1;
     rd_kafka_flush(t->prod, 5000);
-    t->stats.elapsed_s = (double)(sr_trainer_mono_ms_() - start) / 1000.0;
+    t->stats.elapsed_s = (double)(sr_mono_ms() - start) / 1000.0;
     sr_log(SR_LOG_INFO,
            "trainer %s: stopped: in %" PRId64 " applied %" PRId64 " duplicate %" PRId64
            " invalid %" PRId64 " flushes %" PRId64,
@@ -774,7 +760,7 @@ void sr_trainer_get_stats(const sr_trainer_t *t, sr_trainer_stats_t *out)
     if (t->first_event_ms && t->last_data_flush_ms > t->first_event_ms)
         out->active_s = (double)(t->last_data_flush_ms - t->first_event_ms) / 1000.0;
     if (out->elapsed_s == 0 && t->run_start_ms)
-        out->elapsed_s = (double)(sr_trainer_mono_ms_() - t->run_start_ms) / 1000.0;
+        out->elapsed_s = (double)(sr_mono_ms() - t->run_start_ms) / 1000.0;
 }
 
 const sr_model_t *sr_trainer_model(const sr_trainer_t *t) { return t->model; }

@@ -12,6 +12,7 @@
 #include "sr_dedup.h"
 #include "sr_metrics_pub.h"
 #include "sr_qhist.h"
+#include "sr_time.h"
 #include "sr_trainer.h"
 
 /* One partition of topic.events as this trainer sees it. */
@@ -87,8 +88,6 @@ struct sr_trainer_s {
     sr_trainer_stats_t stats;
 };
 
-int64_t sr_trainer_mono_ms_(void);
-int64_t sr_trainer_wall_ms_(void);
 sr_tpart_t *sr_trainer_part_(sr_trainer_t *t, int32_t partition, int create);
 int sr_trainer_backoff_(sr_trainer_t *t, const char *what);
 int sr_trainer_flush_retry_(sr_trainer_t *t);

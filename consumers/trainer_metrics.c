@@ -51,7 +51,7 @@ static void to_proto(const sr_qhist_t *h, Streamrec__V1__Quantiles *q)
 void sr_trainer_metrics_publish_(sr_trainer_t *t)
 {
     if (!t->pub) return;
-    int64_t now = sr_trainer_mono_ms_();
+    int64_t now = sr_mono_ms();
     Streamrec__V1__MetricsSnapshot s = STREAMREC__V1__METRICS_SNAPSHOT__INIT;
     Streamrec__V1__Quantiles fresh = STREAMREC__V1__QUANTILES__INIT;
     Streamrec__V1__Quantiles fms = STREAMREC__V1__QUANTILES__INIT;

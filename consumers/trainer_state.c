@@ -764,7 +764,7 @@ int sr_trainer_flush_(sr_trainer_t *t)
     int rc;
     if (!t->dirty) return 0;
     if ((rc = ensure_store(t)) != 0) return rc;
-    int64_t t0 = sr_trainer_mono_ms_();
+    int64_t t0 = sr_mono_ms();
 
     const uint32_t *du = NULL, *di = NULL;
     size_t nu = sr_model_dirty_users(t->model, &du);
@@ -857,8 +857,8 @@ int sr_trainer_flush_(sr_trainer_t *t)
         return rc;
     }
     sr_model_clear_dirty(t->model);
-    int64_t t1 = sr_trainer_mono_ms_();
-    int64_t wall = sr_trainer_wall_ms_();
+    int64_t t1 = sr_mono_ms();
+    int64_t wall = sr_wall_ms();
     for (size_t i = 0; i < t->n_pending; i++) {
         int64_t fr = wall - t->pending_ts[i];
         sr_qhist_add(&t->fresh_iv, fr);
