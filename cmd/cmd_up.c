@@ -34,6 +34,7 @@
 #include "cmd_util.h"
 #include "sr_config.h"
 #include "sr_log.h"
+#include "sr_net.h"
 #include "sr_metrics_view.h"
 
 extern char **environ;
@@ -216,21 +217,6 @@ static int spawn_streamrec(up_t *up, const char *name, const char *cmd, char *co
 }
 
 /* ---- readiness probes --------------------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 /* Sends req to 127.0.0.1:port and reads the first bytes of the answer. */
 static int tcp_ask(const char *host, int port, const char *req, char *buf, size_t size)
@@ -457,7 +443,7 @@ int sr_cmd_up(int argc, char **argv)
     } else {
         int ok = 0;
         for (int attempt = 0; attempt < 5 && !ok && !up_stop; attempt++) {
-            int port = free_port();
+            int port = sr_net_free_port();
             char ports[16];
             snprintf(ports, sizeof(ports), "%d", port);
             char *argv_r[] = {"redis-server", "--port", ports, "--bind", "127.0.0.1",
@@ -501,7 +487,7 @@ int sr_cmd_up(int argc, char **argv)
         fprintf(stderr, "streamrec up: http.listen: %s\n", errstr);
         goto out;
     }
-    if (listen_port == 0) listen_port = free_port();
+    if (listen_port == 0) listen_port = sr_net_free_port();
     snprintf(xlisten, sizeof(xlisten), "http.listen=%s:%d", listen_host, listen_port);
     const char *probe_host = strcmp(listen_host, "0.0.0.0") == 0 || !strchr(listen_host, '.')
                                  ? "127.0.0.1"

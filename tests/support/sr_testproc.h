@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* A free TCP port on 127.0.0.1 (bound then released; racy only against
- * other processes grabbing the same port in between). */
+/* A free TCP port on 127.0.0.1 below the ephemeral range (sr_net.h says
+ * why); racy only against another process picking the same port. */
 int sr_test_free_port(void);
 
 typedef struct sr_test_proc {

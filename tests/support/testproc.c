@@ -1,6 +1,8 @@
 /* Process and server helpers for integration tests; see sr_testproc.h. */
 #include "sr_testproc.h"
 
+#include "sr_net.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,17 +28,7 @@ long long sr_test_now_ms(void)
 
 int sr_test_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    return sr_net_free_port();
 }
 
 int sr_test_spawn(sr_test_proc_t *p, char *const argv[], int capture_stdout)
