@@ -50,16 +50,9 @@ static void usage(FILE *out)
 int sr_cmd_broker(int argc, char **argv)
 {
     char errstr[512];
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
-    if (!conf) {
-        fprintf(stderr, "streamrec broker: %s\n", errstr);
-        return 2;
-    }
+    int status;
+    sr_conf_t *conf = sr_cmd_begin(&argc, argv, usage, &status);
+    if (!conf) return status;
     long long partitions = sr_conf_int(conf, "broker.partitions"), brokers = 1;
     for (int i = 1; i < argc; i++) {
         const char *v;

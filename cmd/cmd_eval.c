@@ -137,17 +137,10 @@ static void print_table(const sr_eval_report_t *r, uint64_t bad_lines, double se
 
 int sr_cmd_eval(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
     char errstr[1024];
-    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
-    if (!conf) {
-        fprintf(stderr, "streamrec eval: %s\n", errstr);
-        return 2;
-    }
+    int status;
+    sr_conf_t *conf = sr_cmd_begin(&argc, argv, usage, &status);
+    if (!conf) return status;
     sr_eval_params_t ep;
     sr_eval_params_init(&ep);
     const char *data = NULL;

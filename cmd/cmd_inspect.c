@@ -118,16 +118,9 @@ static void item_text(const sr_store_item_t *it, int with_vec)
 int sr_cmd_inspect(int argc, char **argv)
 {
     char errstr[512];
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
-    if (!conf) {
-        fprintf(stderr, "streamrec inspect: %s\n", errstr);
-        return 2;
-    }
+    int status;
+    sr_conf_t *conf = sr_cmd_begin(&argc, argv, usage, &status);
+    if (!conf) return status;
     int json = 0, with_vec = 1;
     const char *pos[2] = {NULL, NULL};
     int npos = 0;

@@ -50,16 +50,9 @@ static void usage(FILE *out)
 int sr_cmd_produce(int argc, char **argv)
 {
     char errstr[512];
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-    sr_conf_t *conf = sr_cmd_conf(&argc, argv, environ, errstr, sizeof(errstr));
-    if (!conf) {
-        fprintf(stderr, "streamrec produce: %s\n", errstr);
-        return 2;
-    }
+    int status;
+    sr_conf_t *conf = sr_cmd_begin(&argc, argv, usage, &status);
+    if (!conf) return status;
     sr_produce_opts_t o = {.format = SR_PRODUCE_AUTO, .name = "-", .report = stderr,
                            .progress_ms = 1000, .flush_timeout_ms = 30000, .stop = &produce_stop};
     const char *in_path = "-";

@@ -11,6 +11,8 @@
 #include "sr_err.h"
 #include "sr_log.h"
 
+extern char **environ;
+
 sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr, size_t errstr_size)
 {
     sr_conf_t *conf = sr_conf_new();
@@ -85,6 +87,23 @@ void sr_log_rdkafka_cb(const rd_kafka_t *rk, int level, const char *fac, const c
             : level <= SR_LOG_INFO ? SR_LOG_INFO
                                    : SR_LOG_DEBUG;
     sr_log(l, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac ? fac : "-", buf);
+}
+
+sr_conf_t *sr_cmd_begin(int *argc, char **argv, void (*usage)(FILE *), int *status)
+{
+    for (int i = 1; i < *argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            *status = 0;
+            return NULL;
+        }
+    char errstr[1024];
+    sr_conf_t *conf = sr_cmd_conf(argc, argv, environ, errstr, sizeof(errstr));
+    if (!conf) {
+        fprintf(stderr, "streamrec %s: %s\n", argv[0], errstr);
+        *status = 2;
+    }
+    return conf;
 }
 
 int sr_cmd_opt(int argc, char **argv, int *i, const char *name, const char **value)

@@ -8,6 +8,7 @@
 #define SR_CMD_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -19,6 +20,13 @@
  * process log level set from log.level.  envp is normally `environ`.
  * Returns the conf (caller destroys it) or NULL with errstr set. */
 sr_conf_t *sr_cmd_conf(int *argc, char **argv, char *const *envp, char *errstr, size_t errstr_size);
+
+/* The start of most commands: `--help`/`-h` anywhere prints usage(stdout)
+ * and returns NULL with *status 0; otherwise sr_cmd_conf, and on its
+ * failure "streamrec <argv[0]>: <error>" on stderr, NULL and *status 2.
+ * On success returns the conf (caller destroys it); argv is compacted and
+ * *argc updated as sr_cmd_conf does. */
+sr_conf_t *sr_cmd_begin(int *argc, char **argv, void (*usage)(FILE *), int *status);
 
 /* Fills *p with sr_model_params_init's defaults, then applies every model.*
  * property of conf through sr_model_params_set (the "model." prefix
