@@ -567,26 +567,29 @@ static int decode_item(sr_store_t *s, const char *blob, size_t len, sr_store_ite
 }
 
 /* Fills ids of numbers unknown to the cache with one HMGET. */
+/* Fills the id cache for nums (n <= BATCH).  The reply is matched to the
+ * numbers as they were asked, not by re-checking the cache: a number twice
+ * in nums is asked twice, and after its first answer the cache would say
+ * "known" and shift every later answer onto the wrong number. */
 static int resolve_nums(sr_store_t *s, const uint32_t *nums, size_t n)
 {
+    uint32_t asked[BATCH];
     size_t missing = 0;
     args_reset(s);
     arg_str(s, "HMGET");
     arg_key(s, "item:id", "", 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && missing < BATCH; i++)
         if (nums[i] && !sr_idmap_id(&s->idmap, nums[i], NULL)) {
             argf(s, "%" PRIu32, nums[i]);
-            missing++;
+            asked[missing++] = nums[i];
         }
     if (!missing) return 0;
     redisReply *r = NULL;
     int rc = simple(s, "HMGET item:id", &r);
     if (rc < 0) return rc;
-    size_t k = 0;
-    for (size_t i = 0; i < n && r->type == REDIS_REPLY_ARRAY && k < r->elements; i++) {
-        if (!nums[i] || sr_idmap_id(&s->idmap, nums[i], NULL)) continue;
-        const redisReply *e = r->element[k++];
-        if (e->type == REDIS_REPLY_STRING && sr_idmap_put(&s->idmap, e->str, e->len, nums[i]) < 0) {
+    for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements && k < missing; k++) {
+        const redisReply *e = r->element[k];
+        if (e->type == REDIS_REPLY_STRING && sr_idmap_put(&s->idmap, e->str, e->len, asked[k]) < 0) {
             freeReplyObject(r);
             return set_err(s, SR_ERR_NOMEM, "out of memory");
         }

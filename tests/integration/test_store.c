@@ -152,6 +152,44 @@ Test(store, flush_then_read_back_users_items_offsets_global)
     sr_store_destroy(s);
 }
 
+Test(store, a_reader_names_recent_items_right_when_one_repeats)
+{
+    /* The writer's handle knows every id it assigned; a fresh handle (the
+     * ranker, inspect, another trainer) must ask Redis, and an item twice
+     * in one user's list used to shift every later answer by one. */
+    sr_store_t *w = open_store("sr");
+    const char *names[] = {"apple", "pear", "apple", "fig", "kiwi", "pear", "plum"};
+    enum { N = sizeof(names) / sizeof(names[0]) };
+    sr_store_recent_t rec[N];
+    for (int i = 0; i < N; i++)
+        rec[i] = (sr_store_recent_t){.item_id = names[i], .item_id_len = strlen(names[i]),
+                                     .ts_ms = 1000 + i, .type = 0};
+    float uv[DIM] = {0};
+    sr_store_user_t u = {.id = "carol", .id_len = 5, .dim = DIM, .vec = uv, .events = N,
+                         .last_ts_ms = 1000 + N, .n_recent = N, .recent = rec};
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 1};
+    sr_store_flush_t f = {.group = "g-repeat", .offsets = &off, .n_offsets = 1, .users = &u,
+                          .n_users = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(w, &f, &res), 0, "%s", sr_store_errstr(w));
+
+    sr_store_t *r = open_store("sr");
+    const char *ids[] = {"carol"};
+    sr_store_user_t out;
+    cr_assert_eq(sr_store_get_users(r, ids, NULL, 1, &out), 1, "%s", sr_store_errstr(r));
+    cr_assert_eq(out.n_recent, N);
+    for (int i = 0; i < N; i++) {
+        cr_assert_not_null(out.recent[i].item_id, "recent[%d] has no id", i);
+        cr_assert_eq(out.recent[i].item_id_len, strlen(names[i]));
+        cr_assert_eq(memcmp(out.recent[i].item_id, names[i], strlen(names[i])), 0,
+                     "recent[%d] is %.*s, not %s", i, (int)out.recent[i].item_id_len,
+                     out.recent[i].item_id, names[i]);
+    }
+    sr_store_destroy(r);
+    sr_store_destroy(w);
+}
+
 /* A one-user, one-item flush of partition 0 of "events" for group g. */
 typedef struct small_flush {
     float uv[DIM];

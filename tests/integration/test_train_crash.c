@@ -69,6 +69,8 @@ static void expect_same_state(int port_a, int port_b, const th_count_t *c, size_
                 same = x->recent[k].ts_ms == y->recent[k].ts_ms &&
                        x->recent[k].type == y->recent[k].type &&
                        x->recent[k].item_id_len == y->recent[k].item_id_len &&
+                       /* NULL: a number Redis cannot name, never right */
+                       x->recent[k].item_id && y->recent[k].item_id &&
                        memcmp(x->recent[k].item_id, y->recent[k].item_id,
                               x->recent[k].item_id_len) == 0;
             if (!same) {
