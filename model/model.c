@@ -322,7 +322,8 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->tmp = calloc(d, sizeof(float));
     m->cap_cand =
         (uint32_t)(1 + p->negatives + p->recent_max +
-                   p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max : SR_BLEND_NBRS));
+                   p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max : SR_BLEND_NBRS) +
+                   SR_SCTX * (p->cooc_max < SR_SCTX_NBRS ? p->cooc_max : SR_SCTX_NBRS));
     m->cand = calloc(m->cap_cand, sizeof *m->cand);
     m->feat = calloc(m->cap_cand, sizeof *m->feat);
     m->zc = calloc(m->cap_cand, sizeof *m->zc);
@@ -663,6 +664,27 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                 } else {
                     f[SR_F_COOC_SEEN] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
                 }
+            }
+        }
+        /* the session mixture (SR_F_SCOND): the recent items by age */
+        int32_t sctx[SR_SCTX];
+        float sw[SR_SCTX];
+        sr_score_items_t its;
+        sr_model_score_items(m, &its);
+        size_t ns = sr_score_session_ctx(&its, &c, uv, sctx, sw);
+        for (size_t k = 0; k < ns; k++) {
+            float nj = m->cnt[sctx[k]];
+            if (nj <= 0) continue;
+            const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)sctx[k]);
+            float a = sw[k] / nj;
+            for (size_t e = 0; e < m->nbr_n[sctx[k]]; e++) {
+                int32_t x = nb[e].item;
+                if (m->cnt[x] <= 0) continue;
+                if (e < SR_SCTX_NBRS ? !add_cand(m, &nc, x, 0.0f) : m->mark[x] != m->stamp)
+                    continue;
+                m->corr[m->markpos[x]] = 0.0f;
+                float *f = m->feat[m->markpos[x]];
+                if (f[SR_F_SEEN] == 0.0f) f[SR_F_SCOND] += a * nb[e].count;
             }
         }
         /* the two-step walk from the last item, for the candidates */
