@@ -134,7 +134,7 @@ static inline int sr_score_rank_feature(size_t r)
  * (age of its newest event); the blend learner takes the strongest
  * SR_SCTX_NBRS neighbours of each as candidates. */
 #define SR_SCTX 4
-#define SR_SCTX_NBRS 8
+#define SR_SCTX_NBRS 4
 
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
  * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond", "lcooc", "scond"; static
