@@ -57,6 +57,9 @@ static void usage(FILE *out)
                  "  --buy P          chance a carted item is bought (default 0.45)\n"
                  "  --clicks P       share of listing picks logged as click (default 0.5)\n"
                  "  --activity A     Pareto exponent of user activity (default 1.2)\n"
+                 "  --reasons        add a column `reason`: why the simulator produced the\n"
+                 "                   event (return, trend-start, category-start, repeat, back,\n"
+                 "                   related, trend, fresh, funnel, shown); eval ignores it\n"
                  "  --kafka          send the traffic live to topic.events on\n"
                  "                   kafka.bootstrap.servers instead of writing CSV: events\n"
                  "                   stamped with the current time, until --events (if given)\n"
@@ -118,7 +121,8 @@ int sr_cmd_simulate(int argc, char **argv)
         O_CART,
         O_BUY,
         O_CLICKS,
-        O_ACTIVITY
+        O_ACTIVITY,
+        O_REASONS
     };
     static const struct option opts[] = {
         {"users", required_argument, NULL, O_USERS},
@@ -146,6 +150,7 @@ int sr_cmd_simulate(int argc, char **argv)
         {"buy", required_argument, NULL, O_BUY},
         {"clicks", required_argument, NULL, O_CLICKS},
         {"activity", required_argument, NULL, O_ACTIVITY},
+        {"reasons", no_argument, NULL, O_REASONS},
         {NULL, 0, NULL, 0},
     };
     for (int i = 1; i < argc; i++)
@@ -164,7 +169,7 @@ int sr_cmd_simulate(int argc, char **argv)
     sr_sim_params_init(&p);
     const char *out_path = "-";
     uint64_t v;
-    int c, kafka = 0, events_given = 0;
+    int c, kafka = 0, events_given = 0, reasons = 0;
     double rate = 1000;
     /* A preset first, whatever its place, so that the other options
      * override it. */
@@ -180,7 +185,7 @@ int sr_cmd_simulate(int argc, char **argv)
     opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= O_ACTIVITY ? opts[c - 1].name : "?";
+        const char *name = c > 0 && c <= O_REASONS ? opts[c - 1].name : "?";
         double *dst = c == O_REPEAT     ? &p.repeat
                       : c == O_BACK     ? &p.back
                       : c == O_RELATED  ? &p.related
@@ -240,6 +245,9 @@ int sr_cmd_simulate(int argc, char **argv)
             kafka = 1;
             break;
         case O_PRESET: /* applied above */
+            break;
+        case O_REASONS:
+            reasons = 1;
             break;
         case O_RATE:
             if (parse_double("rate", optarg, &rate) || rate < 0) return 2;
@@ -303,11 +311,14 @@ int sr_cmd_simulate(int argc, char **argv)
     }
     static char buf[1 << 16];
     setvbuf(out, buf, _IOFBF, sizeof(buf));
-    fputs("ts_ms,user,item,event\n", out);
+    fputs(reasons ? "ts_ms,user,item,event,reason\n" : "ts_ms,user,item,event\n", out);
     sr_event_t ev;
-    while (sr_sim_next(sim, &ev) == 1)
-        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s\n", ev.ts_ms, (int)ev.user_len, ev.user,
+    while (sr_sim_next(sim, &ev) == 1) {
+        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s", ev.ts_ms, (int)ev.user_len, ev.user,
                 (int)ev.item_len, ev.item, sr_event_type_name(ev.type));
+        if (reasons) fprintf(out, ",%s", sr_sim_reason(sim));
+        fputc('\n', out);
+    }
     int rc = 0;
     if (fflush(out) != 0 || ferror(out)) {
         fprintf(stderr, "streamrec simulate: %s: write failed: %s\n", out_path, strerror(errno));

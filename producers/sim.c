@@ -123,7 +123,28 @@ typedef struct trend {
 typedef struct step {
     int32_t item;
     uint8_t type;
+    uint8_t reason; /* reason_t */
 } step_t;
+
+/* Why a step was planned (sr_sim_reason); names in reason_names. */
+typedef enum {
+    R_RETURN = 0,   /* session start: back to an item seen before */
+    R_TREND_START,  /* session start: a trending item */
+    R_CAT_START,    /* session start: a popularity pick in the intent */
+    R_REPEAT,       /* the same item again */
+    R_BACK,         /* back to an item viewed earlier in the session */
+    R_RELATED,      /* a related item of the current one */
+    R_TREND,        /* a trending item */
+    R_FRESH,        /* a fresh popularity pick (intent or, explore, any) */
+    R_FUNNEL,       /* the extra view before a cart, the cart, the purchase */
+    R_SHOWN,        /* an impression */
+    R_N
+} reason_t;
+
+static const char *const reason_names[R_N] = {
+    "return", "trend-start", "category-start", "repeat", "back",
+    "related", "trend", "fresh", "funnel", "shown",
+};
 
 typedef struct session {
     uint64_t id;
@@ -177,6 +198,7 @@ struct sr_sim_s {
     uint64_t n_sessions;
 
     char user_buf[24], item_buf[24], session_buf[24];
+    uint8_t last_reason;
 };
 
 void sr_sim_params_init(sr_sim_params_t *p)
@@ -519,6 +541,7 @@ typedef struct plan {
     int n_carted;
     int32_t pending_buy[8];
     int n_pending;
+    reason_t why; /* of the view being planned */
 } plan_t;
 
 static int plan_push(plan_t *pl, int32_t item, sr_event_type_t type)
@@ -527,6 +550,9 @@ static int plan_push(plan_t *pl, int32_t item, sr_event_type_t type)
     if (ss->n >= PLAN_MAX) return -1;
     ss->steps[ss->n].item = item;
     ss->steps[ss->n].type = (uint8_t)type;
+    ss->steps[ss->n].reason = (uint8_t)(type == SR_EV_IMPRESSION                        ? R_SHOWN
+                                        : type == SR_EV_CART || type == SR_EV_PURCHASE ? R_FUNNEL
+                                                                                        : pl->why);
     ss->n++;
     return 0;
 }
@@ -554,7 +580,12 @@ static void plan_view(sr_sim_t *s, plan_t *pl, uint32_t cat, int32_t item, int f
               from_listing && rng_unit(&s->rng) < s->p.click_share ? SR_EV_CLICK : SR_EV_VIEW);
     double p_cart = seen_before ? fmin(1.0, 3.0 * s->p.p_cart) : s->p.p_cart;
     if (!was_carted(pl, item) && pl->n_carted < 8 && rng_unit(&s->rng) < p_cart) {
-        if (rng_unit(&s->rng) < 0.5) plan_push(pl, item, SR_EV_VIEW); /* look again first */
+        if (rng_unit(&s->rng) < 0.5) { /* look again first */
+            reason_t why = pl->why;
+            pl->why = R_FUNNEL;
+            plan_push(pl, item, SR_EV_VIEW);
+            pl->why = why;
+        }
         if (plan_push(pl, item, SR_EV_CART) == 0) {
             pl->carted[pl->n_carted++] = item;
             if (pl->n_pending < 8 && rng_unit(&s->rng) < s->p.p_buy)
@@ -619,11 +650,14 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
         cur = user_hist_pick(s, us);
         cat = s->item_cat[cur];
         seen = 1;
+        pl.why = R_RETURN;
         plan_view(s, &pl, cat, cur, 0, seen);
     } else if (r < p_ret + 0.08 && (cur = pick_trending(s, now)) >= 0) {
+        pl.why = R_TREND_START;
         plan_view(s, &pl, cat, cur, 1, 0);
     } else {
         cur = pick_in_cat(s, cat);
+        pl.why = R_CAT_START;
         plan_view(s, &pl, cat, cur, 1, 0);
     }
     int32_t viewed[PLAN_MAX];
@@ -639,13 +673,17 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
         int32_t next = -1, listing = 0;
         if (r < c_rep) {
             next = cur; /* repeat view of the same item */
+            pl.why = R_REPEAT;
         } else if (r < c_back) {
             next = viewed[rng_below(&s->rng, (uint32_t)n_viewed)]; /* back to one seen earlier */
+            pl.why = R_BACK;
         } else if (r < c_rel) {
             const int32_t *rel = s->related + (size_t)cur * RELATED;
             next = rel[rng_below(&s->rng, RELATED)];
+            pl.why = R_RELATED;
         } else if (r < c_trend) {
             next = pick_trending(s, now);
+            pl.why = R_TREND;
             listing = 1;
         }
         if (next < 0) {
@@ -653,6 +691,7 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
             uint32_t pc = cat;
             if (s->p.explore > 0 && rng_unit(&s->rng) < s->p.explore) pc = pick_cat_by_pop(s);
             next = pick_in_cat(s, pc);
+            pl.why = R_FRESH;
             listing = 1;
         }
         int seen_before = 0;
@@ -729,6 +768,7 @@ int sr_sim_next(sr_sim_t *s, sr_event_t *ev)
     uint32_t slot = s->heap[0];
     session_t *ss = &s->pool[slot];
     const step_t *st = &ss->steps[ss->pos++];
+    s->last_reason = st->reason;
     memset(ev, 0, sizeof(*ev));
     ev->ts_ms = ss->next_ts;
     s->last_ts = ev->ts_ms;
@@ -755,6 +795,11 @@ int sr_sim_next(sr_sim_t *s, sr_event_t *ev)
         heap_down(s, 0);
     }
     return 1;
+}
+
+const char *sr_sim_reason(const sr_sim_t *s)
+{
+    return s->last_reason < R_N ? reason_names[s->last_reason] : "?";
 }
 
 const char *sr_sim_session(const sr_sim_t *s)

@@ -88,6 +88,12 @@ int sr_sim_next(sr_sim_t *sim, sr_event_t *ev);
 /* The shop session id of the event last returned ("s<number>"); valid until
  * the next call.  For producers that fill Event.session. */
 const char *sr_sim_session(const sr_sim_t *sim);
+/* Why the simulator produced the event last returned (ground truth for
+ * analyses, docs/SIMULATOR.md): "return", "trend-start", "category-start"
+ * (how a session starts), "repeat", "back", "related", "trend", "fresh"
+ * (the browsing steps), "funnel" (a cart, a purchase, the view just before
+ * a cart), "shown" (an impression).  Static string. */
+const char *sr_sim_reason(const sr_sim_t *sim);
 /* Events produced so far. */
 uint64_t sr_sim_count(const sr_sim_t *sim);
 

@@ -294,3 +294,27 @@ Test(sim, bad_browsing_params_refused)
     p.explore = -0.1;
     cr_assert_null(sr_sim_new(&p, err, sizeof(err)));
 }
+
+Test(sim, reasons_name_the_generative_step)
+{
+    sr_sim_t *s = make(300, 500, 20000, 3);
+    sr_event_t ev;
+    static const char *const known[] = {"return",  "trend-start", "category-start", "repeat",
+                                        "back",    "related",     "trend",          "fresh",
+                                        "funnel",  "shown"};
+    int seen[10] = {0};
+    while (sr_sim_next(s, &ev) == 1) {
+        const char *r = sr_sim_reason(s);
+        int k = 0;
+        while (k < 10 && strcmp(r, known[k]) != 0)
+            k++;
+        cr_assert_lt(k, 10, "unknown reason '%s'", r);
+        seen[k]++;
+        if (ev.type == SR_EV_IMPRESSION) cr_assert_str_eq(r, "shown");
+        if (ev.type == SR_EV_CART || ev.type == SR_EV_PURCHASE) cr_assert_str_eq(r, "funnel");
+        if (!strcmp(r, "shown")) cr_assert_eq(ev.type, SR_EV_IMPRESSION);
+    }
+    for (int k = 0; k < 10; k++)
+        cr_assert_gt(seen[k], 0, "no '%s' step in 20000 events", known[k]);
+    sr_sim_destroy(s);
+}
