@@ -645,7 +645,8 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
         float sw[SR_SCTX];
         sr_score_items_t its;
         sr_model_score_items(m, &its);
-        size_t ns = sr_score_session_ctx(&its, &c, uv, sctx, sw), shared = 0;
+        /* (none without a co-occurrence context, as in sr_score_all) */
+        size_t ns = nctx ? sr_score_session_ctx(&its, &c, uv, sctx, sw) : 0, shared = 0;
         while (shared < ns && shared < nctx && sctx[shared] == ctx[shared])
             shared++;
         /* candidates first, so every feature sums whole lists */
