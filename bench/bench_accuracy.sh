@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Accuracy of the streamrec model and the four baselines on simulated shop
-# logs, both protocols, printed as the Markdown table of docs/BENCHMARKS.md
+# logs (R: the harder RetailRocket-like preset, docs/SIMULATOR.md), both
+# protocols, printed as the Markdown table of docs/BENCHMARKS.md
 # ("## Accuracy").  Usage: bench/bench_accuracy.sh [BUILD_DIR]
 # Extra eval options (e.g. -X model.dim=64) can be given in EVAL_OPTS.
 set -euo pipefail
@@ -15,6 +16,7 @@ logs=(
   "A|--users 20000 --items 50000 --events 100000 --seed 1"
   "B|--users 5000 --items 20000 --events 200000 --seed 2"
   "C|--users 50000 --items 10000 --events 300000 --seed 3 --zipf 0.8"
+  "R|--preset retail --users 200000 --items 100000 --events 300000 --seed 4"
 )
 echo "| log | protocol | evaluated | model | HR@10 | NDCG@10 | MRR | coverage | novelty | streamrec HR / best baseline HR |"
 echo "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"

@@ -43,6 +43,23 @@ static void usage(FILE *out)
                  "  --categories C   number of categories (default items/250, at least 4)\n"
                  "  --zipf S         item popularity exponent (default 1.0)\n"
                  "  --impressions P  chance of impressions before a listing click (default 0.1)\n"
+                 "  --preset NAME    a parameter set applied before the other options:\n"
+                 "                   'default', or 'retail' (harder, RetailRocket-like: views\n"
+                 "                   only, repeat-dominated, short sessions, one-visit users)\n"
+                 "  --repeat P, --back P, --related P, --trend P\n"
+                 "                   next-view mixture: repeat the item, go back in the\n"
+                 "                   session, a related item, a trending item (defaults 0.22,\n"
+                 "                   0.10, 0.38, 0.05; the rest: a fresh pick in the category)\n"
+                 "  --explore P      chance a fresh pick is from any category (default 0)\n"
+                 "  --continue P     chance of one more session step (default 0.8)\n"
+                 "  --return P       chance a session starts on an item seen before (default 0.4)\n"
+                 "  --cart P         chance a view goes to the cart (default 0.04)\n"
+                 "  --buy P          chance a carted item is bought (default 0.45)\n"
+                 "  --clicks P       share of listing picks logged as click (default 0.5)\n"
+                 "  --activity A     Pareto exponent of user activity (default 1.2)\n"
+                 "  --reasons        add a column `reason`: why the simulator produced the\n"
+                 "                   event (return, trend-start, category-start, repeat, back,\n"
+                 "                   related, trend, fresh, funnel, shown); eval ignores it\n"
                  "  --kafka          send the traffic live to topic.events on\n"
                  "                   kafka.bootstrap.servers instead of writing CSV: events\n"
                  "                   stamped with the current time, until --events (if given)\n"
@@ -92,7 +109,20 @@ int sr_cmd_simulate(int argc, char **argv)
         O_IMPR,
         O_HELP,
         O_KAFKA,
-        O_RATE
+        O_RATE,
+        O_PRESET,
+        O_REPEAT,
+        O_BACK,
+        O_RELATED,
+        O_TREND,
+        O_EXPLORE,
+        O_CONTINUE,
+        O_RETURN,
+        O_CART,
+        O_BUY,
+        O_CLICKS,
+        O_ACTIVITY,
+        O_REASONS
     };
     static const struct option opts[] = {
         {"users", required_argument, NULL, O_USERS},
@@ -108,6 +138,19 @@ int sr_cmd_simulate(int argc, char **argv)
         {"help", no_argument, NULL, O_HELP},
         {"kafka", no_argument, NULL, O_KAFKA},
         {"rate", required_argument, NULL, O_RATE},
+        {"preset", required_argument, NULL, O_PRESET},
+        {"repeat", required_argument, NULL, O_REPEAT},
+        {"back", required_argument, NULL, O_BACK},
+        {"related", required_argument, NULL, O_RELATED},
+        {"trend", required_argument, NULL, O_TREND},
+        {"explore", required_argument, NULL, O_EXPLORE},
+        {"continue", required_argument, NULL, O_CONTINUE},
+        {"return", required_argument, NULL, O_RETURN},
+        {"cart", required_argument, NULL, O_CART},
+        {"buy", required_argument, NULL, O_BUY},
+        {"clicks", required_argument, NULL, O_CLICKS},
+        {"activity", required_argument, NULL, O_ACTIVITY},
+        {"reasons", no_argument, NULL, O_REASONS},
         {NULL, 0, NULL, 0},
     };
     for (int i = 1; i < argc; i++)
@@ -126,11 +169,39 @@ int sr_cmd_simulate(int argc, char **argv)
     sr_sim_params_init(&p);
     const char *out_path = "-";
     uint64_t v;
-    int c, kafka = 0, events_given = 0;
+    int c, kafka = 0, events_given = 0, reasons = 0;
     double rate = 1000;
+    /* A preset first, whatever its place, so that the other options
+     * override it. */
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+        if (c == O_PRESET && sr_sim_params_preset(&p, optarg) != 0) {
+            fprintf(stderr, "streamrec simulate: --preset: unknown preset '%s' (default, retail)\n",
+                    optarg);
+            sr_conf_destroy(conf);
+            return 2;
+        }
+    opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        const char *name = c > 0 && c <= O_HELP ? opts[c - 1].name : "?";
+        const char *name = c > 0 && c <= O_REASONS ? opts[c - 1].name : "?";
+        double *dst = c == O_REPEAT     ? &p.repeat
+                      : c == O_BACK     ? &p.back
+                      : c == O_RELATED  ? &p.related
+                      : c == O_TREND    ? &p.trend
+                      : c == O_EXPLORE  ? &p.explore
+                      : c == O_CONTINUE ? &p.p_continue
+                      : c == O_RETURN   ? &p.p_return
+                      : c == O_CART     ? &p.p_cart
+                      : c == O_BUY      ? &p.p_buy
+                      : c == O_CLICKS   ? &p.click_share
+                      : c == O_ACTIVITY ? &p.activity_alpha
+                                        : NULL;
+        if (dst) {
+            if (parse_double(name, optarg, dst)) return 2;
+            continue;
+        }
         switch (c) {
         case O_USERS:
         case O_ITEMS:
@@ -172,6 +243,11 @@ int sr_cmd_simulate(int argc, char **argv)
             break;
         case O_KAFKA:
             kafka = 1;
+            break;
+        case O_PRESET: /* applied above */
+            break;
+        case O_REASONS:
+            reasons = 1;
             break;
         case O_RATE:
             if (parse_double("rate", optarg, &rate) || rate < 0) return 2;
@@ -235,11 +311,14 @@ int sr_cmd_simulate(int argc, char **argv)
     }
     static char buf[1 << 16];
     setvbuf(out, buf, _IOFBF, sizeof(buf));
-    fputs("ts_ms,user,item,event\n", out);
+    fputs(reasons ? "ts_ms,user,item,event,reason\n" : "ts_ms,user,item,event\n", out);
     sr_event_t ev;
-    while (sr_sim_next(sim, &ev) == 1)
-        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s\n", ev.ts_ms, (int)ev.user_len, ev.user,
+    while (sr_sim_next(sim, &ev) == 1) {
+        fprintf(out, "%" PRId64 ",%.*s,%.*s,%s", ev.ts_ms, (int)ev.user_len, ev.user,
                 (int)ev.item_len, ev.item, sr_event_type_name(ev.type));
+        if (reasons) fprintf(out, ",%s", sr_sim_reason(sim));
+        fputc('\n', out);
+    }
     int rc = 0;
     if (fflush(out) != 0 || ferror(out)) {
         fprintf(stderr, "streamrec simulate: %s: write failed: %s\n", out_path, strerror(errno));

@@ -322,7 +322,8 @@ sr_model_t *sr_model_new(const sr_model_params_t *p, char *errstr, size_t errstr
     m->tmp = calloc(d, sizeof(float));
     m->cap_cand =
         (uint32_t)(1 + p->negatives + p->recent_max +
-                   p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max : SR_BLEND_NBRS));
+                   p->cooc_window * (p->cooc_max < SR_BLEND_NBRS ? p->cooc_max : SR_BLEND_NBRS) +
+                   SR_SCTX * (p->cooc_max < SR_SCTX_NBRS ? p->cooc_max : SR_SCTX_NBRS));
     m->cand = calloc(m->cap_cand, sizeof *m->cand);
     m->feat = calloc(m->cap_cand, sizeof *m->feat);
     m->zc = calloc(m->cap_cand, sizeof *m->zc);
@@ -638,17 +639,36 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                 dup |= ctx[j] == x;
             if (!dup) ctx[nctx++] = x;
         }
+        /* the session mixture's context (SR_F_SCOND): its first items are
+         * the co-occurrence context, whose lists are read once for both */
+        int32_t sctx[SR_SCTX];
+        float sw[SR_SCTX];
+        sr_score_items_t its;
+        sr_model_score_items(m, &its);
+        /* (none without a co-occurrence context, as in sr_score_all) */
+        size_t ns = nctx ? sr_score_session_ctx(&its, &c, uv, sctx, sw) : 0, shared = 0;
+        while (shared < ns && shared < nctx && sctx[shared] == ctx[shared])
+            shared++;
+        /* candidates first, so every feature sums whole lists */
+        for (size_t k = 0; k < nctx; k++) {
+            const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)ctx[k]);
+            for (size_t e = 0; e < m->nbr_n[ctx[k]] && e < SR_BLEND_NBRS; e++)
+                if (m->cnt[nb[e].item] > 0) add_cand(m, &nc, nb[e].item, 0.0f);
+        }
+        for (size_t k = 0; k < ns; k++) {
+            const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)sctx[k]);
+            for (size_t e = 0; e < m->nbr_n[sctx[k]] && e < SR_SCTX_NBRS; e++)
+                if (m->cnt[nb[e].item] > 0) add_cand(m, &nc, nb[e].item, 0.0f);
+        }
         for (size_t k = 0; k < nctx; k++) {
             float nj = m->cnt[ctx[k]];
             if (nj <= 0) continue;
             const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)ctx[k]);
-            float wk = ldexpf(1.0f, -(int)k);
+            float wk = ldexpf(1.0f, -(int)k), a = k < shared ? sw[k] / nj : 0.0f;
             size_t nn = m->nbr_n[ctx[k]];
             for (size_t e = 0; e < nn; e++) {
                 int32_t x = nb[e].item;
-                if (m->cnt[x] <= 0) continue;
-                if (e < SR_BLEND_NBRS ? !add_cand(m, &nc, x, 0.0f) : m->mark[x] != m->stamp)
-                    continue;
+                if (m->mark[x] != m->stamp || m->cnt[x] <= 0) continue;
                 /* a sampled negative that is also a neighbour stands for
                  * itself, not for the rest of the catalogue */
                 m->corr[m->markpos[x]] = 0.0f;
@@ -656,6 +676,7 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                 if (f[SR_F_SEEN] == 0.0f) {
                     f[SR_F_COOC] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
                     f[SR_F_COND] += wk * nb[e].count / nj;
+                    f[SR_F_SCOND] += a * nb[e].count;
                     if (k == 0) {
                         f[SR_F_LCOND] = log1pf(nb[e].count / nj / SR_LCOND_EPS);
                         f[SR_F_LCOOC] = log1pf(nb[e].count / sqrtf(nj * m->cnt[x]) / SR_LCOND_EPS);
@@ -663,6 +684,19 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
                 } else {
                     f[SR_F_COOC_SEEN] += wk * nb[e].count / sqrtf(nj * m->cnt[x]);
                 }
+            }
+        }
+        for (size_t k = shared; k < ns; k++) {
+            float nj = m->cnt[sctx[k]];
+            if (nj <= 0) continue;
+            const sr_score_nbr_t *nb = sr_model_nbr_(m, (uint32_t)sctx[k]);
+            float a = sw[k] / nj;
+            for (size_t e = 0; e < m->nbr_n[sctx[k]]; e++) {
+                int32_t x = nb[e].item;
+                if (m->mark[x] != m->stamp || m->cnt[x] <= 0) continue;
+                m->corr[m->markpos[x]] = 0.0f;
+                float *f = m->feat[m->markpos[x]];
+                if (f[SR_F_SEEN] == 0.0f) f[SR_F_SCOND] += a * nb[e].count;
             }
         }
         /* the two-step walk from the last item, for the candidates */

@@ -17,6 +17,7 @@
 static const char *const feature_names[SR_BLEND_NFEAT] = {
     "mf",     "sess", "bias", "pop", "rec", "last", "cooc",  "seen",  "cooc_seen", "pos",
     "repeat", "r1",   "r23",  "r47", "gap", "cond", "walk2", "lcond", "lcooc",
+    "scond",
 };
 
 void sr_score_blend_prior(float *blend)
@@ -30,6 +31,7 @@ void sr_score_blend_prior(float *blend)
         [SR_F_MF] = 1.0f,        [SR_F_SESS] = 1.0f, [SR_F_BIAS] = 0.5f,   [SR_F_POP] = 0.5f,
         [SR_F_REC] = 3.0f,       [SR_F_LAST] = 1.0f, [SR_F_COOC] = 3.0f,   [SR_F_SEEN] = 1.0f,
         [SR_F_COOC_SEEN] = 1.0f, [SR_F_POS] = 1.0f,  [SR_F_REPEAT] = 1.0f, [SR_F_WALK2] = 1.0f,
+        [SR_F_SCOND] = 3.0f,
     };
     memcpy(blend, prior, sizeof prior);
 }
@@ -212,6 +214,28 @@ static size_t context_items(const sr_score_items_t *it, const sr_score_conf_t *c
     return n;
 }
 
+size_t sr_score_session_ctx(const sr_score_items_t *it, const sr_score_conf_t *c,
+                          const sr_score_user_t *u, int32_t *ctx, float *w)
+{
+    size_t n = 0;
+    float sum = 0;
+    for (size_t k = u->n_recent; k-- > 0 && n < SR_SCTX;) {
+        int32_t x = u->recent[k].item;
+        if (x < 0 || (uint32_t)x >= it->n_items) continue;
+        int dup = 0;
+        for (size_t j = 0; j < n; j++)
+            dup |= ctx[j] == x;
+        if (dup) continue;
+        ctx[n] = x;
+        w[n] = decay(c, u->now_ms, u->recent[k].ts_ms);
+        sum += w[n++];
+    }
+    float inv = sum > 1.0f ? 1.0f / sum : 1.0f;
+    for (size_t k = 0; k < n; k++)
+        w[k] *= inv;
+    return n;
+}
+
 static inline int cooc_on(const sr_score_items_t *it)
 {
     return it->nbrs && it->count;
@@ -288,6 +312,23 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         }
     }
     if (nctx == 0) return;
+    /* the session mixture of P(x | j) */
+    int32_t sctx[SR_SCTX];
+    float sw[SR_SCTX];
+    size_t ns = sr_score_session_ctx(it, c, u, sctx, sw);
+    for (size_t k = 0; k < ns; k++) {
+        size_t nn = 0;
+        const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, sctx[k], &nn);
+        float nj = it->count[sctx[k]];
+        if (!nb || nj <= 0) continue;
+        float a = c->blend[SR_F_SCOND] * sw[k] / nj;
+        for (size_t e = 0; e < nn; e++) {
+            int32_t x = nb[e].item;
+            if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0 || in_recent(u, x))
+                continue;
+            out[x] += a * nb[e].count;
+        }
+    }
     /* two steps from the last item: P(k | last) P(x | k) */
     size_t n1 = 0;
     const sr_score_nbr_t *l1 = it->nbrs(it->nbrs_opaque, ctx[0], &n1);
@@ -336,6 +377,9 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
     float pause = pause_of(c, u);
     int32_t ctx[64];
     size_t nctx = cooc_on(it) ? context_items(it, c, u, ctx) : 0;
+    int32_t sctx[SR_SCTX];
+    float sw[SR_SCTX];
+    size_t nsctx = nctx ? sr_score_session_ctx(it, c, u, sctx, sw) : 0;
     const sr_score_nbr_t *lists[64];
     size_t lens[64];
     for (size_t k = 0; k < nctx; k++) {
@@ -398,6 +442,19 @@ void sr_score_features(const sr_score_items_t *it, const sr_score_conf_t *c,
         f[SR_F_LCOND] = f[SR_F_SEEN] ? 0.0f : lcond;
         f[SR_F_LCOOC] = f[SR_F_SEEN] ? 0.0f : lcooc;
         f[SR_F_WALK2] = f[SR_F_SEEN] || !nctx ? 0.0f : walk2(it, ctx[0], x);
+        float sc = 0;
+        for (size_t k = 0; k < nsctx && !f[SR_F_SEEN] && it->count[x] > 0; k++) {
+            size_t nn = 0;
+            const sr_score_nbr_t *nb = it->nbrs(it->nbrs_opaque, sctx[k], &nn);
+            float nj = it->count[sctx[k]];
+            if (!nb || nj <= 0) continue;
+            for (size_t e = 0; e < nn; e++)
+                if (nb[e].item == x) {
+                    sc += sw[k] * nb[e].count / nj;
+                    break;
+                }
+        }
+        f[SR_F_SCOND] = sc;
     }
 }
 

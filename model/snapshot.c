@@ -23,7 +23,7 @@
 #endif
 
 #define MAGIC "SRMODEL"
-#define VERSION 2u
+#define VERSION 3u
 #define BLOCK (64 * 1024)
 
 /* ---------------------------------------------------------------- writer */

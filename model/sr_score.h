@@ -45,6 +45,13 @@
  *                                          user's older items
  *         + w_lcooc * [i not in recent list]
  *                   * log(1 + co(j_0, i) / sqrt(n_j0 n_i) / SR_LCOND_EPS)
+ *         + w_scond * [i not in recent list]
+ *                   * sum_j a_j co(j, i) / n_j / max(sum_j a_j, 1)
+ *                                          j: the user's SR_SCTX newest
+ *                                          distinct items, a_j =
+ *                                          2^(-age_j / recent_half_life):
+ *                                          where the whole session, not
+ *                                          only its last two items, leads
  *         + w_walk2 * [i not in recent list]
  *                  * sum_k co(j_0, k) / n_j0 * co(k, i) / n_k
  *                                          two co-occurrence steps from the
@@ -93,6 +100,7 @@ enum {
     SR_F_WALK2, /* unseen: two co-occurrence steps from the last item */
     SR_F_LCOND, /* unseen: log(1 + co(last, i) / n_last / SR_LCOND_EPS) */
     SR_F_LCOOC, /* unseen: log(1 + co(last, i) / sqrt(n_last n_i) / SR_LCOND_EPS) */
+    SR_F_SCOND, /* unseen: session mixture of P(i | j) over the recent items */
     SR_BLEND_NFEAT
 };
 
@@ -121,8 +129,15 @@ static inline int sr_score_rank_feature(size_t r)
 #define SR_WALK_N1 4
 #define SR_WALK_N2 16
 
+/* The session co-occurrence mixture (SR_F_SCOND): the user's SR_SCTX most
+ * recent distinct items j, each weighted by 2^(-age_j / recent_half_life)
+ * (age of its newest event); the blend learner takes the strongest
+ * SR_SCTX_NBRS neighbours of each as candidates. */
+#define SR_SCTX 4
+#define SR_SCTX_NBRS 4
+
 /* "mf", "sess", "bias", "pop", "rec", "last", "cooc", "seen", "cooc_seen",
- * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond", "lcooc"; static
+ * "pos", "repeat", "r1", "r23", "r47", "gap", "cond", "walk2", "lcond", "lcooc", "scond"; static
  * strings. */
 const char *sr_score_feature_name(int f);
 
@@ -172,6 +187,12 @@ typedef struct sr_score_user {
     size_t n_recent;
     int64_t now_ms; /* the time recency decays to */
 } sr_score_user_t;
+
+/* The context of SR_F_SCOND: the user's up to SR_SCTX newest distinct
+ * known items, newest first, into ctx, and their mixture weights
+ * a_j / max(sum a, 1) into w; returns how many. */
+size_t sr_score_session_ctx(const sr_score_items_t *it, const sr_score_conf_t *c,
+                            const sr_score_user_t *u, int32_t *ctx, float *w);
 
 /* Writes the short-term vector s_u (dim floats) into s: the mean of the q
  * of the last SR_SESS_LEN known recent items weighted by

@@ -123,7 +123,28 @@ typedef struct trend {
 typedef struct step {
     int32_t item;
     uint8_t type;
+    uint8_t reason; /* reason_t */
 } step_t;
+
+/* Why a step was planned (sr_sim_reason); names in reason_names. */
+typedef enum {
+    R_RETURN = 0,   /* session start: back to an item seen before */
+    R_TREND_START,  /* session start: a trending item */
+    R_CAT_START,    /* session start: a popularity pick in the intent */
+    R_REPEAT,       /* the same item again */
+    R_BACK,         /* back to an item viewed earlier in the session */
+    R_RELATED,      /* a related item of the current one */
+    R_TREND,        /* a trending item */
+    R_FRESH,        /* a fresh popularity pick (intent or, explore, any) */
+    R_FUNNEL,       /* the extra view before a cart, the cart, the purchase */
+    R_SHOWN,        /* an impression */
+    R_N
+} reason_t;
+
+static const char *const reason_names[R_N] = {
+    "return", "trend-start", "category-start", "repeat", "back",
+    "related", "trend", "fresh", "funnel", "shown",
+};
 
 typedef struct session {
     uint64_t id;
@@ -177,6 +198,7 @@ struct sr_sim_s {
     uint64_t n_sessions;
 
     char user_buf[24], item_buf[24], session_buf[24];
+    uint8_t last_reason;
 };
 
 void sr_sim_params_init(sr_sim_params_t *p)
@@ -193,6 +215,55 @@ void sr_sim_params_init(sr_sim_params_t *p)
     p->zipf_s = 1.0;
     p->initial_share = 0.3;
     p->impression_rate = 0.1;
+    p->repeat = 0.22;
+    p->back = 0.10;
+    p->related = 0.38;
+    p->trend = 0.05;
+    p->explore = 0.0;
+    p->p_continue = 0.8;
+    p->p_return = 0.4;
+    p->p_cart = 0.04;
+    p->p_buy = 0.45;
+    p->click_share = 0.5;
+    p->activity_alpha = 1.2;
+}
+
+int sr_sim_params_preset(sr_sim_params_t *p, const char *name)
+{
+    if (!p || !name) return SR_ERR_INVAL;
+    if (strcmp(name, "default") == 0) {
+        sr_sim_params_t d;
+        sr_sim_params_init(&d);
+        d.users = p->users;
+        d.items = p->items;
+        d.events = p->events;
+        d.seed = p->seed;
+        d.start_ms = p->start_ms;
+        *p = d;
+        return 0;
+    }
+    if (strcmp(name, "retail") == 0) {
+        /* Real shop logs (RetailRocket-like): almost only views, no
+         * impressions or clicks, repeat views dominate, sessions are short,
+         * most visitors come once, the long tail is longer, browsing
+         * follows fixed related items less and wanders off the category
+         * more.  Numbers chosen to make the data harder, not fitted. */
+        p->zipf_s = 1.1;
+        p->impression_rate = 0.0;
+        p->click_share = 0.0;
+        p->repeat = 0.40;
+        p->back = 0.10;
+        p->related = 0.18;
+        p->trend = 0.03;
+        p->explore = 0.3;
+        p->p_continue = 0.65;
+        p->p_return = 0.5;
+        p->p_cart = 0.012;
+        p->p_buy = 0.35;
+        p->activity_alpha = 2.0;
+        return 0;
+    }
+    return SR_ERR_NOTFOUND;
 }
 
 static void set_err(char *errstr, size_t size, const char *msg)
@@ -256,7 +327,7 @@ static void add_user(sr_sim_t *s, uint32_t u)
     us->last_cat = -1;
     us->hist_n = us->hist_head = 0;
     /* Pareto activity: a few heavy shoppers, many who come once. */
-    double w = pow(1.0 - rng_unit(&s->rng), -1.0 / 1.2);
+    double w = pow(1.0 - rng_unit(&s->rng), -1.0 / s->p.activity_alpha);
     if (w > 200) w = 200;
     fen_add(&s->user_fen, u, w);
     s->users_arrived = u + 1;
@@ -287,6 +358,18 @@ sr_sim_t *sr_sim_new(const sr_sim_params_t *p, char *errstr, size_t errstr_size)
 {
     if (!p || p->users == 0 || p->items == 0) {
         set_err(errstr, errstr_size, "users and items must be > 0");
+        return NULL;
+    }
+    if (!(p->repeat >= 0 && p->back >= 0 && p->related >= 0 && p->trend >= 0 &&
+          p->repeat + p->back + p->related + p->trend <= 1.0 + 1e-9) ||
+        !(p->explore >= 0 && p->explore <= 1) || !(p->p_continue >= 0 && p->p_continue < 1) ||
+        !(p->p_return >= 0 && p->p_return <= 1) || !(p->p_cart >= 0 && p->p_cart <= 1) ||
+        !(p->p_buy >= 0 && p->p_buy <= 1) || !(p->click_share >= 0 && p->click_share <= 1) ||
+        !(p->activity_alpha > 0 && p->activity_alpha <= 100)) {
+        set_err(errstr, errstr_size,
+                "repeat, back, related, trend must be >= 0 with a sum <= 1; explore, p_return, "
+                "p_cart, p_buy, click_share in [0,1]; p_continue in [0,1); activity_alpha in "
+                "(0,100]");
         return NULL;
     }
     if (!(p->initial_share > 0 && p->initial_share <= 1) ||
@@ -458,6 +541,7 @@ typedef struct plan {
     int n_carted;
     int32_t pending_buy[8];
     int n_pending;
+    reason_t why; /* of the view being planned */
 } plan_t;
 
 static int plan_push(plan_t *pl, int32_t item, sr_event_type_t type)
@@ -466,6 +550,9 @@ static int plan_push(plan_t *pl, int32_t item, sr_event_type_t type)
     if (ss->n >= PLAN_MAX) return -1;
     ss->steps[ss->n].item = item;
     ss->steps[ss->n].type = (uint8_t)type;
+    ss->steps[ss->n].reason = (uint8_t)(type == SR_EV_IMPRESSION                        ? R_SHOWN
+                                        : type == SR_EV_CART || type == SR_EV_PURCHASE ? R_FUNNEL
+                                                                                        : pl->why);
     ss->n++;
     return 0;
 }
@@ -489,13 +576,19 @@ static void plan_view(sr_sim_t *s, plan_t *pl, uint32_t cat, int32_t item, int f
             if (other != item) plan_push(pl, other, SR_EV_IMPRESSION);
         }
     }
-    plan_push(pl, item, from_listing && rng_unit(&s->rng) < 0.5 ? SR_EV_CLICK : SR_EV_VIEW);
-    double p_cart = seen_before ? 0.12 : 0.04;
+    plan_push(pl, item,
+              from_listing && rng_unit(&s->rng) < s->p.click_share ? SR_EV_CLICK : SR_EV_VIEW);
+    double p_cart = seen_before ? fmin(1.0, 3.0 * s->p.p_cart) : s->p.p_cart;
     if (!was_carted(pl, item) && pl->n_carted < 8 && rng_unit(&s->rng) < p_cart) {
-        if (rng_unit(&s->rng) < 0.5) plan_push(pl, item, SR_EV_VIEW); /* look again first */
+        if (rng_unit(&s->rng) < 0.5) { /* look again first */
+            reason_t why = pl->why;
+            pl->why = R_FUNNEL;
+            plan_push(pl, item, SR_EV_VIEW);
+            pl->why = why;
+        }
         if (plan_push(pl, item, SR_EV_CART) == 0) {
             pl->carted[pl->n_carted++] = item;
-            if (pl->n_pending < 8 && rng_unit(&s->rng) < 0.45)
+            if (pl->n_pending < 8 && rng_unit(&s->rng) < s->p.p_buy)
                 pl->pending_buy[pl->n_pending++] = item;
         }
     }
@@ -552,15 +645,19 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
     int32_t cur;
     int seen = 0;
     r = rng_unit(&s->rng);
-    if (us->hist_n && r < 0.4) { /* come back to an item seen before */
+    const double p_ret = s->p.p_return;
+    if (us->hist_n && r < p_ret) { /* come back to an item seen before */
         cur = user_hist_pick(s, us);
         cat = s->item_cat[cur];
         seen = 1;
+        pl.why = R_RETURN;
         plan_view(s, &pl, cat, cur, 0, seen);
-    } else if (r < 0.48 && (cur = pick_trending(s, now)) >= 0) {
+    } else if (r < p_ret + 0.08 && (cur = pick_trending(s, now)) >= 0) {
+        pl.why = R_TREND_START;
         plan_view(s, &pl, cat, cur, 1, 0);
     } else {
         cur = pick_in_cat(s, cat);
+        pl.why = R_CAT_START;
         plan_view(s, &pl, cat, cur, 1, 0);
     }
     int32_t viewed[PLAN_MAX];
@@ -569,22 +666,32 @@ static void plan_session(sr_sim_t *s, session_t *ss, int64_t now)
     user_hist_add(us, cur);
 
     /* Session length: 1 + geometric, mean about 5 views. */
-    while (ss->n < PLAN_MAX - 6 && rng_unit(&s->rng) < 0.8) {
+    const double c_rep = s->p.repeat, c_back = c_rep + s->p.back, c_rel = c_back + s->p.related,
+                 c_trend = c_rel + s->p.trend;
+    while (ss->n < PLAN_MAX - 6 && rng_unit(&s->rng) < s->p.p_continue) {
         r = rng_unit(&s->rng);
         int32_t next = -1, listing = 0;
-        if (r < 0.22) {
+        if (r < c_rep) {
             next = cur; /* repeat view of the same item */
-        } else if (r < 0.32) {
+            pl.why = R_REPEAT;
+        } else if (r < c_back) {
             next = viewed[rng_below(&s->rng, (uint32_t)n_viewed)]; /* back to one seen earlier */
-        } else if (r < 0.70) {
+            pl.why = R_BACK;
+        } else if (r < c_rel) {
             const int32_t *rel = s->related + (size_t)cur * RELATED;
             next = rel[rng_below(&s->rng, RELATED)];
-        } else if (r < 0.75) {
+            pl.why = R_RELATED;
+        } else if (r < c_trend) {
             next = pick_trending(s, now);
+            pl.why = R_TREND;
             listing = 1;
         }
         if (next < 0) {
-            next = pick_in_cat(s, cat);
+            /* a fresh pick: the session's category, or (explore) any */
+            uint32_t pc = cat;
+            if (s->p.explore > 0 && rng_unit(&s->rng) < s->p.explore) pc = pick_cat_by_pop(s);
+            next = pick_in_cat(s, pc);
+            pl.why = R_FRESH;
             listing = 1;
         }
         int seen_before = 0;
@@ -661,6 +768,7 @@ int sr_sim_next(sr_sim_t *s, sr_event_t *ev)
     uint32_t slot = s->heap[0];
     session_t *ss = &s->pool[slot];
     const step_t *st = &ss->steps[ss->pos++];
+    s->last_reason = st->reason;
     memset(ev, 0, sizeof(*ev));
     ev->ts_ms = ss->next_ts;
     s->last_ts = ev->ts_ms;
@@ -687,6 +795,11 @@ int sr_sim_next(sr_sim_t *s, sr_event_t *ev)
         heap_down(s, 0);
     }
     return 1;
+}
+
+const char *sr_sim_reason(const sr_sim_t *s)
+{
+    return s->last_reason < R_N ? reason_names[s->last_reason] : "?";
 }
 
 const char *sr_sim_session(const sr_sim_t *s)

@@ -35,11 +35,37 @@ typedef struct sr_sim_params {
                              * start; the rest arrive evenly over the run */
     double impression_rate; /* chance that a listing click is preceded by
                              * impressions of shown-but-not-clicked items */
+    /* Browsing (docs/SIMULATOR.md "Sessions"): each next view is a repeat
+     * of the current item, a step back in the session, a related item or a
+     * trending item with these probabilities, else a fresh pick in the
+     * session's category; their sum must be at most 1. */
+    double repeat, back, related, trend;
+    double explore;     /* chance that a fresh pick ignores the session's
+                         * category (any category by popularity) */
+    double p_continue;  /* chance of one more step (session length) */
+    double p_return;    /* chance a session starts on an item seen before */
+    double p_cart;      /* chance a view goes to the cart (3x when the item
+                         * was already viewed in the session, at most 1) */
+    double p_buy;       /* chance a carted item is bought */
+    double click_share; /* share of listing picks logged as click, not view */
+    double activity_alpha; /* Pareto exponent of user activity (larger:
+                            * more users who come once) */
 } sr_sim_params_t;
+
+/* Applies a named parameter set on top of *p (users, items, events and
+ * seed are left alone): "default" (sr_sim_params_init's generative
+ * parameters) or "retail" (a harder, RetailRocket-like regime: views
+ * only, dominated by repeat views, short sessions, sparse one-visit
+ * users, weaker item-item structure; docs/SIMULATOR.md "Presets").
+ * Returns 0 or SR_ERR_NOTFOUND. */
+int sr_sim_params_preset(sr_sim_params_t *p, const char *name);
 
 /* Fills the defaults: 10000 users, 5000 items, 100000 events, seed 1,
  * start 2026-01-01T00:00:00Z, 30 days, 50000 events/day when endless,
- * categories derived, zipf_s 1.0, initial_share 0.3, impression_rate 0.1. */
+ * categories derived, zipf_s 1.0, initial_share 0.3, impression_rate 0.1,
+ * repeat 0.22, back 0.10, related 0.38, trend 0.05, explore 0,
+ * p_continue 0.8, p_return 0.4, p_cart 0.04, p_buy 0.45, click_share 0.5,
+ * activity_alpha 1.2. */
 void sr_sim_params_init(sr_sim_params_t *p);
 
 typedef struct sr_sim_s sr_sim_t;
@@ -62,6 +88,12 @@ int sr_sim_next(sr_sim_t *sim, sr_event_t *ev);
 /* The shop session id of the event last returned ("s<number>"); valid until
  * the next call.  For producers that fill Event.session. */
 const char *sr_sim_session(const sr_sim_t *sim);
+/* Why the simulator produced the event last returned (ground truth for
+ * analyses, docs/SIMULATOR.md): "return", "trend-start", "category-start"
+ * (how a session starts), "repeat", "back", "related", "trend", "fresh"
+ * (the browsing steps), "funnel" (a cart, a purchase, the view just before
+ * a cart), "shown" (an impression).  Static string. */
+const char *sr_sim_reason(const sr_sim_t *sim);
 /* Events produced so far. */
 uint64_t sr_sim_count(const sr_sim_t *sim);
 

@@ -147,3 +147,52 @@ Test(score, exp2_and_dot)
     cr_assert_str_eq(sr_score_feature_name(SR_F_COOC), "cooc");
     cr_assert_str_eq(sr_score_feature_name(99), "unknown");
 }
+
+/* A hand-built catalogue for the session mixture: items 0..5, item 0 (the
+ * user's oldest item, outside the two-item co-occurrence window) leads to
+ * item 4, nothing leads to item 5. */
+static const sr_score_nbr_t *hand_nbrs(const void *opaque, int32_t item, size_t *n)
+{
+    static const sr_score_nbr_t l0[] = {{4, 3.0f}, {1, 1.0f}};
+    static const sr_score_nbr_t l1[] = {{0, 1.0f}};
+    (void)opaque;
+    *n = item == 0 ? 2 : item == 1 ? 1 : 0;
+    return item == 0 ? l0 : item == 1 ? l1 : NULL;
+}
+
+Test(score, session_mixture_reaches_past_the_window)
+{
+    enum { N = 6, DIM = 8 };
+    static float q[N * DIM], bias[N], logpop[N], count[N] = {4, 2, 1, 1, 3, 3};
+    sr_score_items_t it = {.dim = DIM, .n_items = N, .q = q, .bias = bias, .logpop = logpop,
+                           .count = count, .nbrs = hand_nbrs};
+    sr_score_conf_t c;
+    memset(&c, 0, sizeof c);
+    c.blend[SR_F_SCOND] = 1.0f;
+    for (int t = 0; t < SR_EV_NTYPES; t++)
+        c.weight[t] = 1.0f;
+    c.recent_half_life_s = 1800;
+    c.cooc_window = 2;
+    int64_t now = 1700000000000LL;
+    /* oldest first: 0 (30 min ago), 2, 3 (now) */
+    sr_score_recent_t rec[] = {{0, SR_EV_VIEW, now - 1800000}, {2, SR_EV_VIEW, now - 60000},
+                               {3, SR_EV_VIEW, now}};
+    sr_score_user_t u = {.p = NULL, .recent = rec, .n_recent = 3, .now_ms = now};
+    float out[N], scratch[2 * DIM];
+    sr_score_all(&it, &c, &u, out, scratch);
+    /* a = (0.5, ~0.98, 1) / their sum; item 4 gets a_0 * co(0,4) / n_0 */
+    float a0 = 0.5f / (0.5f + sr_exp2_neg(-60.0f / 1800.0f) + 1.0f);
+    cr_assert_float_eq(out[4], a0 * 3.0f / 4.0f, 1e-4f);
+    cr_assert_float_eq(out[5], 0.0f, 0.0f, "an unlinked item gets nothing");
+    cr_assert_float_eq(out[0], 0.0f, 0.0f, "a seen item is not in the mixture");
+    /* the windowed co-occurrence features do not see item 0's list */
+    float feat[1][SR_BLEND_NFEAT], s[DIM];
+    int32_t x = 4;
+    sr_score_session(&it, &c, &u, s);
+    sr_score_features(&it, &c, &u, s, &x, 1, feat);
+    cr_assert_float_eq(feat[0][SR_F_SCOND], out[4], 1e-6f);
+    cr_assert_float_eq(feat[0][SR_F_COOC], 0.0f, 0.0f);
+    cr_assert_float_eq(feat[0][SR_F_COND], 0.0f, 0.0f);
+    cr_assert_float_eq(feat[0][SR_F_LCOND], 0.0f, 0.0f);
+    cr_assert_str_eq(sr_score_feature_name(SR_F_SCOND), "scond");
+}

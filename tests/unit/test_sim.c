@@ -219,3 +219,102 @@ Test(sim, endless_mode_keeps_going)
     cr_assert(strncmp(sr_sim_session(s), "s", 1) == 0);
     sr_sim_destroy(s);
 }
+
+/* Share of interactions repeating the user's previous item, and counts of
+ * clicks and impressions, over a run with params p. */
+static void shape(const sr_sim_params_t *p, double *repeat, uint64_t *clicks, uint64_t *imps)
+{
+    sr_sim_t *s = sr_sim_new(p, NULL, 0);
+    cr_assert_not_null(s);
+    static int32_t last[2000];
+    for (int k = 0; k < 2000; k++)
+        last[k] = -1;
+    uint64_t inter = 0, rep = 0;
+    *clicks = *imps = 0;
+    sr_event_t ev;
+    while (sr_sim_next(s, &ev) == 1) {
+        *clicks += ev.type == SR_EV_CLICK;
+        *imps += ev.type == SR_EV_IMPRESSION;
+        if (ev.type == SR_EV_IMPRESSION) continue;
+        int u = atoi(ev.user + 1), i = atoi(ev.item + 1);
+        inter++;
+        rep += last[u] == i;
+        last[u] = i;
+    }
+    *repeat = (double)rep / (double)inter;
+    sr_sim_destroy(s);
+}
+
+Test(sim, retail_preset_is_views_and_repeats)
+{
+    sr_sim_params_t p;
+    sr_sim_params_init(&p);
+    p.users = 2000;
+    p.items = 3000;
+    p.events = 30000;
+    double rep_default, rep_retail;
+    uint64_t clicks, imps;
+    shape(&p, &rep_default, &clicks, &imps);
+    cr_assert_gt(clicks, 0);
+    cr_assert_gt(imps, 0);
+    cr_assert_eq(sr_sim_params_preset(&p, "retail"), 0);
+    cr_assert_eq(p.users, 2000, "a preset keeps the sizes");
+    cr_assert_eq(p.events, 30000);
+    shape(&p, &rep_retail, &clicks, &imps);
+    cr_assert_eq(clicks, 0, "retail logs views, not clicks");
+    cr_assert_eq(imps, 0, "retail logs no impressions");
+    cr_assert_gt(rep_retail, rep_default + 0.03, "retail %.3f vs default %.3f", rep_retail,
+                 rep_default);
+    /* "default" undoes it */
+    sr_sim_params_t d;
+    sr_sim_params_init(&d);
+    d.users = 2000;
+    d.items = 3000;
+    d.events = 30000;
+    cr_assert_eq(sr_sim_params_preset(&p, "default"), 0);
+    cr_assert_eq(memcmp(&p, &d, sizeof p), 0);
+    cr_assert_eq(sr_sim_params_preset(&p, "nope"), SR_ERR_NOTFOUND);
+}
+
+Test(sim, bad_browsing_params_refused)
+{
+    sr_sim_params_t p;
+    char err[256];
+    sr_sim_params_init(&p);
+    p.related = 0.9; /* with repeat 0.22 the mixture exceeds 1 */
+    cr_assert_null(sr_sim_new(&p, err, sizeof(err)));
+    cr_assert(strstr(err, "sum") != NULL, "%s", err);
+    sr_sim_params_init(&p);
+    p.p_continue = 1.0; /* endless sessions */
+    cr_assert_null(sr_sim_new(&p, err, sizeof(err)));
+    sr_sim_params_init(&p);
+    p.activity_alpha = 0;
+    cr_assert_null(sr_sim_new(&p, err, sizeof(err)));
+    sr_sim_params_init(&p);
+    p.explore = -0.1;
+    cr_assert_null(sr_sim_new(&p, err, sizeof(err)));
+}
+
+Test(sim, reasons_name_the_generative_step)
+{
+    sr_sim_t *s = make(300, 500, 20000, 3);
+    sr_event_t ev;
+    static const char *const known[] = {"return",  "trend-start", "category-start", "repeat",
+                                        "back",    "related",     "trend",          "fresh",
+                                        "funnel",  "shown"};
+    int seen[10] = {0};
+    while (sr_sim_next(s, &ev) == 1) {
+        const char *r = sr_sim_reason(s);
+        int k = 0;
+        while (k < 10 && strcmp(r, known[k]) != 0)
+            k++;
+        cr_assert_lt(k, 10, "unknown reason '%s'", r);
+        seen[k]++;
+        if (ev.type == SR_EV_IMPRESSION) cr_assert_str_eq(r, "shown");
+        if (ev.type == SR_EV_CART || ev.type == SR_EV_PURCHASE) cr_assert_str_eq(r, "funnel");
+        if (!strcmp(r, "shown")) cr_assert_eq(ev.type, SR_EV_IMPRESSION);
+    }
+    for (int k = 0; k < 10; k++)
+        cr_assert_gt(seen[k], 0, "no '%s' step in 20000 events", known[k]);
+    sr_sim_destroy(s);
+}
