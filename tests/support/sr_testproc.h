@@ -17,7 +17,9 @@ typedef struct sr_test_proc {
 } sr_test_proc_t;
 
 /* Starts argv[0] (searched in PATH) with argv; stdout is piped to out_fd
- * when capture_stdout, stderr inherited.  Returns 0 or -1. */
+ * when capture_stdout, stderr inherited.  The child gets SIGKILL when the
+ * calling thread dies (so call it from the test's main thread).  Returns 0
+ * or -1; a program that cannot be executed exits 127. */
 int sr_test_spawn(sr_test_proc_t *p, char *const argv[], int capture_stdout);
 /* Reads one line of the child's stdout within timeout_ms into buf (no
  * newline). Returns its length or -1 on timeout/EOF. */

@@ -8,7 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,26 +31,36 @@ int sr_test_free_port(void)
     return sr_net_free_port();
 }
 
+/* fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: when ctest's
+ * timeout kills a test binary, its servers die with it instead of living on
+ * and holding ports and CPU for the tests after it (seen: redis-servers
+ * and a broker left behind by a timed-out test).  The signal follows the
+ * thread that forked; tests spawn from their main thread. */
 int sr_test_spawn(sr_test_proc_t *p, char *const argv[], int capture_stdout)
 {
     int fds[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (capture_stdout) {
-        if (pipe(fds) != 0) return -1;
-        posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&fa, fds[0]);
-        posix_spawn_file_actions_addclose(&fa, fds[1]);
+    if (capture_stdout && pipe(fds) != 0) return -1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127); /* the test died before prctl */
+        if (capture_stdout) {
+            dup2(fds[1], STDOUT_FILENO);
+            close(fds[0]);
+            close(fds[1]);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
     }
-    int rc = posix_spawnp(&p->pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
     if (capture_stdout) close(fds[1]);
-    if (rc != 0) {
+    if (pid < 0) {
         if (capture_stdout) close(fds[0]);
         p->pid = -1;
         p->out_fd = -1;
         return -1;
     }
+    p->pid = pid;
     p->out_fd = capture_stdout ? fds[0] : -1;
     return 0;
 }
