@@ -1,6 +1,8 @@
 /* Internals shared by trainer.c (Kafka side) and trainer_state.c (Redis
  * and model side) of the trainer.  Not installed; not for other modules.
- * Everything here runs on the trainer's owner thread. */
+ * Everything here runs on the trainer's owner thread; trainer_state.c's
+ * flusher thread sees only its own flush job (never the model or this
+ * struct). */
 #ifndef SR_TRAINER_INT_H
 #define SR_TRAINER_INT_H
 
@@ -52,7 +54,8 @@ struct sr_trainer_s {
 
     rd_kafka_t *rk, *prod;
     rd_kafka_queue_t *q;
-    int closed, fatal, assigned_once, dirty;
+    int closed, fatal, assigned_once;
+    int dirty; /* something was learned since the last flush snapshot */
     int need_reseek; /* state was dropped while assigned: seek to Redis again */
     volatile sig_atomic_t *stop;
 
@@ -73,7 +76,7 @@ struct sr_trainer_s {
     int64_t hits;
     double ndcg_sum, loss_sum;
 
-    int64_t *pending_ts; /* event ts of everything applied since the last flush */
+    int64_t *pending_ts; /* event ts of everything applied since the last snapshot */
     size_t n_pending, pending_cap;
 
     /* current metrics interval */
@@ -107,11 +110,24 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
 /* Marks dense user u as current (a user created by learn has nothing in
  * Redis to reload). */
 int sr_trainer_mark_user_(sr_trainer_t *t, int32_t u);
-/* One atomic write of the dirty state + partition offsets.  0 when done or
- * nothing to do; SR_ERR_UNAVAIL/SR_ERR_REDIS: retry. */
-int sr_trainer_flush_(sr_trainer_t *t);
-/* Forgets everything not flushed: the model is rebuilt empty and every
- * partition re-seeks to Redis on its next assignment (as after a crash). */
+/* The flush pipeline: at most one flush in flight, written by a flusher
+ * thread with its own Redis connection while this thread goes on learning.
+ * begin: snapshot the dirty state + the partition offsets it corresponds
+ * to and hand it over (0 when nothing is dirty; SR_ERR_STATE when one is
+ * already in flight).  end: apply the in-flight flush's result (merged
+ * items, bases, flushed offsets): 0 when applied or none in flight, 1 when
+ * !block and it still runs, SR_ERR_UNAVAIL when the attempt failed and the
+ * same snapshot must be resubmitted (or the state dropped), another error
+ * otherwise.  A fenced flush drops the state itself and returns 0. */
+int sr_trainer_flush_busy_(const sr_trainer_t *t);
+int sr_trainer_flush_begin_(sr_trainer_t *t);
+int sr_trainer_flush_end_(sr_trainer_t *t, int block);
+int sr_trainer_flush_resubmit_(sr_trainer_t *t);
+/* Stops the flusher thread (after the job it may be writing). */
+void sr_trainer_state_stop_(sr_trainer_t *t);
+/* Forgets everything not flushed (after waiting for an in-flight flush):
+ * the model is rebuilt empty and every partition re-seeks to Redis on its
+ * next assignment (as after a crash). */
 void sr_trainer_drop_state_(sr_trainer_t *t);
 
 /* trainer_metrics.c */
