@@ -111,6 +111,7 @@ int64_t sr_trainer_start_offset_(sr_trainer_t *t, sr_tpart_t *p, int64_t stored)
     p->assigned = 1;
     p->apply_from = stored < 0 ? 0 : stored;
     p->next = start >= 0 ? start : 0; /* fetch position: replay, then learn */
+    p->learned = p->next;
     p->flushed = stored;
     p->seen = 0;
     p->resync = 0;
@@ -320,8 +321,8 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
     }
     if (t->batch_size < 1) t->batch_size = 1;
     t->dedup = window > 0 ? sr_dedup_new((size_t)window) : NULL;
-    t->msgs = calloc(t->batch_size, sizeof(*t->msgs));
-    t->bev = calloc(t->batch_size, sizeof(*t->bev));
+    t->msgs = calloc(t->batch_size * SR_TRAINER_READ_AHEAD, sizeof(*t->msgs));
+    t->bev = calloc(t->batch_size * SR_TRAINER_READ_AHEAD, sizeof(*t->bev));
     if ((window > 0 && !t->dedup) || !t->msgs || !t->bev) {
         snprintf(errstr, errstr_size, "out of memory (trainer.dedup.window=%" PRId64 ")", window);
         goto fail;
@@ -535,6 +536,25 @@ static int decode(sr_trainer_t *t, const rd_kafka_message_t *m, sr_trainer_bev_t
     return 0;
 }
 
+/* Everything fetched so far is in the model (or needed no learning). */
+static void learned_all(sr_trainer_t *t)
+{
+    for (size_t i = 0; i < t->n_parts; i++) t->parts[i].learned = t->parts[i].next;
+}
+
+static int flush_collect(sr_trainer_t *t, int block);
+
+/* Applies a finished flush and starts the next one when it is due.
+ * Neither waits for Redis: the flusher thread writes while we learn. */
+static int flush_point(sr_trainer_t *t, int64_t now)
+{
+    int rc = flush_collect(t, 0);
+    if (rc < 0) return rc;
+    if (!sr_trainer_flush_busy_(t) && t->dirty && now - t->last_flush_ms >= t->flush_interval_ms)
+        return sr_trainer_flush_begin_(t);
+    return 0;
+}
+
 /* Decodes, validates and dedups the batch into t->bev, sends the bad ones
  * to the DLQ, warm-loads what the batch needs, then evaluates and learns
  * in order.  Messages stay alive until the caller destroys them (the
@@ -585,7 +605,10 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         sr_qhist_add(&t->arrive_all, now_wall - b->ev.ts_ms);
         nev++;
     }
-    if (nev == 0) return 0;
+    if (nev == 0) {
+        learned_all(t);
+        return 0;
+    }
     int rc;
     int64_t l0 = sr_mono_ms();
     while ((rc = sr_trainer_warm_load_(t, t->bev, nev)) != 0) {
@@ -593,6 +616,11 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
     }
     t->backoff_ms = 0;
     t->stats.load_s += (double)(sr_mono_ms() - l0) / 1000.0;
+    /* The warm load ran while Redis was free of our flush script (or
+     * waited for it): a good moment to start the next flush, which then
+     * overlaps learning this batch.  Its snapshot records `learned`
+     * offsets, which do not include this batch yet. */
+    if ((rc = flush_point(t, sr_mono_ms())) != 0) return rc;
     int busy = sr_trainer_flush_busy_(t);
     for (size_t i = 0; i < nev; i++) {
         const sr_event_t *ev = &t->bev[i].ev;
@@ -618,6 +646,7 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         if (push_pending_ts(t, ev->ts_ms) != 0) return SR_ERR_NOMEM;
     }
     t->dirty = 1;
+    learned_all(t);
     return 0;
 }
 
@@ -726,15 +755,8 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
            t->group);
     while (!*t->stop && !t->fatal) {
         int64_t now = sr_mono_ms();
-        /* Apply a finished flush; start the next one when due.  Neither
-         * waits for Redis: the flusher thread writes while we learn. */
-        if ((rc = flush_collect(t, 0)) < 0) break;
-        rc = 0;
+        if ((rc = flush_point(t, now)) != 0) break;
         int busy = sr_trainer_flush_busy_(t);
-        if (!busy && t->dirty && now - t->last_flush_ms >= t->flush_interval_ms) {
-            if ((rc = sr_trainer_flush_begin_(t)) != 0) break;
-            busy = 1;
-        }
         if (t->need_reseek && (rc = reseek(t)) != 0) break;
         if (t->metrics_interval_ms > 0 && now - t->last_metrics_ms >= t->metrics_interval_ms) {
             sr_trainer_metrics_publish_(t);
@@ -748,9 +770,16 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
          * still flushed on time (freshness).  A flush in flight ends the
          * wait when it is done (the flusher yields the queue). */
         int64_t wait = t->dirty && !busy ? t->last_flush_ms + t->flush_interval_ms - now : 100;
-        if (wait > 100) wait = 100;
+        if (wait > (busy ? 20 : 100)) wait = busy ? 20 : 100;
         if (wait < 0) wait = 0;
         ssize_t n = rd_kafka_consume_batch_queue(t->q, (int)wait, t->msgs, t->batch_size);
+        /* Backlog (a full batch): take what is already fetched, up to
+         * SR_TRAINER_READ_AHEAD batches, without waiting. */
+        for (int k = 1; n > 0 && (size_t)n % t->batch_size == 0 && k < SR_TRAINER_READ_AHEAD; k++) {
+            ssize_t m = rd_kafka_consume_batch_queue(t->q, 0, t->msgs + n, t->batch_size);
+            if (m <= 0) break;
+            n += m;
+        }
         if (n < 0) {
             sr_log(SR_LOG_ERROR, "trainer: consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
             rc = SR_ERR_KAFKA;

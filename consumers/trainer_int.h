@@ -24,6 +24,8 @@ typedef struct sr_tpart {
     int seen;           /* a message arrived since assignment */
     int resync;         /* after a seek: ignore prefetched messages until offset == next */
     int64_t next;       /* next offset expected from the fetcher */
+    int64_t learned;    /* every offset below this is in the model (or needs
+                         * nothing): what a flush snapshot may record */
     int64_t apply_from; /* offsets below this were applied by a flush: replay only */
     int64_t flushed;    /* next offset last written to Redis */
     int64_t hwm;        /* high watermark at the last metrics snapshot */
@@ -32,8 +34,13 @@ typedef struct sr_tpart {
 /* The offset a flush records for p: never below what Redis already has. */
 static inline int64_t sr_tpart_commit_offset(const sr_tpart_t *p)
 {
-    return p->next > p->apply_from ? p->next : p->apply_from;
+    return p->learned > p->apply_from ? p->learned : p->apply_from;
 }
+
+/* Under backlog, up to this many consume calls of trainer.batch.size
+ * messages are processed as one batch: one warm load from Redis instead of
+ * several, each of which may have to wait for an in-flight flush script. */
+#define SR_TRAINER_READ_AHEAD 16
 
 /* One decoded event of the current batch. */
 typedef struct sr_trainer_bev {
@@ -67,7 +74,7 @@ struct sr_trainer_s {
     size_t n_parts;
     uint32_t user_gen; /* bumped on every rebalance: users must be reloaded */
 
-    rd_kafka_message_t **msgs;
+    rd_kafka_message_t **msgs; /* batch_size * SR_TRAINER_READ_AHEAD */
     sr_trainer_bev_t *bev;
 
     float *scores;
