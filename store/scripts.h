@@ -34,8 +34,9 @@ static const char sr_store_lua_assign[] =
  * 4 global, 5 update sequence counter, then n_users user keys, then n_items
  * item keys.  ARGV: 1 n_off, 2 n_users, 3 n_items, 4 stream maxlen in
  * entries, 5 has_global, 6 global blob, 7 '1' when ZMSCORE exists, then per offset (field, prev,
- * next), per user its blob, per item (id, number, base blob or "", cur
- * blob, write_pop, pop_base, pop_cur).  Returns {0, merged_1, pop_1, ...}
+ * next), per user its blob, per item (id, number, base or "", cur
+ * blob, write_pop, pop_base, pop_cur); a base is the item blob cut after
+ * its floats (no extra_len, no extra).  Returns {0, merged_1, pop_1, ...}
  * where merged_j is "" when cur was stored exactly, or {1} for a duplicate
  * flush; errors start with FENCED, BADITEM, DUPITEM or BADKEY and mean
  * nothing was written.
@@ -91,6 +92,15 @@ static const char sr_store_lua_flush[] =
     "  if v ~= 1 or k ~= 73 or #s < 20 + 4 * (d + n) then return nil end\n"
     "  return d, n\n"
     "end\n"
+    /* A base is an item blob cut after its floats (header, bias, vector,
+     * accumulators; no extra): extras are last writer wins, so comparing
+     * them would only cost bytes. */
+    "local function hdr_base(s)\n"
+    "  if #s < 16 then return nil end\n"
+    "  local v, k, d, n = struct.unpack('<BBHH', s)\n"
+    "  if v ~= 1 or k ~= 73 or #s ~= 16 + 4 * (d + n) then return nil end\n"
+    "  return d, n\n"
+    "end\n"
     /* Stored popularity of every item, one ZMSCORE per chunk (Redis >= 6.2,
      * ARGV[7] = '1') or one ZSCORE per item. */
     "local pops = {}\n"
@@ -114,6 +124,9 @@ static const char sr_store_lua_flush[] =
     "end\n"
     "a = ia\n"
     "local seen = {}\n"
+    /* moved[j]: Redis holds item j and not the writer's base (someone else
+     * wrote it meanwhile), so the write is a delta merge. */
+    "local moved = {}\n"
     "for j = 1, n_i do\n"
     "  local id, base, cur = ARGV[a], ARGV[a+2], ARGV[a+3]\n"
     "  if seen[id] then return redis.error_reply('DUPITEM ' .. id .. ': twice in one flush') end\n"
@@ -121,12 +134,13 @@ static const char sr_store_lua_flush[] =
     "  local cd, cn = hdr(cur)\n"
     "  if not cd then return redis.error_reply('BADITEM ' .. id .. ': bad blob') end\n"
     "  local s = stored[j]\n"
-    "  if s and s ~= base then\n"
+    "  if s and (#base == 0 or string.sub(s, 1, #base) ~= base) then\n"
+    "    moved[j] = true\n"
     "    local sd, sn = hdr(s)\n"
     "    if sd ~= cd or sn ~= cn then return redis.error_reply('BADITEM ' .. id .."
     " ': stored dim/accumulators differ from this writer') end\n"
     "    if #base > 0 then\n"
-    "      local bd, bn = hdr(base)\n"
+    "      local bd, bn = hdr_base(base)\n"
     "      if bd ~= cd or bn ~= cn then return redis.error_reply('BADITEM ' .. id .. ': bad base') end\n"
     "    end\n"
     "  end\n"
@@ -160,7 +174,7 @@ static const char sr_store_lua_flush[] =
     "  a = a + 7\n"
     "  local s = stored[j]\n"
     "  local val, merged = cur, ''\n"
-    "  if s and s ~= base then\n"
+    "  if moved[j] then\n"
     /* stored + (cur - base), float by float, bias and accumulators included;
      * the header and extra bytes come from cur. */
     "    local _, _, d, n = struct.unpack('<BBHH', cur)\n"

@@ -215,9 +215,10 @@ typedef struct sr_store_item_write {
      * (absent in Redis when it looked), pass the item's initial value: if
      * another trainer created it meanwhile, Redis gets theirs + (cur -
      * initial).  NULL means all zeros (then a concurrent creator's initial
-     * vector is counted twice).  When Redis still holds exactly base (or
-     * nothing), cur is stored bit for bit; otherwise stored + (cur - base).
-     * base->exists is ignored. */
+     * vector is counted twice).  When Redis still holds exactly base's
+     * bias, vector and accumulators (or nothing), cur is stored bit for
+     * bit; otherwise stored + (cur - base).  base->exists and base->extra
+     * are ignored (extras are last writer wins; they are not sent). */
     const sr_store_item_t *base;
     /* Popularity: when write_pop, Redis gets pop_cur if it still holds
      * pop_base (0 when absent), else it adds pop_cur - pop_base. */

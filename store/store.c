@@ -800,7 +800,15 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         const sr_store_item_write_t *w = &f->items[i];
         const char *cur, *base = "";
         long cl = encode_item_arg(s, w->cur, &cur), bl = 0;
-        if (cl >= 0 && w->base) bl = encode_item_arg(s, w->base, &base);
+        if (cl >= 0 && w->base) {
+            /* The base without its extra (the script compares and merges
+             * floats only): header, bias, vector, accumulators. */
+            sr_store_item_t b = *w->base;
+            b.extra = NULL;
+            b.extra_len = 0;
+            bl = encode_item_arg(s, &b, &base);
+            if (bl >= 4) bl -= 4; /* extra_len */
+        }
         if (cl < 0 || bl < 0 ||
             (w->base && (w->base->dim != w->cur->dim || w->base->n_acc != w->cur->n_acc)))
             return set_err(s, SR_ERR_INVAL, "flush: item '%.*s' cannot be encoded",
