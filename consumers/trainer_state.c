@@ -28,14 +28,13 @@
 #include "trainer_int.h"
 
 /* What Redis held for an item when this trainer last loaded or flushed
- * it, byte for byte once encoded (the flush script compares blobs). */
+ * it: the floats the flush script compares bit for bit (extras are last
+ * writer wins and not compared, see sr_store_item_write_t). */
 typedef struct item_base {
     int exists;
     float bias, bias_acc, acc;
     double pop;
     int has_pop;
-    char *extra;
-    size_t extra_len, extra_cap;
 } item_base_t;
 
 /* A chunked bump allocator for one flush's temporary records: pointers
@@ -235,7 +234,6 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     sr_store_destroy(st->store);
     free(st->prefix);
     free(st->user_gen);
-    for (size_t i = 0; i < st->ib_cap; i++) free(st->ib[i].extra);
     free(st->ib);
     free(st->ib_vec);
     free(st->ids);
@@ -335,14 +333,6 @@ static int set_base(struct sr_trainer_state_s *st, int32_t i, const sr_store_ite
     float *bv = st->ib_vec + (size_t)i * st->dim;
     if (v->vec && v->dim == st->dim) memcpy(bv, v->vec, (size_t)st->dim * sizeof(float));
     else memset(bv, 0, (size_t)st->dim * sizeof(float));
-    if (v->extra_len > b->extra_cap) {
-        char *x = realloc(b->extra, v->extra_len);
-        if (!x) return SR_ERR_NOMEM;
-        b->extra = x;
-        b->extra_cap = v->extra_len;
-    }
-    if (v->extra_len) memcpy(b->extra, v->extra, v->extra_len);
-    b->extra_len = v->extra_len;
     return 0;
 }
 
@@ -747,15 +737,14 @@ static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *c
     size_t xl = 4 + 4 + 8 + 4 + 4;
     for (size_t j = 0; j < is->n_nbrs; j++) xl += 2 + is->nbrs[j].item_len + 4;
     char *xb = arena_alloc(a, xl);
-    void *id, *vec, *bvec, *bx;
+    void *id, *vec, *bvec;
     arena_copy(a, is->id, is->id_len, &id);
     const item_base_t *b = &st->ib[x];
     vec = arena_alloc(a, (dim + 1) * sizeof(float));
     bvec = arena_alloc(a, (dim + 1) * sizeof(float));
     if (vec) memcpy(vec, is->vec, dim * sizeof(float));
     if (bvec) memcpy(bvec, st->ib_vec + x * dim, dim * sizeof(float));
-    arena_copy(a, b->extra, b->extra_len, &bx);
-    if (!xb || !id || !vec || !bvec || !bx) return SR_ERR_NOMEM;
+    if (!xb || !id || !vec || !bvec) return SR_ERR_NOMEM;
     float *cf = vec, *bf = bvec;
     cf[dim] = is->acc;
     bf[dim] = b->acc;
@@ -795,8 +784,8 @@ static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *c
                               .bias_acc = b->bias_acc,
                               .vec = bf,
                               .acc = bf + dim,
-                              .extra = bx,
-                              .extra_len = b->extra_len};
+                              .extra = NULL, /* not compared */
+                              .extra_len = 0};
     *w = (sr_store_item_write_t){.cur = cur,
                                  .base = b->exists ? base : NULL,
                                  .write_pop = 1,
@@ -1163,7 +1152,6 @@ void sr_trainer_drop_state_(sr_trainer_t *t)
     sr_model_destroy(t->model);
     t->model = m;
     memset(st->user_gen, 0, st->user_gen_cap * sizeof(*st->user_gen));
-    for (size_t i = 0; i < st->ib_cap; i++) free(st->ib[i].extra);
     memset(st->ib, 0, st->ib_cap * sizeof(*st->ib));
     st->all_items_loaded = 0;
     if (t->dedup) sr_dedup_clear(t->dedup);

@@ -247,7 +247,10 @@ typedef struct sr_store_flush_result {
      * empty: re-read the items with sr_store_get_items. */
     int duplicate;
     /* n_items values Redis holds after the flush, in flush order (the
-     * merged vectors and popularity to pull back into the model). */
+     * merged vectors and popularity to pull back into the model).  An item
+     * stored exactly as sent is the caller's cur record (its id, vec, acc
+     * and extra point to the caller's memory; num and pop are filled in),
+     * so these stay valid only while the flush input does, too. */
     const sr_store_item_t *merged;
     size_t n_merged;
     /* How many items were merged with another writer's delta (stored value

@@ -885,23 +885,11 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
                 return rc;
             }
         } else {
-            /* Stored exactly as sent: a copy of cur. */
-            size_t nf = (size_t)c->dim + c->n_acc;
-            float *fl = sr_arena_alloc(&s->res, nf * sizeof(float) + 1);
-            void *x = c->extra_len ? sr_arena_alloc(&s->res, c->extra_len) : NULL;
-            if (!fl || (c->extra_len && !x)) {
-                freeReplyObject(r);
-                return set_err(s, SR_ERR_NOMEM, "out of memory");
-            }
-            memcpy(fl, c->vec, c->dim * sizeof(float));
-            if (c->n_acc) memcpy(fl + c->dim, c->acc, c->n_acc * sizeof(float));
-            if (x) memcpy(x, c->extra, c->extra_len);
+            /* Stored exactly as sent: cur itself (its memory is the
+             * caller's, see sr_store_flush_result_t). */
             *m = *c;
-            m->vec = fl;
-            m->acc = c->n_acc ? fl + c->dim : NULL;
-            m->extra = x;
         }
-        m->id = sr_arena_strdup(&s->res, c->id, c->id_len);
+        m->id = c->id;
         m->id_len = c->id_len;
         m->exists = 1;
         m->num = nums[i];
