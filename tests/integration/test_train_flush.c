@@ -57,24 +57,15 @@ static long metrics_applied(th_env_t *e)
     return n;
 }
 
-/* Reads the child's stdout until the --json stats line. */
-static int read_stats(sr_test_proc_t *p, char *buf, size_t size, int timeout_ms)
+/* A broker with 4 partitions, a Redis, a simulated log (its path) with the
+ * expected per-user counts, and the first half of the log in the topic. */
+static const char *start_half(int seed, th_count_t **c, size_t *nu, long *total)
 {
-    long long deadline = sr_test_now_ms() + timeout_ms;
-    while (sr_test_now_ms() < deadline) {
-        int n = sr_test_read_line(p, buf, size, (int)(deadline - sr_test_now_ms()));
-        if (n < 0) return -1;
-        if (strstr(buf, "events_applied")) return n;
-    }
-    return -1;
-}
-
-static double jnum(const char *json, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof(k), "\"%s\":", key);
-    const char *p = strstr(json, k);
-    return p ? atof(p + strlen(k)) : -1;
+    th_start(&th_env, 4);
+    const char *log = th_simulate(&th_env, "log.csv", 300, 300, 8000, seed);
+    *nu = th_expected(log, c, total);
+    cr_assert_eq(th_produce_csv_range(&th_env, log, 0, *total / 2), *total / 2);
+    return log;
 }
 
 /* The second half of a log arrives while the trainer's flush is held up
@@ -83,17 +74,15 @@ static double jnum(const char *json, const char *key)
  * writes again everything is stored exactly once. */
 Test(train_flush, learning_continues_during_a_held_up_flush, .timeout = 300)
 {
-    th_start(&th_env, 4);
-    const char *log = th_simulate(&th_env, "log.csv", 300, 300, 8000, 11);
     th_count_t *c;
+    size_t nu;
     long total;
-    size_t nu = th_expected(log, &c, &total);
+    const char *log = start_half(11, &c, &nu, &total);
     long half = total / 2;
-    cr_assert_eq(th_produce_csv_range(&th_env, log, 0, half), half);
 
     th_argv_t a;
     /* A long command timeout: the held-up flush stays one flush in flight
-     * (a timeout would be retried, which another test covers). */
+     * instead of timing out and being retried. */
     const char *x[] = {"--json", "-X", "trainer.batch.size=100", "-X", "redis.timeout.ms=30000",
                        "-X", "metrics.interval.ms=100", NULL};
     cr_assert_eq(sr_test_spawn(&th_trainers[0], th_train_argv(&th_env, &a, x), 1), 0);
@@ -117,12 +106,12 @@ Test(train_flush, learning_continues_during_a_held_up_flush, .timeout = 300)
     cr_expect_eq(applied, total);
     kill(th_trainers[0].pid, SIGTERM);
     char json[2048];
-    cr_assert(read_stats(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats");
+    cr_assert(th_read_json(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats");
     int st = sr_test_stop(&th_trainers[0], SIGTERM, 30000);
     cr_expect(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "trainer status %d", st);
     /* (The first batch after an idle spell starts a flush rather than
      * overlapping one, so not all of the second half counts.) */
-    cr_expect(jnum(json, "events_while_flushing") > 0, "%s", json);
+    cr_expect(th_json_num(json, "events_while_flushing") > 0, "%s", json);
     cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
     cr_expect_eq(applied, total);
     cr_expect_eq(stored_offsets(&th_env), total);
@@ -134,13 +123,11 @@ Test(train_flush, learning_continues_during_a_held_up_flush, .timeout = 300)
  * and only then gives its partitions away.  Counts stay exact. */
 Test(train_flush, revoke_during_a_held_up_flush_loses_nothing, .timeout = 300)
 {
-    th_start(&th_env, 4);
-    const char *log = th_simulate(&th_env, "log.csv", 300, 300, 8000, 13);
     th_count_t *c;
+    size_t nu;
     long total;
-    size_t nu = th_expected(log, &c, &total);
+    const char *log = start_half(13, &c, &nu, &total);
     long half = total / 2;
-    cr_assert_eq(th_produce_csv_range(&th_env, log, 0, half), half);
 
     th_argv_t a1, a2;
     const char *x1[] = {"--json", "-X", "trainer.batch.size=100", "-X", "redis.timeout.ms=30000",
@@ -160,12 +147,12 @@ Test(train_flush, revoke_during_a_held_up_flush_loses_nothing, .timeout = 300)
     cr_expect_eq(applied, total);
     kill(th_trainers[0].pid, SIGTERM);
     char json[2048];
-    cr_assert(read_stats(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats from t1");
+    cr_assert(th_read_json(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats from t1");
     sr_test_stop(&th_trainers[0], SIGTERM, 30000);
     sr_test_stop(&th_trainers[1], SIGTERM, 30000);
     cr_log_info("t1: %s", json);
-    cr_expect(jnum(json, "rebalances") >= 2, "t1 saw no rebalance: %s", json);
-    cr_expect(jnum(json, "flush_wait_s") > 0.5, "t1 did not wait for the held-up flush: %s",
+    cr_expect(th_json_num(json, "rebalances") >= 2, "t1 saw no rebalance: %s", json);
+    cr_expect(th_json_num(json, "flush_wait_s") > 0.5, "t1 did not wait for the held-up flush: %s",
               json);
     cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
     cr_expect_eq(applied, total);
