@@ -621,6 +621,9 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
      * overlaps learning this batch.  Its snapshot records `learned`
      * offsets, which do not include this batch yet. */
     if ((rc = flush_point(t, sr_mono_ms())) != 0) return rc;
+    /* A fenced flush dropped the state: this batch belongs to the old
+     * one; the partitions go back to Redis's offsets (reseek). */
+    if (t->need_reseek) return 0;
     int busy = sr_trainer_flush_busy_(t);
     for (size_t i = 0; i < nev; i++) {
         const sr_event_t *ev = &t->bev[i].ev;
