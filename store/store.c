@@ -579,14 +579,18 @@ static int resolve_nums(sr_store_t *s, const uint32_t *nums, size_t n)
             missing++;
         }
     if (!missing) return 0;
+    size_t argc = s->argc; /* the command's arguments outlive it (scratch arena) */
     redisReply *r = NULL;
     int rc = simple(s, "HMGET item:id", &r);
     if (rc < 0) return rc;
-    size_t k = 0;
-    for (size_t i = 0; i < n && r->type == REDIS_REPLY_ARRAY && k < r->elements; i++) {
-        if (!nums[i] || sr_idmap_id(&s->idmap, nums[i], NULL)) continue;
-        const redisReply *e = r->element[k++];
-        if (e->type == REDIS_REPLY_STRING && sr_idmap_put(&s->idmap, e->str, e->len, nums[i]) < 0) {
+    /* Reply k answers argument k + 2, the k-th number asked for (a number
+     * asked twice is answered twice: do not skip it once it is known, or
+     * every later answer would land on the wrong number). */
+    for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements && k + 2 < argc; k++) {
+        const redisReply *e = r->element[k];
+        uint32_t num = (uint32_t)strtoul(s->argv[k + 2], NULL, 10);
+        if (e->type == REDIS_REPLY_STRING && !sr_idmap_id(&s->idmap, num, NULL) &&
+            sr_idmap_put(&s->idmap, e->str, e->len, num) < 0) {
             freeReplyObject(r);
             return set_err(s, SR_ERR_NOMEM, "out of memory");
         }

@@ -1019,3 +1019,46 @@ Test(store, a_key_of_the_wrong_type_refuses_the_flush_before_any_write)
     cr_assert_eq(off, SR_STORE_OFFSET_NONE);
     sr_store_destroy(s);
 }
+
+/* A fresh handle resolves the item numbers of recent items in one HMGET;
+ * a number that appears twice (the same item twice in a user's recent
+ * items, or in two users' lists) must not shift the answers of the numbers
+ * after it. */
+Test(store, recent_items_read_back_by_a_fresh_handle_keep_their_ids)
+{
+    sr_store_t *s = open_store("sr");
+    float uv[DIM] = {0}, ua[1] = {1.0f};
+    sr_store_recent_t rec[5] = {
+        {.item_id = "apple", .item_id_len = 5, .ts_ms = 1000, .type = 1},
+        {.item_id = "pear", .item_id_len = 4, .ts_ms = 2000, .type = 1},
+        {.item_id = "apple", .item_id_len = 5, .ts_ms = 3000, .type = 1},
+        {.item_id = "fig", .item_id_len = 3, .ts_ms = 4000, .type = 1},
+        {.item_id = "kiwi", .item_id_len = 4, .ts_ms = 4000, .type = 1},
+    };
+    sr_store_user_t u[2] = {{.id = "alice", .id_len = 5, .dim = DIM, .n_acc = 1, .vec = uv,
+                             .acc = ua, .events = 4, .last_ts_ms = 4000, .n_recent = 4,
+                             .recent = rec},
+                            {.id = "bob", .id_len = 3, .dim = DIM, .n_acc = 1, .vec = uv,
+                             .acc = ua, .events = 1, .last_ts_ms = 4000, .n_recent = 1,
+                             .recent = rec + 4}};
+    sr_store_flush_t f = {.users = u, .n_users = 2};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    sr_store_destroy(s);
+
+    s = open_store("sr"); /* nothing cached */
+    const char *ids[] = {"alice", "bob"};
+    sr_store_user_t out[2];
+    cr_assert_eq(sr_store_get_users(s, ids, NULL, 2, out), 2, "%s", sr_store_errstr(s));
+    const char *want[] = {"apple", "pear", "apple", "fig", "kiwi"};
+    cr_assert_eq(out[0].n_recent + out[1].n_recent, 5);
+    for (int i = 0; i < 2; i++)
+        for (uint32_t k = 0; k < out[i].n_recent; k++) {
+            const sr_store_recent_t *r = &out[i].recent[k];
+            const char *w = want[k + (i ? 4 : 0)];
+            cr_assert_not_null(r->item_id, "user %d recent %u: number %u has no id", i, k, r->num);
+            cr_assert(r->item_id_len == strlen(w) && !memcmp(r->item_id, w, r->item_id_len),
+                      "user %d recent %u: %.*s, want %s", i, k, (int)r->item_id_len, r->item_id, w);
+        }
+    sr_store_destroy(s);
+}
