@@ -321,8 +321,10 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
     }
     if (t->batch_size < 1) t->batch_size = 1;
     t->dedup = window > 0 ? sr_dedup_new((size_t)window) : NULL;
-    t->msgs = calloc(t->batch_size * SR_TRAINER_READ_AHEAD, sizeof(*t->msgs));
-    t->bev = calloc(t->batch_size * SR_TRAINER_READ_AHEAD, sizeof(*t->bev));
+    t->batch_cap = t->batch_size > SR_TRAINER_READ_AHEAD ? t->batch_size : SR_TRAINER_READ_AHEAD;
+    t->batch_cap -= t->batch_cap % t->batch_size; /* whole consume calls */
+    t->msgs = calloc(t->batch_cap, sizeof(*t->msgs));
+    t->bev = calloc(t->batch_cap, sizeof(*t->bev));
     if ((window > 0 && !t->dedup) || !t->msgs || !t->bev) {
         snprintf(errstr, errstr_size, "out of memory (trainer.dedup.window=%" PRId64 ")", window);
         goto fail;
@@ -777,8 +779,8 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
         if (wait < 0) wait = 0;
         ssize_t n = rd_kafka_consume_batch_queue(t->q, (int)wait, t->msgs, t->batch_size);
         /* Backlog (a full batch): take what is already fetched, up to
-         * SR_TRAINER_READ_AHEAD batches, without waiting. */
-        for (int k = 1; n > 0 && (size_t)n % t->batch_size == 0 && k < SR_TRAINER_READ_AHEAD; k++) {
+         * batch_cap messages, without waiting. */
+        while (n > 0 && (size_t)n % t->batch_size == 0 && (size_t)n < t->batch_cap) {
             ssize_t m = rd_kafka_consume_batch_queue(t->q, 0, t->msgs + n, t->batch_size);
             if (m <= 0) break;
             n += m;

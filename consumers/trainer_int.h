@@ -37,10 +37,13 @@ static inline int64_t sr_tpart_commit_offset(const sr_tpart_t *p)
     return p->learned > p->apply_from ? p->learned : p->apply_from;
 }
 
-/* Under backlog, up to this many consume calls of trainer.batch.size
- * messages are processed as one batch: one warm load from Redis instead of
- * several, each of which may have to wait for an in-flight flush script. */
-#define SR_TRAINER_READ_AHEAD 16
+/* Under backlog, up to this many messages (or one trainer.batch.size
+ * when that is larger) are taken in consecutive consume calls and
+ * processed as one batch: one warm load from Redis instead of many, each of
+ * which may wait for the flush script that is running (64k instead of 16k
+ * took the warm-load waits of the throughput benchmark from 0.46 to
+ * 0.15 s). */
+#define SR_TRAINER_READ_AHEAD 65536
 
 /* One decoded event of the current batch. */
 typedef struct sr_trainer_bev {
@@ -57,6 +60,7 @@ struct sr_trainer_s {
     int64_t flush_interval_ms, metrics_interval_ms, eval_every, min_ts_ms, max_future_ms;
     int64_t dedup_replay;
     size_t batch_size;
+    size_t batch_cap; /* messages per processed batch (read-ahead included) */
     int eval_k;
 
     rd_kafka_t *rk, *prod;
@@ -74,7 +78,7 @@ struct sr_trainer_s {
     size_t n_parts;
     uint32_t user_gen; /* bumped on every rebalance: users must be reloaded */
 
-    rd_kafka_message_t **msgs; /* batch_size * SR_TRAINER_READ_AHEAD */
+    rd_kafka_message_t **msgs; /* batch_cap */
     sr_trainer_bev_t *bev;
 
     float *scores;
