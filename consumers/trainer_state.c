@@ -1,6 +1,9 @@
 /* The trainer's Redis side: stored offsets, batched warm loads of users
  * and items, and the one atomic flush (store/sr_store.h), with the model's
- * state export/import (model/sr_model_state.h) in between.
+ * state export/import (model/sr_model_state.h) in between.  The flush is
+ * written by a flusher thread from a snapshot while the owner thread
+ * learns on (see "flush" below); everything else here runs on the owner
+ * thread with its own Redis connection.
  *
  * Items are shared by every trainer of the group, so each in-memory item
  * keeps a "base": the value Redis held when this trainer last loaded or
@@ -8,7 +11,8 @@
  * current value bit for bit when it still holds base (one trainer: a crash
  * and reload continue exactly as if nothing happened) and base + delta
  * otherwise (several trainers: both updates survive).  The merged value
- * comes back and becomes the model's value and the new base.
+ * comes back and becomes the new base, and the model's value plus what it
+ * learned since the snapshot.
  *
  * Users are owned by their partition, so a flush simply replaces them; but
  * after any rebalance a user in memory may have been trained elsewhere
