@@ -36,7 +36,8 @@ static const char sr_store_lua_assign[] =
  * entries, 5 has_global, 6 global blob, 7 '1' when ZMSCORE exists, then per offset (field, prev,
  * next), per user its blob, per item (id, number, base or "", cur
  * blob, write_pop, pop_base, pop_cur); a base is the item blob cut after
- * its floats (no extra_len, no extra).  Returns {0, merged_1, pop_1, ...}
+ * its floats (no extra_len, no extra); pop_base and pop_cur are "" when
+ * they are equal (only compared then).  Returns {0, merged_1, pop_1, ...}
  * where merged_j is "" when cur was stored exactly, or {1} for a duplicate
  * flush; errors start with FENCED, BADITEM, DUPITEM or BADKEY and mean
  * nothing was written.

@@ -824,8 +824,16 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         if (w->write_pop && (!isfinite(w->pop_base) || !isfinite(w->pop_cur)))
             return set_err(s, SR_ERR_INVAL, "flush: item %zu: popularity not finite", i);
         arg_str(s, w->write_pop ? "1" : "0");
-        argf(s, "%.17g", w->write_pop ? w->pop_base : 0.0);
-        argf(s, "%.17g", w->write_pop ? w->pop_cur : 0.0);
+        if (!w->write_pop || w->pop_cur == w->pop_base) {
+            /* Unchanged (most items of a trainer's flush are sampled
+             * negatives): the script only compares the two, so send two
+             * empty strings instead of formatting and parsing numbers. */
+            arg_str(s, "");
+            arg_str(s, "");
+        } else {
+            argf(s, "%.17g", w->pop_base);
+            argf(s, "%.17g", w->pop_cur);
+        }
     }
 
     redisReply *r = NULL;
