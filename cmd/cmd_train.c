@@ -151,14 +151,16 @@ int sr_cmd_train(int argc, char **argv)
                "\"items_loaded\":%lld,\"evaluated\":%lld,\"live_hr\":%.6f,\"live_ndcg\":%.6f,"
                "\"freshness_p50_ms\":%.1f,\"freshness_p99_ms\":%.1f,"
                "\"arrival_p50_ms\":%.1f,\"arrival_p99_ms\":%.1f,\"elapsed_s\":%.3f,"
-               "\"flush_s\":%.3f,\"load_s\":%.3f,\"active_s\":%.3f,\"events_per_s\":%.1f}\n",
+               "\"flush_s\":%.3f,\"flush_wait_s\":%.3f,\"events_while_flushing\":%lld,"
+               "\"load_s\":%.3f,\"active_s\":%.3f,\"events_per_s\":%.1f}\n",
                (long long)s.events_in, (long long)s.events_applied,
                (long long)s.events_duplicate, (long long)s.events_invalid,
                (long long)s.flushes, (long long)s.flush_retries, (long long)s.rebalances,
                (long long)s.items_delta_merged, (long long)s.users_loaded,
                (long long)s.items_loaded,
                (long long)s.evaluated, s.live_hr, s.live_ndcg, s.freshness_p50_ms,
-               s.freshness_p99_ms, s.arrival_p50_ms, s.arrival_p99_ms, s.elapsed_s, s.flush_s, s.load_s, s.active_s,
+               s.freshness_p99_ms, s.arrival_p50_ms, s.arrival_p99_ms, s.elapsed_s, s.flush_s, s.flush_wait_s,
+               (long long)s.events_while_flushing, s.load_s, s.active_s,
                s.active_s > 0 ? (double)s.events_applied / s.active_s : 0.0);
     sr_trainer_destroy(t);
     if (rc != 0) fprintf(stderr, "streamrec train: %s\n", sr_strerror(rc));

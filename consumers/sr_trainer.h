@@ -15,7 +15,10 @@
  *      it (live prequential HR@K / NDCG@K, K = trainer.eval.k), then learn.
  * Every trainer.flush.interval.ms it writes, in ONE atomic Redis step
  * (store/sr_store.h), the state touched since the last flush together with
- * the next offset of every partition that state covers.  On every
+ * the next offset of every partition that state covers.  The write runs on
+ * a flusher thread from a snapshot while consuming and learning go on; at
+ * most one flush is in flight, and the next one carries everything touched
+ * meanwhile (so flushes grow under backlog instead of stalling it).  On every
  * assignment it seeks to the offsets stored in Redis, so a crash at any
  * point neither loses nor double-applies an event: what was not flushed is
  * replayed, what was flushed is skipped.  Kafka's committed offsets are
@@ -43,8 +46,12 @@
  * Threading: one application thread owns a trainer and calls every
  * function below.  librdkafka's rebalance callback runs on that same
  * thread, inside sr_trainer_run (it is served by the consume call), and is
- * where the trainer flushes before partitions are revoked.  Only the
- * `stop` flag may be written from elsewhere (a signal handler).
+ * where the trainer waits for the in-flight flush and flushes the rest
+ * before partitions are revoked.  The trainer starts one internal flusher
+ * thread (with its own Redis connection) that only writes snapshots; it
+ * never calls back into the application and is joined by
+ * sr_trainer_destroy.  Only the `stop` flag may be written from elsewhere
+ * (a signal handler).
  *
  * Errors: 0 or a negative SR_ERR_* (common/sr_err.h). */
 #ifndef SR_TRAINER_H
@@ -92,7 +99,11 @@ typedef struct sr_trainer_stats {
     double arrival_p50_ms, arrival_p99_ms;     /* event ts -> consumed by the trainer */
     int64_t rebalances;
     double elapsed_s;        /* wall time inside sr_trainer_run */
-    double flush_s;          /* time inside flushes (incl. retries' attempts) */
+    double flush_s;          /* time flushes were being written (incl. failed
+                              * attempts); they overlap learning */
+    double flush_wait_s;     /* time this thread waited for a flush to end
+                              * (revoke, shutdown, Redis down) */
+    int64_t events_while_flushing; /* events learned while a flush was in flight */
     double load_s;           /* time inside warm loads */
     double active_s;         /* first consumed event -> last flush that wrote events */
 } sr_trainer_stats_t;

@@ -10,9 +10,16 @@
  *
  * Exactly-once, in one paragraph: the only durable progress marker is the
  * per-partition "next offset" that each flush writes to Redis atomically
- * with the state it produced.  Every assignment seeks to those offsets;
- * every message below a partition's next offset is ignored; so state and
- * offsets can never disagree, whatever point a crash hits. */
+ * with the state it produced.  A flush is a snapshot taken between two
+ * batches: the copied state contains exactly the events below the copied
+ * offsets, and the flusher thread writes both in one script while this
+ * thread learns on; at most one flush is in flight, and the next snapshot
+ * (taken after the previous one was applied) names the offsets it wrote as
+ * the ones it expects to replace (fencing).  Every assignment seeks to the
+ * stored offsets; every message below a partition's next offset is
+ * ignored; a rebalance or shutdown first waits for the in-flight flush and
+ * then flushes the rest; so state and offsets can never disagree, whatever
+ * point a crash hits. */
 #include "trainer_int.h"
 
 #include <errno.h>
@@ -104,6 +111,7 @@ int64_t sr_trainer_start_offset_(sr_trainer_t *t, sr_tpart_t *p, int64_t stored)
     p->assigned = 1;
     p->apply_from = stored < 0 ? 0 : stored;
     p->next = start >= 0 ? start : 0; /* fetch position: replay, then learn */
+    p->learned = p->next;
     p->flushed = stored;
     p->seen = 0;
     p->resync = 0;
@@ -165,6 +173,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     t->user_gen++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         int rc;
+        /* Users are about to be reloaded from Redis (user_gen): what we
+         * learned must be there first.  (An eager assignment follows a
+         * revoke that flushed already; a cooperative one may not.) */
+        if ((t->dirty || sr_trainer_flush_busy_(t)) && sr_trainer_flush_retry_(t) != 0)
+            sr_trainer_drop_state_(t);
         while ((rc = on_assign(t, parts)) != 0) {
             if (rc == SR_ERR_NOMEM || sr_trainer_backoff_(t, "reading stored offsets") != 0) {
                 /* Stopping (or out of memory) before we know where to start:
@@ -191,10 +204,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        /* Flush before giving the partitions away.  A lost assignment
-         * (session timed out) may already belong to someone else: our
-         * flush could then overwrite their newer offsets, so state from a
-         * lost assignment is dropped instead and replayed by the owner. */
+        /* Wait for the in-flight flush, then flush the rest, before giving
+         * the partitions away.  A lost assignment (session timed out) may
+         * already belong to someone else: our flush could then overwrite
+         * their newer offsets, so state from a lost assignment is dropped
+         * instead (after the in-flight flush ends, which the fencing makes
+         * harmless) and replayed by the owner. */
         if (rd_kafka_assignment_lost(rk)) {
             sr_log(SR_LOG_WARN, "trainer: assignment lost; dropping unflushed state");
             sr_trainer_drop_state_(t);
@@ -306,8 +321,10 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
     }
     if (t->batch_size < 1) t->batch_size = 1;
     t->dedup = window > 0 ? sr_dedup_new((size_t)window) : NULL;
-    t->msgs = calloc(t->batch_size, sizeof(*t->msgs));
-    t->bev = calloc(t->batch_size, sizeof(*t->bev));
+    t->batch_cap = t->batch_size > SR_TRAINER_READ_AHEAD ? t->batch_size : SR_TRAINER_READ_AHEAD;
+    t->batch_cap -= t->batch_cap % t->batch_size; /* whole consume calls */
+    t->msgs = calloc(t->batch_cap, sizeof(*t->msgs));
+    t->bev = calloc(t->batch_cap, sizeof(*t->bev));
     if ((window > 0 && !t->dedup) || !t->msgs || !t->bev) {
         snprintf(errstr, errstr_size, "out of memory (trainer.dedup.window=%" PRId64 ")", window);
         goto fail;
@@ -375,6 +392,8 @@ fail:
 void sr_trainer_destroy(sr_trainer_t *t)
 {
     if (!t) return;
+    /* The flusher thread wakes t->q: stop it before anything goes. */
+    sr_trainer_state_stop_(t);
     if (t->rk && !t->closed) {
         rd_kafka_consumer_close(t->rk);
         t->closed = 1;
@@ -519,6 +538,25 @@ static int decode(sr_trainer_t *t, const rd_kafka_message_t *m, sr_trainer_bev_t
     return 0;
 }
 
+/* Everything fetched so far is in the model (or needed no learning). */
+static void learned_all(sr_trainer_t *t)
+{
+    for (size_t i = 0; i < t->n_parts; i++) t->parts[i].learned = t->parts[i].next;
+}
+
+static int flush_collect(sr_trainer_t *t, int block);
+
+/* Applies a finished flush and starts the next one when it is due.
+ * Neither waits for Redis: the flusher thread writes while we learn. */
+static int flush_point(sr_trainer_t *t, int64_t now)
+{
+    int rc = flush_collect(t, 0);
+    if (rc < 0) return rc;
+    if (!sr_trainer_flush_busy_(t) && t->dirty && now - t->last_flush_ms >= t->flush_interval_ms)
+        return sr_trainer_flush_begin_(t);
+    return 0;
+}
+
 /* Decodes, validates and dedups the batch into t->bev, sends the bad ones
  * to the DLQ, warm-loads what the batch needs, then evaluates and learns
  * in order.  Messages stay alive until the caller destroys them (the
@@ -569,7 +607,10 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         sr_qhist_add(&t->arrive_all, now_wall - b->ev.ts_ms);
         nev++;
     }
-    if (nev == 0) return 0;
+    if (nev == 0) {
+        learned_all(t);
+        return 0;
+    }
     int rc;
     int64_t l0 = sr_mono_ms();
     while ((rc = sr_trainer_warm_load_(t, t->bev, nev)) != 0) {
@@ -577,6 +618,15 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
     }
     t->backoff_ms = 0;
     t->stats.load_s += (double)(sr_mono_ms() - l0) / 1000.0;
+    /* The warm load ran while Redis was free of our flush script (or
+     * waited for it): a good moment to start the next flush, which then
+     * overlaps learning this batch.  Its snapshot records `learned`
+     * offsets, which do not include this batch yet. */
+    if ((rc = flush_point(t, sr_mono_ms())) != 0) return rc;
+    /* A fenced flush dropped the state: this batch belongs to the old
+     * one; the partitions go back to Redis's offsets (reseek). */
+    if (t->need_reseek) return 0;
+    int busy = sr_trainer_flush_busy_(t);
     for (size_t i = 0; i < nev; i++) {
         const sr_event_t *ev = &t->bev[i].ev;
         if (t->eval_every > 0 && ++t->eval_counter >= t->eval_every) {
@@ -593,6 +643,7 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
             return rc;
         }
         if (res.new_user && sr_trainer_mark_user_(t, res.user) != 0) return SR_ERR_NOMEM;
+        if (busy) t->stats.events_while_flushing++;
         t->loss_sum += res.loss;
         t->iv_loss += res.loss;
         t->iv_learned++;
@@ -600,6 +651,7 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         if (push_pending_ts(t, ev->ts_ms) != 0) return SR_ERR_NOMEM;
     }
     t->dirty = 1;
+    learned_all(t);
     return 0;
 }
 
@@ -621,15 +673,29 @@ int sr_trainer_backoff_(sr_trainer_t *t, const char *what)
     return (t->stop && *t->stop) ? SR_ERR_UNAVAIL : 0;
 }
 
-/* Flushes, retrying while Redis is down.  Nothing is consumed meanwhile. */
-int sr_trainer_flush_retry_(sr_trainer_t *t)
+/* Completes the in-flight flush, if any: waits for it (block) or returns 1
+ * while it still runs.  A failed attempt (Redis down) is retried with the
+ * same snapshot after a backoff, and nothing is consumed meanwhile; when
+ * stopping, gives up with SR_ERR_UNAVAIL (the caller drops the state). */
+static int flush_collect(sr_trainer_t *t, int block)
 {
     int rc;
-    while ((rc = sr_trainer_flush_(t)) != 0) {
-        if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "flushing") != 0) return rc;
+    while ((rc = sr_trainer_flush_end_(t, block)) == SR_ERR_UNAVAIL) {
+        if (sr_trainer_backoff_(t, "flushing") != 0) return SR_ERR_UNAVAIL;
+        if ((rc = sr_trainer_flush_resubmit_(t)) != 0) return rc;
     }
-    t->backoff_ms = 0;
-    return 0;
+    if (rc == 0) t->backoff_ms = 0;
+    return rc;
+}
+
+/* Everything learned so far goes to Redis: waits for the in-flight flush,
+ * then flushes the rest and waits for that too. */
+int sr_trainer_flush_retry_(sr_trainer_t *t)
+{
+    int rc = flush_collect(t, 1);
+    if (rc != 0 || !t->dirty) return rc;
+    if ((rc = sr_trainer_flush_begin_(t)) != 0) return rc;
+    return flush_collect(t, 1);
 }
 
 /* After sr_trainer_drop_state_ while still assigned (a fenced flush):
@@ -694,10 +760,8 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
            t->group);
     while (!*t->stop && !t->fatal) {
         int64_t now = sr_mono_ms();
-        if (t->dirty && now - t->last_flush_ms >= t->flush_interval_ms) {
-            if ((rc = sr_trainer_flush_retry_(t)) != 0) break;
-            now = sr_mono_ms();
-        }
+        if ((rc = flush_point(t, now)) != 0) break;
+        int busy = sr_trainer_flush_busy_(t);
         if (t->need_reseek && (rc = reseek(t)) != 0) break;
         if (t->metrics_interval_ms > 0 && now - t->last_metrics_ms >= t->metrics_interval_ms) {
             sr_trainer_metrics_publish_(t);
@@ -708,11 +772,19 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
             now - t->idle_since >= t->opts.exit_when_idle_ms)
             break;
         /* Wait at most until the next flush is due, so a quiet stream is
-         * still flushed on time (freshness). */
-        int64_t wait = t->dirty ? t->last_flush_ms + t->flush_interval_ms - now : 100;
-        if (wait > 100) wait = 100;
+         * still flushed on time (freshness).  A flush in flight ends the
+         * wait when it is done (the flusher yields the queue). */
+        int64_t wait = t->dirty && !busy ? t->last_flush_ms + t->flush_interval_ms - now : 100;
+        if (wait > (busy ? 20 : 100)) wait = busy ? 20 : 100;
         if (wait < 0) wait = 0;
         ssize_t n = rd_kafka_consume_batch_queue(t->q, (int)wait, t->msgs, t->batch_size);
+        /* Backlog (a full batch): take what is already fetched, up to
+         * batch_cap messages, without waiting. */
+        while (n > 0 && (size_t)n % t->batch_size == 0 && (size_t)n < t->batch_cap) {
+            ssize_t m = rd_kafka_consume_batch_queue(t->q, 0, t->msgs + n, t->batch_size);
+            if (m <= 0) break;
+            n += m;
+        }
         if (n < 0) {
             sr_log(SR_LOG_ERROR, "trainer: consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
             rc = SR_ERR_KAFKA;
@@ -727,10 +799,10 @@ int sr_trainer_run(sr_trainer_t *t, volatile sig_atomic_t *stop)
         if (rc != 0) break;
         rd_kafka_poll(t->prod, 0);
     }
-    /* Graceful end: write what we learned, then leave the group so our
-     * partitions move immediately (the revoke callback flushes again,
-     * which is then a no-op). */
-    if (rc == 0 && t->dirty) rc = sr_trainer_flush_retry_(t);
+    /* Graceful end: wait for the in-flight flush and write the rest, then
+     * leave the group so our partitions move immediately (the revoke
+     * callback flushes again, which is then a no-op). */
+    if (rc == 0) rc = sr_trainer_flush_retry_(t);
     if (rc != 0 && rc != SR_ERR_UNAVAIL)
         sr_log(SR_LOG_ERROR, "trainer: stopping on error: %s", sr_strerror(rc));
     if (rc != 0) sr_trainer_drop_state_(t); /* do not flush a possibly partial batch */

@@ -1,6 +1,9 @@
 /* The trainer's Redis side: stored offsets, batched warm loads of users
  * and items, and the one atomic flush (store/sr_store.h), with the model's
- * state export/import (model/sr_model_state.h) in between.
+ * state export/import (model/sr_model_state.h) in between.  The flush is
+ * written by a flusher thread from a snapshot while the owner thread
+ * learns on (see "flush" below); everything else here runs on the owner
+ * thread with its own Redis connection.
  *
  * Items are shared by every trainer of the group, so each in-memory item
  * keeps a "base": the value Redis held when this trainer last loaded or
@@ -8,13 +11,15 @@
  * current value bit for bit when it still holds base (one trainer: a crash
  * and reload continue exactly as if nothing happened) and base + delta
  * otherwise (several trainers: both updates survive).  The merged value
- * comes back and becomes the model's value and the new base.
+ * comes back and becomes the new base, and the model's value plus what it
+ * learned since the snapshot.
  *
  * Users are owned by their partition, so a flush simply replaces them; but
  * after any rebalance a user in memory may have been trained elsewhere
  * meanwhile, so every user is reloaded before its next update once the
  * assignment changed (t->user_gen). */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +32,13 @@
 #include "trainer_int.h"
 
 /* What Redis held for an item when this trainer last loaded or flushed
- * it, byte for byte once encoded (the flush script compares blobs). */
+ * it: the floats the flush script compares bit for bit (extras are last
+ * writer wins and not compared, see sr_store_item_write_t). */
 typedef struct item_base {
     int exists;
     float bias, bias_acc, acc;
     double pop;
     int has_pop;
-    char *extra;
-    size_t extra_len, extra_cap;
 } item_base_t;
 
 /* A chunked bump allocator for one flush's temporary records: pointers
@@ -90,6 +94,29 @@ static void arena_free(arena_t *a)
     a->head = a->cur = NULL;
 }
 
+/* One flush (see "flush" below): a deep copy of the dirty state, the
+ * offsets it corresponds to, and the result. */
+enum { JOB_IDLE, JOB_QUEUED, JOB_DONE };
+
+typedef struct flush_job {
+    arena_t arena; /* every id, float and extra the records point to */
+    sr_store_user_t *users;
+    size_t n_users, users_cap;
+    sr_store_item_t *cur, *base; /* snapshot value and base of each item */
+    sr_store_item_write_t *items;
+    int32_t *idx; /* dense model index of each item */
+    size_t n_items, items_cap;
+    sr_store_offset_t *offs;
+    size_t n_offs, offs_cap;
+    sr_global_state_t gs;
+    int64_t *pending_ts; /* event ts of the events this snapshot contains */
+    size_t n_pending, pending_cap;
+    /* result, written by the flusher thread */
+    int rc;
+    const sr_store_item_t *merged; /* n_items values Redis holds now (NULL: none) */
+    int64_t start_ms, done_ms, done_wall_ms;
+} flush_job_t;
+
 struct sr_trainer_state_s {
     sr_store_t *store;
     sr_store_opts_t opts;
@@ -106,10 +133,10 @@ struct sr_trainer_state_s {
     size_t ib_cap;
     int all_items_loaded; /* the start-up load of every item and the global state */
 
-    arena_t arena;
     sr_user_state_t us; /* export/import scratch (large: lists inline) */
     sr_item_state_t is;
     sr_global_state_t gs;
+    float *merge_vec; /* dim floats */
 
     /* warm-load scratch */
     const char **ids;
@@ -118,14 +145,17 @@ struct sr_trainer_state_s {
     sr_store_item_t *iout;
     size_t ids_cap;
 
-    /* flush scratch */
-    sr_store_user_t *fu;
-    sr_store_item_t *fcur, *fbase;
-    sr_store_item_write_t *fi;
-    int32_t *fidx;
-    size_t fu_cap, fi_cap;
-    sr_store_offset_t *fo;
-    size_t fo_cap;
+    /* The flusher thread and its one job (see "flush" below). */
+    const char *group; /* t->group */
+    pthread_t thread;
+    int thread_started;
+    int in_flight; /* owner thread only: the job is queued, running or done but not applied */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int job_state, quit;    /* under mu */
+    rd_kafka_queue_t *wake; /* under mu: yielded when a job is done */
+    sr_store_t *fstore;     /* the flusher thread's own connection */
+    flush_job_t job;
 };
 
 static int store_connect(sr_trainer_t *t, char *errstr, size_t errstr_size)
@@ -163,6 +193,9 @@ int sr_trainer_state_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
     struct sr_trainer_state_s *st = calloc(1, sizeof(*st));
     if (!st) return SR_ERR_NOMEM;
     t->st = st;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->group = t->group;
     if (sr_redis_url_parse(sr_conf_str(conf, "redis.url"), &st->url, errstr, errstr_size) != 0)
         return SR_ERR_INVAL;
     st->prefix = strdup(sr_conf_str(conf, "redis.prefix"));
@@ -179,6 +212,11 @@ int sr_trainer_state_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
     st->opts.timeout_ms = (int)sr_conf_int(conf, "redis.timeout.ms");
     st->params = *sr_model_params(t->model);
     st->dim = st->params.dim;
+    st->merge_vec = calloc((size_t)st->dim + 1, sizeof(float));
+    if (!st->merge_vec) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return SR_ERR_NOMEM;
+    }
     /* A reachable Redis with another schema is a configuration error worth
      * failing on now; an unreachable one is waited for by run. */
     char err[256];
@@ -196,23 +234,29 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
 {
     struct sr_trainer_state_s *st = t->st;
     if (!st) return;
+    sr_trainer_state_stop_(t);
     sr_store_destroy(st->store);
     free(st->prefix);
     free(st->user_gen);
-    for (size_t i = 0; i < st->ib_cap; i++) free(st->ib[i].extra);
     free(st->ib);
     free(st->ib_vec);
-    arena_free(&st->arena);
     free(st->ids);
     free(st->lens);
     free(st->uout);
     free(st->iout);
-    free(st->fu);
-    free(st->fcur);
-    free(st->fbase);
-    free(st->fi);
-    free(st->fidx);
-    free(st->fo);
+    free(st->merge_vec);
+    sr_store_destroy(st->fstore);
+    flush_job_t *j = &st->job;
+    arena_free(&j->arena);
+    free(j->users);
+    free(j->cur);
+    free(j->base);
+    free(j->items);
+    free(j->idx);
+    free(j->offs);
+    free(j->pending_ts);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
     free(st);
     t->st = NULL;
 }
@@ -293,14 +337,6 @@ static int set_base(struct sr_trainer_state_s *st, int32_t i, const sr_store_ite
     float *bv = st->ib_vec + (size_t)i * st->dim;
     if (v->vec && v->dim == st->dim) memcpy(bv, v->vec, (size_t)st->dim * sizeof(float));
     else memset(bv, 0, (size_t)st->dim * sizeof(float));
-    if (v->extra_len > b->extra_cap) {
-        char *x = realloc(b->extra, v->extra_len);
-        if (!x) return SR_ERR_NOMEM;
-        b->extra = x;
-        b->extra_cap = v->extra_len;
-    }
-    if (v->extra_len) memcpy(b->extra, v->extra, v->extra_len);
-    b->extra_len = v->extra_len;
     return 0;
 }
 
@@ -316,37 +352,6 @@ static int set_base(struct sr_trainer_state_s *st, int32_t i, const sr_store_ite
  * restarted trainer recreate items in the original order, which negative
  * sampling depends on (sr_model_state.h, rule 1). */
 #define EXTRA_MAGIC 0x31585253u /* "SRX1" */
-
-static int export_user(sr_trainer_t *t, uint32_t u, sr_store_user_t *out)
-{
-    struct sr_trainer_state_s *st = t->st;
-    sr_user_state_t *us = &st->us;
-    int rc = sr_model_export_user(t->model, u, us);
-    if (rc < 0) return rc;
-    float *acc = arena_alloc(&st->arena, sizeof(float));
-    sr_store_recent_t *rec =
-        us->n_recent ? arena_alloc(&st->arena, us->n_recent * sizeof(*rec)) : NULL;
-    if (!acc || (us->n_recent && !rec)) return SR_ERR_NOMEM;
-    *acc = us->acc;
-    for (size_t j = 0; j < us->n_recent; j++)
-        rec[j] = (sr_store_recent_t){.num = 0,
-                                     .item_id = us->recent[j].item,
-                                     .item_id_len = us->recent[j].item_len,
-                                     .ts_ms = us->recent[j].ts_ms,
-                                     .type = (uint8_t)us->recent[j].type};
-    *out = (sr_store_user_t){.id = us->id,
-                             .id_len = us->id_len,
-                             .exists = 1,
-                             .dim = (uint16_t)us->dim,
-                             .n_acc = 1,
-                             .vec = us->vec,
-                             .acc = acc,
-                             .events = us->events,
-                             .last_ts_ms = us->last_ts_ms,
-                             .n_recent = (uint32_t)us->n_recent,
-                             .recent = rec};
-    return 0;
-}
 
 static int import_user(sr_trainer_t *t, const char *id, size_t len, const sr_store_user_t *in)
 {
@@ -385,48 +390,6 @@ static int reset_user(sr_trainer_t *t, const char *id, size_t len)
 }
 
 static void put_u32(char *p, uint32_t v) { memcpy(p, &v, 4); }
-
-static int export_item(sr_trainer_t *t, uint32_t i, sr_store_item_t *out)
-{
-    struct sr_trainer_state_s *st = t->st;
-    sr_item_state_t *is = &st->is;
-    int rc = sr_model_export_item(t->model, i, is);
-    if (rc < 0) return rc;
-    size_t xl = 4 + 4 + 8 + 4 + 4;
-    for (size_t j = 0; j < is->n_nbrs; j++) xl += 2 + is->nbrs[j].item_len + 4;
-    char *x = arena_alloc(&st->arena, xl);
-    float *acc = arena_alloc(&st->arena, sizeof(float));
-    if (!x || !acc) return SR_ERR_NOMEM;
-    *acc = is->acc;
-    char *p = x;
-    put_u32(p, EXTRA_MAGIC), p += 4;
-    put_u32(p, is->index), p += 4;
-    memcpy(p, &is->pop_scaled, 8), p += 8;
-    memcpy(p, &is->count, 4), p += 4;
-    put_u32(p, (uint32_t)is->n_nbrs), p += 4;
-    for (size_t j = 0; j < is->n_nbrs; j++) {
-        uint16_t l = (uint16_t)is->nbrs[j].item_len;
-        memcpy(p, &l, 2), p += 2;
-        memcpy(p, is->nbrs[j].item, l), p += l;
-        memcpy(p, &is->nbrs[j].count, 4), p += 4;
-    }
-    *out = (sr_store_item_t){.id = is->id,
-                             .id_len = is->id_len,
-                             .exists = 1,
-                             .dim = (uint16_t)is->dim,
-                             .n_acc = 1,
-                             .bias = is->bias,
-                             .bias_acc = is->bias_acc,
-                             .vec = is->vec,
-                             .acc = acc,
-                             .extra = x,
-                             .extra_len = xl,
-                             .has_pop = 1,
-                             /* scaled to the global reference time, so scores of
-                              * items flushed at different times compare (REDIS.md) */
-                             .pop = is->pop_scaled};
-    return 0;
-}
 
 /* Parses extra into st->is (neighbour ids point into it); the dense index
  * it carries into *index.  0 or SR_ERR_CORRUPT. */
@@ -700,185 +663,432 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
     return 0;
 }
 
-/* ---- flush ---- */
+/* ---- flush ----
+ *
+ * A flush is a snapshot: a deep copy of every user and item touched since
+ * the previous snapshot (with each item's base), the global state, and the
+ * next offset of every assigned partition, taken between two batches, so
+ * the offsets name exactly the events the copied state contains.  The
+ * flusher thread writes it through its own Redis connection (one atomic
+ * script, sr_store_flush) while the owner thread keeps consuming and
+ * learning.  At most one flush is in flight, and the next snapshot is taken
+ * only after the previous one was applied, so it carries everything touched
+ * meanwhile: under backlog the flushes grow by themselves.
+ *
+ * Handoff: job_state goes IDLE -> QUEUED (owner, under mu) -> DONE
+ * (flusher, under mu) -> IDLE or QUEUED again for a retry (owner).  The job
+ * belongs to whichever side's turn it is and needs no lock of its own; the
+ * flusher thread touches nothing but the job, its own store handle and the
+ * wake-up queue. */
 
-static int grow_flush(struct sr_trainer_state_s *st, size_t nu, size_t ni, size_t no)
+static void arena_copy(arena_t *a, const void *p, size_t n, void **out)
 {
-    if (nu > st->fu_cap) {
-        sr_store_user_t *u = realloc(st->fu, nu * sizeof(*u));
+    void *d = arena_alloc(a, n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    *out = d;
+}
+
+/* Copies user u into the job's arena (the model moves on meanwhile). */
+static int snap_user(sr_trainer_t *t, arena_t *a, uint32_t u, sr_store_user_t *out)
+{
+    sr_user_state_t *us = &t->st->us;
+    int rc = sr_model_export_user(t->model, u, us);
+    if (rc < 0) return rc;
+    void *id, *vec;
+    float *fl;
+    arena_copy(a, us->id, us->id_len, &id);
+    vec = arena_alloc(a, ((size_t)us->dim + 1) * sizeof(float));
+    if (vec) memcpy(vec, us->vec, (size_t)us->dim * sizeof(float));
+    sr_store_recent_t *rec =
+        us->n_recent ? arena_alloc(a, us->n_recent * sizeof(*rec)) : NULL;
+    if (!id || !vec || (us->n_recent && !rec)) return SR_ERR_NOMEM;
+    fl = vec;
+    fl[us->dim] = us->acc;
+    for (size_t j = 0; j < us->n_recent; j++) {
+        void *iid;
+        arena_copy(a, us->recent[j].item, us->recent[j].item_len, &iid);
+        if (!iid) return SR_ERR_NOMEM;
+        rec[j] = (sr_store_recent_t){.num = 0,
+                                     .item_id = iid,
+                                     .item_id_len = us->recent[j].item_len,
+                                     .ts_ms = us->recent[j].ts_ms,
+                                     .type = (uint8_t)us->recent[j].type};
+    }
+    *out = (sr_store_user_t){.id = id,
+                             .id_len = us->id_len,
+                             .exists = 1,
+                             .dim = (uint16_t)us->dim,
+                             .n_acc = 1,
+                             .vec = fl,
+                             .acc = fl + us->dim,
+                             .events = us->events,
+                             .last_ts_ms = us->last_ts_ms,
+                             .n_recent = (uint32_t)us->n_recent,
+                             .recent = rec};
+    return 0;
+}
+
+/* Copies item x (current value, with the model's extras) and its base into
+ * the job's arena. */
+static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *cur,
+                     sr_store_item_t *base, sr_store_item_write_t *w)
+{
+    struct sr_trainer_state_s *st = t->st;
+    sr_item_state_t *is = &st->is;
+    int rc = sr_model_export_item(t->model, x, is);
+    if (rc < 0) return rc;
+    size_t dim = (size_t)is->dim;
+    size_t xl = 4 + 4 + 8 + 4 + 4;
+    for (size_t j = 0; j < is->n_nbrs; j++) xl += 2 + is->nbrs[j].item_len + 4;
+    char *xb = arena_alloc(a, xl);
+    void *id, *vec, *bvec;
+    arena_copy(a, is->id, is->id_len, &id);
+    const item_base_t *b = &st->ib[x];
+    vec = arena_alloc(a, (dim + 1) * sizeof(float));
+    bvec = arena_alloc(a, (dim + 1) * sizeof(float));
+    if (vec) memcpy(vec, is->vec, dim * sizeof(float));
+    if (bvec) memcpy(bvec, st->ib_vec + x * dim, dim * sizeof(float));
+    if (!xb || !id || !vec || !bvec) return SR_ERR_NOMEM;
+    float *cf = vec, *bf = bvec;
+    cf[dim] = is->acc;
+    bf[dim] = b->acc;
+    char *p = xb;
+    put_u32(p, EXTRA_MAGIC), p += 4;
+    put_u32(p, is->index), p += 4;
+    memcpy(p, &is->pop_scaled, 8), p += 8;
+    memcpy(p, &is->count, 4), p += 4;
+    put_u32(p, (uint32_t)is->n_nbrs), p += 4;
+    for (size_t j = 0; j < is->n_nbrs; j++) {
+        uint16_t l = (uint16_t)is->nbrs[j].item_len;
+        memcpy(p, &l, 2), p += 2;
+        memcpy(p, is->nbrs[j].item, l), p += l;
+        memcpy(p, &is->nbrs[j].count, 4), p += 4;
+    }
+    *cur = (sr_store_item_t){.id = id,
+                             .id_len = is->id_len,
+                             .exists = 1,
+                             .dim = (uint16_t)dim,
+                             .n_acc = 1,
+                             .bias = is->bias,
+                             .bias_acc = is->bias_acc,
+                             .vec = cf,
+                             .acc = cf + dim,
+                             .extra = xb,
+                             .extra_len = xl,
+                             .has_pop = 1,
+                             /* scaled to the global reference time, so scores of
+                              * items flushed at different times compare (REDIS.md) */
+                             .pop = is->pop_scaled};
+    *base = (sr_store_item_t){.id = id,
+                              .id_len = is->id_len,
+                              .exists = b->exists,
+                              .dim = (uint16_t)dim,
+                              .n_acc = 1,
+                              .bias = b->bias,
+                              .bias_acc = b->bias_acc,
+                              .vec = bf,
+                              .acc = bf + dim,
+                              .extra = NULL, /* not compared */
+                              .extra_len = 0};
+    *w = (sr_store_item_write_t){.cur = cur,
+                                 .base = b->exists ? base : NULL,
+                                 .write_pop = 1,
+                                 .pop_base = b->has_pop ? b->pop : 0,
+                                 .pop_cur = cur->pop};
+    return 0;
+}
+
+static int grow_job(flush_job_t *j, size_t nu, size_t ni, size_t no)
+{
+    if (nu > j->users_cap) {
+        sr_store_user_t *u = realloc(j->users, nu * sizeof(*u));
         if (!u) return SR_ERR_NOMEM;
-        st->fu = u;
-        st->fu_cap = nu;
+        j->users = u;
+        j->users_cap = nu;
     }
-    if (ni > st->fi_cap) {
-        sr_store_item_t *c = realloc(st->fcur, ni * sizeof(*c));
-        if (c) st->fcur = c;
-        sr_store_item_t *b = realloc(st->fbase, ni * sizeof(*b));
-        if (b) st->fbase = b;
-        sr_store_item_write_t *w = realloc(st->fi, ni * sizeof(*w));
-        if (w) st->fi = w;
-        int32_t *x = realloc(st->fidx, ni * sizeof(*x));
-        if (x) st->fidx = x;
+    if (ni > j->items_cap) {
+        sr_store_item_t *c = realloc(j->cur, ni * sizeof(*c));
+        if (c) j->cur = c;
+        sr_store_item_t *b = realloc(j->base, ni * sizeof(*b));
+        if (b) j->base = b;
+        sr_store_item_write_t *w = realloc(j->items, ni * sizeof(*w));
+        if (w) j->items = w;
+        int32_t *x = realloc(j->idx, ni * sizeof(*x));
+        if (x) j->idx = x;
         if (!c || !b || !w || !x) return SR_ERR_NOMEM;
-        st->fi_cap = ni;
+        j->items_cap = ni;
     }
-    if (no > st->fo_cap) {
-        sr_store_offset_t *o = realloc(st->fo, no * sizeof(*o));
+    if (no > j->offs_cap) {
+        sr_store_offset_t *o = realloc(j->offs, no * sizeof(*o));
         if (!o) return SR_ERR_NOMEM;
-        st->fo = o;
-        st->fo_cap = no;
+        j->offs = o;
+        j->offs_cap = no;
     }
     return 0;
 }
 
-/* Pulls Redis's merged item values back into the model and makes them
- * the new bases. */
-static int apply_merged(sr_trainer_t *t, const sr_store_item_t *merged, size_t n,
-                        const int32_t *idx)
+/* Fills the job with everything dirty and the offsets it corresponds to,
+ * then starts the next dirty set (the model's and the pending event
+ * timestamps). */
+static int snapshot(sr_trainer_t *t, flush_job_t *j)
 {
     struct sr_trainer_state_s *st = t->st;
-    for (size_t i = 0; i < n; i++) {
-        const sr_store_item_t *m = &merged[i], *c = &st->fcur[i];
-        int same = m->dim == c->dim && m->bias == c->bias && m->bias_acc == c->bias_acc &&
-                   memcmp(m->vec, c->vec, (size_t)c->dim * sizeof(float)) == 0 &&
-                   (!m->n_acc || m->acc[0] == c->acc[0]);
-        if (same) {
-            /* Stored exactly as we had it: only the base moves. */
-            int rc = set_base(st, idx[i], m);
-            if (rc != 0) return rc;
-            st->ib[idx[i]].pop = c->pop;
-            st->ib[idx[i]].has_pop = 1;
-            continue;
-        }
-        t->stats.items_delta_merged++;
-        int32_t r = import_item(t, m->id, m->id_len, m);
-        if (r < 0) return r;
-        if (r != idx[i]) return SR_ERR_STATE;
-    }
-    return 0;
-}
-
-int sr_trainer_flush_(sr_trainer_t *t)
-{
-    struct sr_trainer_state_s *st = t->st;
-    int rc;
-    if (!t->dirty) return 0;
-    if ((rc = ensure_store(t)) != 0) return rc;
-    int64_t t0 = sr_mono_ms();
-
     const uint32_t *du = NULL, *di = NULL;
     size_t nu = sr_model_dirty_users(t->model, &du);
     size_t ni = sr_model_dirty_items(t->model, &di);
     size_t no = 0;
-    for (size_t i = 0; i < t->n_parts; i++)
-        if (t->parts[i].assigned) no++;
-    if ((rc = grow_flush(st, nu, ni, no)) != 0) return rc;
-    if ((rc = grow_items(st, sr_model_n_items(t->model))) != 0) return rc;
-
-    arena_reset(&st->arena);
+    for (size_t i = 0; i < t->n_parts; i++) no += t->parts[i].assigned != 0;
+    int rc = grow_job(j, nu, ni, no);
+    if (rc == 0) rc = grow_items(st, sr_model_n_items(t->model));
+    if (rc != 0) return rc;
+    arena_reset(&j->arena);
     for (size_t i = 0; i < nu; i++)
-        if ((rc = export_user(t, du[i], &st->fu[i])) < 0) return rc;
+        if ((rc = snap_user(t, &j->arena, du[i], &j->users[i])) < 0) return rc;
     for (size_t i = 0; i < ni; i++) {
-        int32_t x = (int32_t)di[i];
-        sr_store_item_t *cur = &st->fcur[i], *base = &st->fbase[i];
-        if ((rc = export_item(t, (uint32_t)x, cur)) < 0) return rc;
-        const item_base_t *b = &st->ib[x];
-        memset(base, 0, sizeof(*base));
-        base->id = cur->id;
-        base->id_len = cur->id_len;
-        base->exists = b->exists;
-        base->dim = (uint16_t)st->dim;
-        base->n_acc = cur->n_acc;
-        base->bias = b->bias;
-        base->bias_acc = b->bias_acc;
-        base->vec = st->ib_vec + (size_t)x * st->dim;
-        base->acc = &b->acc;
-        base->extra = b->extra;
-        base->extra_len = b->extra_len;
-        st->fi[i] = (sr_store_item_write_t){.cur = cur,
-                                            .base = b->exists ? base : NULL,
-                                            .write_pop = cur->has_pop,
-                                            .pop_base = b->has_pop ? b->pop : 0,
-                                            .pop_cur = cur->pop};
-        st->fidx[i] = x;
+        if ((rc = snap_item(t, &j->arena, di[i], &j->cur[i], &j->base[i], &j->items[i])) < 0)
+            return rc;
+        j->idx[i] = (int32_t)di[i];
     }
     no = 0;
     for (size_t i = 0; i < t->n_parts; i++) {
         sr_tpart_t *p = &t->parts[i];
         if (!p->assigned) continue;
-        st->fo[no++] = (sr_store_offset_t){.topic = t->topic_events,
-                                           .partition = p->partition,
-                                           .prev = p->flushed < 0 ? SR_STORE_OFFSET_NONE
-                                                                  : p->flushed,
-                                           .next = sr_tpart_commit_offset(p)};
+        j->offs[no++] = (sr_store_offset_t){
+            .topic = t->topic_events,
+            .partition = p->partition,
+            .prev = p->flushed < 0 ? SR_STORE_OFFSET_NONE : p->flushed,
+            .next = sr_tpart_commit_offset(p)};
     }
-    sr_model_export_global(t->model, &st->gs);
+    j->n_users = nu;
+    j->n_items = ni;
+    j->n_offs = no;
+    sr_model_export_global(t->model, &j->gs);
     /* Sizes are informational and depend on how many users this process
      * happens to hold; keep them out so the blob is a function of the
      * event stream only. */
-    st->gs.n_users = 0;
-    st->gs.n_items = 0;
-    const void *g = &st->gs;
-    size_t glen = sizeof(st->gs);
+    j->gs.n_users = 0;
+    j->gs.n_items = 0;
+    /* The events this snapshot contains, for the freshness statistics. */
+    int64_t *ts = j->pending_ts;
+    size_t cap = j->pending_cap;
+    j->pending_ts = t->pending_ts;
+    j->pending_cap = t->pending_cap;
+    j->n_pending = t->n_pending;
+    t->pending_ts = ts;
+    t->pending_cap = cap;
+    t->n_pending = 0;
+    sr_model_clear_dirty(t->model);
+    t->dirty = 0;
+    return 0;
+}
 
-    sr_store_flush_t f = {.group = t->group,
-                          .offsets = st->fo,
-                          .n_offsets = no,
-                          .users = st->fu,
-                          .n_users = nu,
-                          .items = st->fi,
-                          .n_items = ni,
-                          .global = g,
-                          .global_len = glen};
-    sr_store_flush_result_t res;
-    rc = sr_store_flush(st->store, &f, &res);
-    if (rc == SR_ERR_STATE) {
-        /* Fenced: Redis holds offsets we did not write, so someone else
-         * trained our partitions meanwhile (we were a zombie).  Our
-         * unflushed state is void; start over from Redis. */
-        sr_log(SR_LOG_WARN, "trainer: flush fenced (%s); dropping unflushed state",
-               sr_store_errstr(st->store));
-        sr_trainer_drop_state_(t);
-        return 0;
+/* Flusher thread: writes one job.  Touches only the job and st->fstore. */
+static void run_job(struct sr_trainer_state_s *st, flush_job_t *j)
+{
+    int rc;
+    j->start_ms = sr_mono_ms();
+    j->merged = NULL;
+    if (!st->fstore) {
+        char err[256];
+        st->fstore = sr_store_new(&st->opts, err, sizeof(err));
+        if (!st->fstore) {
+            sr_log(SR_LOG_WARN, "trainer: redis (flusher): %s", err);
+            rc = SR_ERR_UNAVAIL;
+            goto out;
+        }
     }
-    if (rc != 0) return map_err(t, rc, "flush");
-    if (res.duplicate) {
+    sr_store_flush_t f = {.group = st->group,
+                          .offsets = j->offs,
+                          .n_offsets = j->n_offs,
+                          .users = j->users,
+                          .n_users = j->n_users,
+                          .items = j->items,
+                          .n_items = j->n_items,
+                          .global = &j->gs,
+                          .global_len = sizeof(j->gs)};
+    sr_store_flush_result_t res;
+    rc = sr_store_flush(st->fstore, &f, &res);
+    if (rc == 0 && res.duplicate && j->n_items) {
         /* Our previous attempt was applied but its reply lost: the stored
          * items may include other writers' deltas; re-read them. */
-        if ((rc = grow_ids(st, ni)) != 0) return rc;
-        for (size_t i = 0; i < ni; i++) {
-            st->ids[i] = st->fcur[i].id;
-            st->lens[i] = st->fcur[i].id_len;
+        const char **ids = arena_alloc(&j->arena, j->n_items * sizeof(*ids));
+        size_t *lens = arena_alloc(&j->arena, j->n_items * sizeof(*lens));
+        sr_store_item_t *out = arena_alloc(&j->arena, j->n_items * sizeof(*out));
+        if (!ids || !lens || !out) {
+            rc = SR_ERR_NOMEM;
+            goto out;
         }
-        long r = ni ? sr_store_get_items(st->store, st->ids, st->lens, ni, st->iout) : 0;
-        if (r < 0) return map_err(t, (int)r, "re-read items");
-        if ((rc = apply_merged(t, st->iout, ni, st->fidx)) != 0) return rc;
-    } else if ((rc = apply_merged(t, res.merged, res.n_merged, st->fidx)) != 0) {
-        return rc;
+        for (size_t i = 0; i < j->n_items; i++) {
+            ids[i] = j->cur[i].id;
+            lens[i] = j->cur[i].id_len;
+        }
+        long r = sr_store_get_items(st->fstore, ids, lens, j->n_items, out);
+        if (r < 0) rc = (int)r;
+        else j->merged = out;
+    } else if (rc == 0) {
+        j->merged = res.merged;
     }
-    sr_model_clear_dirty(t->model);
-    int64_t t1 = sr_mono_ms();
-    int64_t wall = sr_wall_ms();
-    for (size_t i = 0; i < t->n_pending; i++) {
-        int64_t fr = wall - t->pending_ts[i];
+    if (rc < 0) {
+        sr_log(SR_LOG_WARN, "trainer: redis flush: %s (%s)", sr_strerror(rc),
+               sr_store_errstr(st->fstore));
+        if (rc != SR_ERR_STATE && sr_store_err_retryable(rc)) rc = SR_ERR_UNAVAIL;
+    }
+out:
+    j->rc = rc;
+    j->done_ms = sr_mono_ms();
+    j->done_wall_ms = sr_wall_ms();
+}
+
+static void *flusher_main(void *arg)
+{
+    struct sr_trainer_state_s *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (st->job_state != JOB_QUEUED && !st->quit) pthread_cond_wait(&st->cv, &st->mu);
+        if (st->job_state != JOB_QUEUED) break; /* quit, nothing queued */
+        pthread_mutex_unlock(&st->mu);
+        run_job(st, &st->job);
+        pthread_mutex_lock(&st->mu);
+        st->job_state = JOB_DONE;
+        pthread_cond_broadcast(&st->cv);
+        /* Ends the owner's consume wait, so the result is applied now. */
+        if (st->wake) rd_kafka_queue_yield(st->wake);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static int submit(sr_trainer_t *t)
+{
+    struct sr_trainer_state_s *st = t->st;
+    if (!st->thread_started) {
+        if (pthread_create(&st->thread, NULL, flusher_main, st) != 0) return SR_ERR_NOMEM;
+        st->thread_started = 1;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->wake = t->q;
+    st->job_state = JOB_QUEUED;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    st->in_flight = 1;
+    return 0;
+}
+
+/* Waits (block) for the flusher thread to finish the job; 1 when !block
+ * and it is still running. */
+static int wait_done(sr_trainer_t *t, int block)
+{
+    struct sr_trainer_state_s *st = t->st;
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    if (st->job_state != JOB_DONE) {
+        if (!block) {
+            rc = 1;
+        } else {
+            int64_t w0 = sr_mono_ms();
+            while (st->job_state != JOB_DONE) pthread_cond_wait(&st->cv, &st->mu);
+            t->stats.flush_wait_s += (double)(sr_mono_ms() - w0) / 1000.0;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static void job_release(struct sr_trainer_state_s *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->job_state = JOB_IDLE;
+    pthread_mutex_unlock(&st->mu);
+    st->in_flight = 0;
+}
+
+int sr_trainer_flush_busy_(const sr_trainer_t *t)
+{
+    return t->st->in_flight;
+}
+
+int sr_trainer_flush_begin_(sr_trainer_t *t)
+{
+    struct sr_trainer_state_s *st = t->st;
+    if (st->in_flight) return SR_ERR_STATE;
+    if (!t->dirty) return 0;
+    int rc = snapshot(t, &st->job);
+    if (rc != 0) return rc;
+    t->last_flush_ms = sr_mono_ms(); /* start to start: a slow flush is not followed by a full idle interval */
+    return submit(t);
+}
+
+int sr_trainer_flush_resubmit_(sr_trainer_t *t)
+{
+    return t->st->in_flight ? submit(t) : 0;
+}
+
+/* Item x was written as its snapshot value s; Redis now holds m (s itself,
+ * or another writer's value + (s - base)).  m becomes the base, and when
+ * it differs from s the model takes m plus what it learned since the
+ * snapshot: local = m + (local_now - s), float by float. */
+static int merge_back(sr_trainer_t *t, int32_t x, const sr_store_item_t *s,
+                      const sr_store_item_t *m)
+{
+    struct sr_trainer_state_s *st = t->st;
+    size_t dim = (size_t)st->dim;
+    if (m->dim != dim || !m->vec) return SR_ERR_STATE;
+    float m_acc = m->n_acc ? m->acc[0] : 0;
+    int same = m->bias == s->bias && m->bias_acc == s->bias_acc && m_acc == s->acc[0] &&
+               memcmp(m->vec, s->vec, dim * sizeof(float)) == 0;
+    if (!same) {
+        t->stats.items_delta_merged++;
+        sr_item_state_t *is = &st->is;
+        int rc = sr_model_export_item(t->model, (uint32_t)x, is);
+        if (rc < 0) return rc;
+        float *v = st->merge_vec;
+        for (size_t k = 0; k < dim; k++) v[k] = m->vec[k] + (is->vec[k] - s->vec[k]);
+        is->vec = v;
+        is->acc = m_acc + (is->acc - s->acc[0]);
+        is->bias = m->bias + (is->bias - s->bias);
+        is->bias_acc = m->bias_acc + (is->bias_acc - s->bias_acc);
+        int32_t r = sr_model_import_item(t->model, is);
+        if (r != x) return r < 0 ? r : SR_ERR_STATE;
+    }
+    int rc = set_base(st, x, m);
+    if (rc != 0) return rc;
+    st->ib[x].exists = 1;
+    /* Popularity is never pulled back: the model keeps its own value and
+     * the next flush sends its change since this one. */
+    st->ib[x].pop = s->pop;
+    st->ib[x].has_pop = 1;
+    return 0;
+}
+
+/* Applies a written job: merged items, bases, flushed offsets, statistics. */
+static int apply_job(sr_trainer_t *t, flush_job_t *j)
+{
+    struct sr_trainer_state_s *st = t->st;
+    int rc = grow_items(st, sr_model_n_items(t->model));
+    if (rc != 0) return rc;
+    for (size_t i = 0; i < j->n_items; i++) {
+        const sr_store_item_t *m = j->merged ? &j->merged[i] : &j->cur[i];
+        if ((rc = merge_back(t, j->idx[i], &j->cur[i], m)) != 0) return rc;
+    }
+    for (size_t i = 0; i < j->n_pending; i++) {
+        int64_t fr = j->done_wall_ms - j->pending_ts[i];
         sr_qhist_add(&t->fresh_iv, fr);
         sr_qhist_add(&t->fresh_all, fr);
     }
-    if (t->n_pending) t->last_data_flush_ms = t1;
-    t->n_pending = 0;
-    sr_qhist_add(&t->flush_ms_iv, t1 - t0);
-    t->stats.flush_s += (double)(t1 - t0) / 1000.0;
-    sr_qhist_add(&t->flush_keys_iv, (int64_t)(nu + ni));
+    if (j->n_pending) t->last_data_flush_ms = j->done_ms;
+    j->n_pending = 0;
+    sr_qhist_add(&t->flush_ms_iv, j->done_ms - j->start_ms);
+    t->stats.flush_s += (double)(j->done_ms - j->start_ms) / 1000.0;
+    sr_qhist_add(&t->flush_keys_iv, (int64_t)(j->n_users + j->n_items));
     t->stats.flushes++;
-    t->dirty = 0;
-    t->last_flush_ms = t0; /* the interval is start to start: a slow flush is not followed by a full idle interval */
 
     /* Monitoring only: Kafka's committed offsets follow Redis's. */
-    rd_kafka_topic_partition_list_t *cl = rd_kafka_topic_partition_list_new((int)(no ? no : 1));
-    for (size_t i = 0; i < t->n_parts; i++) {
-        sr_tpart_t *p = &t->parts[i];
-        if (!p->assigned) continue;
-        p->flushed = sr_tpart_commit_offset(p);
+    rd_kafka_topic_partition_list_t *cl =
+        rd_kafka_topic_partition_list_new((int)(j->n_offs ? j->n_offs : 1));
+    for (size_t i = 0; i < j->n_offs; i++) {
+        sr_tpart_t *p = sr_trainer_part_(t, j->offs[i].partition, 0);
+        if (!p || !p->assigned) continue;
+        p->flushed = j->offs[i].next;
         rd_kafka_topic_partition_list_add(cl, t->topic_events, p->partition)->offset = p->flushed;
     }
     if (cl->cnt > 0) rd_kafka_commit(t->rk, cl, 1);
@@ -886,9 +1096,56 @@ int sr_trainer_flush_(sr_trainer_t *t)
     return 0;
 }
 
+int sr_trainer_flush_end_(sr_trainer_t *t, int block)
+{
+    struct sr_trainer_state_s *st = t->st;
+    if (!st->in_flight) return 0;
+    if (wait_done(t, block)) return 1;
+    flush_job_t *j = &st->job;
+    if (j->rc == SR_ERR_UNAVAIL) {
+        t->stats.flush_s += (double)(j->done_ms - j->start_ms) / 1000.0;
+        return SR_ERR_UNAVAIL; /* still in flight: resubmit or drop */
+    }
+    job_release(st);
+    if (j->rc == SR_ERR_STATE) {
+        /* Fenced: Redis holds offsets we did not write, so someone else
+         * trained our partitions meanwhile (we were a zombie).  Our
+         * unflushed state is void; start over from Redis. */
+        sr_log(SR_LOG_WARN, "trainer: flush fenced; dropping unflushed state");
+        sr_trainer_drop_state_(t);
+        return 0;
+    }
+    if (j->rc != 0) return j->rc;
+    return apply_job(t, j);
+}
+
+/* Waits for an in-flight flush and forgets its result (Redis has it or
+ * not; either way the state is about to be reloaded from Redis). */
+static void flush_discard(sr_trainer_t *t)
+{
+    if (!t->st->in_flight) return;
+    wait_done(t, 1);
+    job_release(t->st);
+}
+
+void sr_trainer_state_stop_(sr_trainer_t *t)
+{
+    struct sr_trainer_state_s *st = t->st;
+    if (!st || !st->thread_started) return;
+    pthread_mutex_lock(&st->mu);
+    st->quit = 1;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->thread, NULL);
+    st->thread_started = 0;
+    st->in_flight = 0;
+    st->wake = NULL;
+}
+
 void sr_trainer_drop_state_(sr_trainer_t *t)
 {
     struct sr_trainer_state_s *st = t->st;
+    flush_discard(t);
     char err[256];
     sr_model_t *m = sr_model_new(&st->params, err, sizeof(err));
     if (!m) {
@@ -899,11 +1156,11 @@ void sr_trainer_drop_state_(sr_trainer_t *t)
     sr_model_destroy(t->model);
     t->model = m;
     memset(st->user_gen, 0, st->user_gen_cap * sizeof(*st->user_gen));
-    for (size_t i = 0; i < st->ib_cap; i++) free(st->ib[i].extra);
     memset(st->ib, 0, st->ib_cap * sizeof(*st->ib));
     st->all_items_loaded = 0;
     if (t->dedup) sr_dedup_clear(t->dedup);
     t->n_pending = 0;
+    st->job.n_pending = 0;
     t->dirty = 0;
     t->need_reseek = 1;
 }

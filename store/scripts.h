@@ -34,8 +34,10 @@ static const char sr_store_lua_assign[] =
  * 4 global, 5 update sequence counter, then n_users user keys, then n_items
  * item keys.  ARGV: 1 n_off, 2 n_users, 3 n_items, 4 stream maxlen in
  * entries, 5 has_global, 6 global blob, 7 '1' when ZMSCORE exists, then per offset (field, prev,
- * next), per user its blob, per item (id, number, base blob or "", cur
- * blob, write_pop, pop_base, pop_cur).  Returns {0, merged_1, pop_1, ...}
+ * next), per user its blob, per item (id, number, base or "", cur
+ * blob, write_pop, pop_base, pop_cur); a base is the item blob cut after
+ * its floats (no extra_len, no extra); pop_base and pop_cur are "" when
+ * they are equal (only compared then).  Returns {0, merged_1, pop_1, ...}
  * where merged_j is "" when cur was stored exactly, or {1} for a duplicate
  * flush; errors start with FENCED, BADITEM, DUPITEM or BADKEY and mean
  * nothing was written.
@@ -91,6 +93,15 @@ static const char sr_store_lua_flush[] =
     "  if v ~= 1 or k ~= 73 or #s < 20 + 4 * (d + n) then return nil end\n"
     "  return d, n\n"
     "end\n"
+    /* A base is an item blob cut after its floats (header, bias, vector,
+     * accumulators; no extra): extras are last writer wins, so comparing
+     * them would only cost bytes. */
+    "local function hdr_base(s)\n"
+    "  if #s < 16 then return nil end\n"
+    "  local v, k, d, n = struct.unpack('<BBHH', s)\n"
+    "  if v ~= 1 or k ~= 73 or #s ~= 16 + 4 * (d + n) then return nil end\n"
+    "  return d, n\n"
+    "end\n"
     /* Stored popularity of every item, one ZMSCORE per chunk (Redis >= 6.2,
      * ARGV[7] = '1') or one ZSCORE per item. */
     "local pops = {}\n"
@@ -114,6 +125,9 @@ static const char sr_store_lua_flush[] =
     "end\n"
     "a = ia\n"
     "local seen = {}\n"
+    /* moved[j]: Redis holds item j and not the writer's base (someone else
+     * wrote it meanwhile), so the write is a delta merge. */
+    "local moved = {}\n"
     "for j = 1, n_i do\n"
     "  local id, base, cur = ARGV[a], ARGV[a+2], ARGV[a+3]\n"
     "  if seen[id] then return redis.error_reply('DUPITEM ' .. id .. ': twice in one flush') end\n"
@@ -121,12 +135,13 @@ static const char sr_store_lua_flush[] =
     "  local cd, cn = hdr(cur)\n"
     "  if not cd then return redis.error_reply('BADITEM ' .. id .. ': bad blob') end\n"
     "  local s = stored[j]\n"
-    "  if s and s ~= base then\n"
+    "  if s and (#base == 0 or string.sub(s, 1, #base) ~= base) then\n"
+    "    moved[j] = true\n"
     "    local sd, sn = hdr(s)\n"
     "    if sd ~= cd or sn ~= cn then return redis.error_reply('BADITEM ' .. id .."
     " ': stored dim/accumulators differ from this writer') end\n"
     "    if #base > 0 then\n"
-    "      local bd, bn = hdr(base)\n"
+    "      local bd, bn = hdr_base(base)\n"
     "      if bd ~= cd or bn ~= cn then return redis.error_reply('BADITEM ' .. id .. ': bad base') end\n"
     "    end\n"
     "  end\n"
@@ -139,30 +154,31 @@ static const char sr_store_lua_flush[] =
     "  for j = 1, n_off do h[#h+1] = ARGV[a]; h[#h+1] = ARGV[a+2]; a = a + 3 end\n"
     "  redis.call('HSET', KEYS[1], unpack(h))\n"
     "end\n"
-    "local kv = {}\n"
+    /* Counters instead of #t: the length operator searches the table. */
+    "local kv, nkv = {}, 0\n"
     "local function flush_kv()\n"
-    "  if #kv > 0 then redis.call('MSET', unpack(kv)); kv = {} end\n"
+    "  if nkv > 0 then redis.call('MSET', unpack(kv, 1, nkv)); kv = {}; nkv = 0 end\n"
     "end\n"
     "for j = 1, n_u do\n"
-    "  kv[#kv+1] = KEYS[5+j]; kv[#kv+1] = ARGV[ua+j-1]\n"
-    "  if #kv >= CH then flush_kv() end\n"
+    "  kv[nkv+1] = KEYS[5+j]; kv[nkv+2] = ARGV[ua+j-1]; nkv = nkv + 2\n"
+    "  if nkv >= CH then flush_kv() end\n"
     "end\n"
-    "local out = {0}\n"
+    "local out, nout = {0}, 1\n"
     "local seq = 0\n"
     "if n_i > 0 then seq = redis.call('INCRBY', KEYS[5], n_i) - n_i end\n"
-    "local zadd = {}\n"
-    "local ent = {}\n"
+    "local zadd, nz = {}, 0\n"
+    "local ent, ne = {}, 0\n"
     "local CHUNK = " SR_STORE_STR(SR_STORE_STREAM_CHUNK) "\n"
     "a = ia\n"
     "for j = 1, n_i do\n"
     "  local id, num, base, cur = ARGV[a], ARGV[a+1], ARGV[a+2], ARGV[a+3]\n"
     "  local wp, pb, pc = ARGV[a+4], ARGV[a+5], ARGV[a+6]\n"
     "  a = a + 7\n"
-    "  local s = stored[j]\n"
     "  local val, merged = cur, ''\n"
-    "  if s and s ~= base then\n"
+    "  if moved[j] then\n"
     /* stored + (cur - base), float by float, bias and accumulators included;
      * the header and extra bytes come from cur. */
+    "    local s = stored[j]\n"
     "    local _, _, d, n = struct.unpack('<BBHH', cur)\n"
     "    local nf = 2 + d + n\n"
     "    local fmt = '<' .. string.rep('f', nf)\n"
@@ -177,36 +193,33 @@ static const char sr_store_lua_flush[] =
     "    val = string.sub(cur, 1, 8) .. struct.pack(fmt, unpack(sv, 1, nf)) .. string.sub(cur, 9 + 4 * nf)\n"
     "    merged = val\n"
     "  end\n"
-    "  kv[#kv+1] = KEYS[ik+j]; kv[#kv+1] = val\n"
-    "  if #kv >= CH then flush_kv() end\n"
+    "  kv[nkv+1] = KEYS[ik+j]; kv[nkv+2] = val; nkv = nkv + 2\n"
+    "  if nkv >= CH then flush_kv() end\n"
     "  local pop = ''\n"
     "  if wp == '1' then\n"
     "    local sp = pops[j]\n"
-    "    local spn = 0\n"
-    "    if sp then spn = tonumber(sp) end\n"
     "    if pc == pb then\n"
     /* Unchanged by this writer (e.g. a sampled negative): nothing to write. */
     "      pop = sp or '0'\n"
-    "    elseif spn == tonumber(pb) then\n"
-    "      zadd[#zadd+1] = pc; zadd[#zadd+1] = id\n"
+    "    elseif (sp and tonumber(sp) or 0) == tonumber(pb) then\n"
+    "      zadd[nz+1] = pc; zadd[nz+2] = id; nz = nz + 2\n"
     "      pop = pc\n"
     "    else\n"
     "      pop = redis.call('ZINCRBY', KEYS[2], tonumber(pc) - tonumber(pb), id)\n"
     "    end\n"
-    "    if #zadd >= CH then redis.call('ZADD', KEYS[2], unpack(zadd)); zadd = {} end\n"
+    "    if nz >= CH then redis.call('ZADD', KEYS[2], unpack(zadd, 1, nz)); nz = 0 end\n"
     "  end\n"
-    "  if #ent == 0 then ent = {'s', seq + j} end\n"
-    "  ent[#ent+1] = 'n'; ent[#ent+1] = num; ent[#ent+1] = 'id'; ent[#ent+1] = id\n"
-    "  ent[#ent+1] = 'v'; ent[#ent+1] = val; ent[#ent+1] = 'p'; ent[#ent+1] = pop\n"
-    "  if #ent >= 2 + 8 * CHUNK or j == n_i then\n"
-    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ent))\n"
-    "    ent = {}\n"
+    "  if ne == 0 then ent[1] = 's'; ent[2] = seq + j; ne = 2 end\n"
+    "  ent[ne+1] = 'n'; ent[ne+2] = num; ent[ne+3] = 'id'; ent[ne+4] = id\n"
+    "  ent[ne+5] = 'v'; ent[ne+6] = val; ent[ne+7] = 'p'; ent[ne+8] = pop; ne = ne + 8\n"
+    "  if ne >= 2 + 8 * CHUNK or j == n_i then\n"
+    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ent, 1, ne))\n"
+    "    ne = 0\n"
     "  end\n"
-    "  out[#out+1] = merged\n"
-    "  out[#out+1] = pop\n"
+    "  out[nout+1] = merged; out[nout+2] = pop; nout = nout + 2\n"
     "end\n"
     "flush_kv()\n"
-    "if #zadd > 0 then redis.call('ZADD', KEYS[2], unpack(zadd)) end\n"
+    "if nz > 0 then redis.call('ZADD', KEYS[2], unpack(zadd, 1, nz)) end\n"
     "if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[6]) end\n"
     "return out\n";
 

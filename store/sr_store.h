@@ -215,9 +215,10 @@ typedef struct sr_store_item_write {
      * (absent in Redis when it looked), pass the item's initial value: if
      * another trainer created it meanwhile, Redis gets theirs + (cur -
      * initial).  NULL means all zeros (then a concurrent creator's initial
-     * vector is counted twice).  When Redis still holds exactly base (or
-     * nothing), cur is stored bit for bit; otherwise stored + (cur - base).
-     * base->exists is ignored. */
+     * vector is counted twice).  When Redis still holds exactly base's
+     * bias, vector and accumulators (or nothing), cur is stored bit for
+     * bit; otherwise stored + (cur - base).  base->exists and base->extra
+     * are ignored (extras are last writer wins; they are not sent). */
     const sr_store_item_t *base;
     /* Popularity: when write_pop, Redis gets pop_cur if it still holds
      * pop_base (0 when absent), else it adds pop_cur - pop_base. */
@@ -246,7 +247,10 @@ typedef struct sr_store_flush_result {
      * empty: re-read the items with sr_store_get_items. */
     int duplicate;
     /* n_items values Redis holds after the flush, in flush order (the
-     * merged vectors and popularity to pull back into the model). */
+     * merged vectors and popularity to pull back into the model).  An item
+     * stored exactly as sent is the caller's cur record (its id, vec, acc
+     * and extra point to the caller's memory; num and pop are filled in),
+     * so these stay valid only while the flush input does, too. */
     const sr_store_item_t *merged;
     size_t n_merged;
     /* How many items were merged with another writer's delta (stored value

@@ -566,7 +566,6 @@ static int decode_item(sr_store_t *s, const char *blob, size_t len, sr_store_ite
     return 0;
 }
 
-/* Fills ids of numbers unknown to the cache with one HMGET. */
 /* Fills the id cache for nums (n <= BATCH).  The reply is matched to the
  * numbers as they were asked, not by re-checking the cache: a number twice
  * in nums is asked twice, and after its first answer the cache would say
@@ -803,7 +802,15 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         const sr_store_item_write_t *w = &f->items[i];
         const char *cur, *base = "";
         long cl = encode_item_arg(s, w->cur, &cur), bl = 0;
-        if (cl >= 0 && w->base) bl = encode_item_arg(s, w->base, &base);
+        if (cl >= 0 && w->base) {
+            /* The base without its extra (the script compares and merges
+             * floats only): header, bias, vector, accumulators. */
+            sr_store_item_t b = *w->base;
+            b.extra = NULL;
+            b.extra_len = 0;
+            bl = encode_item_arg(s, &b, &base);
+            if (bl >= 4) bl -= 4; /* extra_len */
+        }
         if (cl < 0 || bl < 0 ||
             (w->base && (w->base->dim != w->cur->dim || w->base->n_acc != w->cur->n_acc)))
             return set_err(s, SR_ERR_INVAL, "flush: item '%.*s' cannot be encoded",
@@ -815,8 +822,16 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         if (w->write_pop && (!isfinite(w->pop_base) || !isfinite(w->pop_cur)))
             return set_err(s, SR_ERR_INVAL, "flush: item %zu: popularity not finite", i);
         arg_str(s, w->write_pop ? "1" : "0");
-        argf(s, "%.17g", w->write_pop ? w->pop_base : 0.0);
-        argf(s, "%.17g", w->write_pop ? w->pop_cur : 0.0);
+        if (!w->write_pop || w->pop_cur == w->pop_base) {
+            /* Unchanged (most items of a trainer's flush are sampled
+             * negatives): the script only compares the two, so send two
+             * empty strings instead of formatting and parsing numbers. */
+            arg_str(s, "");
+            arg_str(s, "");
+        } else {
+            argf(s, "%.17g", w->pop_base);
+            argf(s, "%.17g", w->pop_cur);
+        }
     }
 
     redisReply *r = NULL;
@@ -880,23 +895,11 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
                 return rc;
             }
         } else {
-            /* Stored exactly as sent: a copy of cur. */
-            size_t nf = (size_t)c->dim + c->n_acc;
-            float *fl = sr_arena_alloc(&s->res, nf * sizeof(float) + 1);
-            void *x = c->extra_len ? sr_arena_alloc(&s->res, c->extra_len) : NULL;
-            if (!fl || (c->extra_len && !x)) {
-                freeReplyObject(r);
-                return set_err(s, SR_ERR_NOMEM, "out of memory");
-            }
-            memcpy(fl, c->vec, c->dim * sizeof(float));
-            if (c->n_acc) memcpy(fl + c->dim, c->acc, c->n_acc * sizeof(float));
-            if (x) memcpy(x, c->extra, c->extra_len);
+            /* Stored exactly as sent: cur itself (its memory is the
+             * caller's, see sr_store_flush_result_t). */
             *m = *c;
-            m->vec = fl;
-            m->acc = c->n_acc ? fl + c->dim : NULL;
-            m->extra = x;
         }
-        m->id = sr_arena_strdup(&s->res, c->id, c->id_len);
+        m->id = c->id;
         m->id_len = c->id_len;
         m->exists = 1;
         m->num = nums[i];

@@ -152,44 +152,6 @@ Test(store, flush_then_read_back_users_items_offsets_global)
     sr_store_destroy(s);
 }
 
-Test(store, a_reader_names_recent_items_right_when_one_repeats)
-{
-    /* The writer's handle knows every id it assigned; a fresh handle (the
-     * ranker, inspect, another trainer) must ask Redis, and an item twice
-     * in one user's list used to shift every later answer by one. */
-    sr_store_t *w = open_store("sr");
-    const char *names[] = {"apple", "pear", "apple", "fig", "kiwi", "pear", "plum"};
-    enum { N = sizeof(names) / sizeof(names[0]) };
-    sr_store_recent_t rec[N];
-    for (int i = 0; i < N; i++)
-        rec[i] = (sr_store_recent_t){.item_id = names[i], .item_id_len = strlen(names[i]),
-                                     .ts_ms = 1000 + i, .type = 0};
-    float uv[DIM] = {0};
-    sr_store_user_t u = {.id = "carol", .id_len = 5, .dim = DIM, .vec = uv, .events = N,
-                         .last_ts_ms = 1000 + N, .n_recent = N, .recent = rec};
-    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
-                             .next = 1};
-    sr_store_flush_t f = {.group = "g-repeat", .offsets = &off, .n_offsets = 1, .users = &u,
-                          .n_users = 1};
-    sr_store_flush_result_t res;
-    cr_assert_eq(sr_store_flush(w, &f, &res), 0, "%s", sr_store_errstr(w));
-
-    sr_store_t *r = open_store("sr");
-    const char *ids[] = {"carol"};
-    sr_store_user_t out;
-    cr_assert_eq(sr_store_get_users(r, ids, NULL, 1, &out), 1, "%s", sr_store_errstr(r));
-    cr_assert_eq(out.n_recent, N);
-    for (int i = 0; i < N; i++) {
-        cr_assert_not_null(out.recent[i].item_id, "recent[%d] has no id", i);
-        cr_assert_eq(out.recent[i].item_id_len, strlen(names[i]));
-        cr_assert_eq(memcmp(out.recent[i].item_id, names[i], strlen(names[i])), 0,
-                     "recent[%d] is %.*s, not %s", i, (int)out.recent[i].item_id_len,
-                     out.recent[i].item_id, names[i]);
-    }
-    sr_store_destroy(r);
-    sr_store_destroy(w);
-}
-
 /* A one-user, one-item flush of partition 0 of "events" for group g. */
 typedef struct small_flush {
     float uv[DIM];
@@ -1055,5 +1017,48 @@ Test(store, a_key_of_the_wrong_type_refuses_the_flush_before_any_write)
     int64_t off;
     cr_assert_eq(sr_store_get_offsets(s, "g", "events", &p0, 1, &off), 0);
     cr_assert_eq(off, SR_STORE_OFFSET_NONE);
+    sr_store_destroy(s);
+}
+
+/* A fresh handle resolves the item numbers of recent items in one HMGET;
+ * a number that appears twice (the same item twice in a user's recent
+ * items, or in two users' lists) must not shift the answers of the numbers
+ * after it. */
+Test(store, recent_items_read_back_by_a_fresh_handle_keep_their_ids)
+{
+    sr_store_t *s = open_store("sr");
+    float uv[DIM] = {0}, ua[1] = {1.0f};
+    sr_store_recent_t rec[5] = {
+        {.item_id = "apple", .item_id_len = 5, .ts_ms = 1000, .type = 1},
+        {.item_id = "pear", .item_id_len = 4, .ts_ms = 2000, .type = 1},
+        {.item_id = "apple", .item_id_len = 5, .ts_ms = 3000, .type = 1},
+        {.item_id = "fig", .item_id_len = 3, .ts_ms = 4000, .type = 1},
+        {.item_id = "kiwi", .item_id_len = 4, .ts_ms = 4000, .type = 1},
+    };
+    sr_store_user_t u[2] = {{.id = "alice", .id_len = 5, .dim = DIM, .n_acc = 1, .vec = uv,
+                             .acc = ua, .events = 4, .last_ts_ms = 4000, .n_recent = 4,
+                             .recent = rec},
+                            {.id = "bob", .id_len = 3, .dim = DIM, .n_acc = 1, .vec = uv,
+                             .acc = ua, .events = 1, .last_ts_ms = 4000, .n_recent = 1,
+                             .recent = rec + 4}};
+    sr_store_flush_t f = {.users = u, .n_users = 2};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
+    sr_store_destroy(s);
+
+    s = open_store("sr"); /* nothing cached */
+    const char *ids[] = {"alice", "bob"};
+    sr_store_user_t out[2];
+    cr_assert_eq(sr_store_get_users(s, ids, NULL, 2, out), 2, "%s", sr_store_errstr(s));
+    const char *want[] = {"apple", "pear", "apple", "fig", "kiwi"};
+    cr_assert_eq(out[0].n_recent + out[1].n_recent, 5);
+    for (int i = 0; i < 2; i++)
+        for (uint32_t k = 0; k < out[i].n_recent; k++) {
+            const sr_store_recent_t *r = &out[i].recent[k];
+            const char *w = want[k + (i ? 4 : 0)];
+            cr_assert_not_null(r->item_id, "user %d recent %u: number %u has no id", i, k, r->num);
+            cr_assert(r->item_id_len == strlen(w) && !memcmp(r->item_id, w, r->item_id_len),
+                      "user %d recent %u: %.*s, want %s", i, k, (int)r->item_id_len, r->item_id, w);
+        }
     sr_store_destroy(s);
 }

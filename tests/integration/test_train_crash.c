@@ -206,18 +206,6 @@ Test(train_crash, sigkill_restarts_exact_and_bit_identical, .timeout = 400, .fin
     th_free_counts(c, nu);
 }
 
-/* Reads the child's stdout until a line containing "events_applied". */
-static int read_json(sr_test_proc_t *p, char *buf, size_t size, int timeout_ms)
-{
-    long long deadline = sr_test_now_ms() + timeout_ms;
-    while (sr_test_now_ms() < deadline) {
-        int n = sr_test_read_line(p, buf, size, (int)(deadline - sr_test_now_ms()));
-        if (n < 0) return -1;
-        if (strstr(buf, "events_applied")) return n;
-    }
-    return -1;
-}
-
 /* Two trainers share a group over 4 partitions; one is killed mid-stream.
  * Its partitions move to the survivor, which replays what the dead one had
  * not flushed: counts stay exact, and the survivor's items started from the
@@ -250,7 +238,7 @@ Test(train_crash, two_trainers_one_killed, .timeout = 400)
     applied = th_wait_applied(&th_env, c, nu, total, 120000);
     kill(th_trainers[0].pid, SIGTERM);
     char json[2048];
-    cr_expect(read_json(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats from t1");
+    cr_expect(th_read_json(&th_trainers[0], json, sizeof(json), 30000) > 0, "no stats from t1");
     int st = sr_test_stop(&th_trainers[0], SIGTERM, 30000);
     cr_expect(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "t1 status %d", st);
 

@@ -344,4 +344,26 @@ static inline long th_wait_applied(th_env_t *e, const th_count_t *c, size_t n, l
     }
 }
 
+/* Reads the child's stdout until a line containing "events_applied" (the
+ * --json stats line) into buf; its length, or -1 on timeout/EOF. */
+static inline int th_read_json(sr_test_proc_t *p, char *buf, size_t size, int timeout_ms)
+{
+    long long deadline = sr_test_now_ms() + timeout_ms;
+    while (sr_test_now_ms() < deadline) {
+        int n = sr_test_read_line(p, buf, size, (int)(deadline - sr_test_now_ms()));
+        if (n < 0) return -1;
+        if (strstr(buf, "events_applied")) return n;
+    }
+    return -1;
+}
+
+/* The number after "key": in a flat JSON object, -1 when absent. */
+static inline double th_json_num(const char *json, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof(k), "\"%s\":", key);
+    const char *p = strstr(json, k);
+    return p ? atof(p + strlen(k)) : -1;
+}
+
 #endif
