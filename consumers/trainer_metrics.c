@@ -21,7 +21,9 @@ int sr_trainer_metrics_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errst
         return 0;
     }
     t->pub = sr_metrics_pub_new(conf, t->prod, "trainer", errstr, errstr_size);
-    return t->pub ? 0 : SR_ERR_KAFKA;
+    if (!t->pub) return SR_ERR_KAFKA;
+    sr_metrics_pub_set_instance(t->pub, t->instance); /* --instance wins over the conf */
+    return 0;
 }
 
 void sr_trainer_metrics_fini_(sr_trainer_t *t)

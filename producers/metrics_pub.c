@@ -23,6 +23,13 @@ struct sr_metrics_pub_s {
     char key[260];
 };
 
+void sr_metrics_pub_set_instance(sr_metrics_pub_t *pub, const char *instance)
+{
+    if (!instance || !*instance) return;
+    snprintf(pub->instance, sizeof(pub->instance), "%s", instance);
+    snprintf(pub->key, sizeof(pub->key), "%s/%s", pub->component, pub->instance);
+}
+
 sr_metrics_pub_t *sr_metrics_pub_new(const sr_conf_t *conf, struct rd_kafka_s *rk,
                                      const char *component, char *errstr, size_t errstr_size)
 {

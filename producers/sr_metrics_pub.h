@@ -34,6 +34,12 @@ struct rd_kafka_s;
 sr_metrics_pub_t *sr_metrics_pub_new(const sr_conf_t *conf, struct rd_kafka_s *rk,
                                      const char *component, char *errstr, size_t errstr_size);
 
+/* Replaces the instance name (and so the key) with `instance`, for a
+ * component whose instance comes from elsewhere than metrics.instance (the
+ * trainer's --instance).  NULL or "" keeps the current name.  Call before
+ * the first send, from the thread that sends. */
+void sr_metrics_pub_set_instance(sr_metrics_pub_t *pub, const char *instance);
+
 /* Serializes snap and produces it (asynchronously) with key
  * "<component>/<instance>".  Fills snap->component, snap->instance and, when
  * 0, snap->ts_ms (wall clock) before packing; the strings it sets point into

@@ -373,6 +373,37 @@ Test(hist, tiny_and_huge_values)
 
 /* ---- metrics publisher ---- */
 
+Test(metrics_pub, set_instance_renames_the_key_and_snapshots)
+{
+    sr_broker_t *b = start(1);
+    sr_conf_t *conf = sr_conf_new();
+    char err[256];
+    cr_assert_eq(sr_conf_set(conf, "kafka.bootstrap.servers", sr_broker_bootstraps(b), err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(sr_conf_set(conf, "metrics.instance", "from-conf", err, sizeof(err)), 0, "%s", err);
+    sr_metrics_pub_t *pub = sr_metrics_pub_new(conf, NULL, "trainer", err, sizeof(err));
+    cr_assert_not_null(pub, "%s", err);
+    sr_metrics_pub_set_instance(pub, "");
+    cr_assert_str_eq(sr_metrics_pub_key(pub), "trainer/from-conf");
+    sr_metrics_pub_set_instance(pub, "t7");
+    cr_assert_str_eq(sr_metrics_pub_key(pub), "trainer/t7");
+    Streamrec__V1__MetricsSnapshot s = STREAMREC__V1__METRICS_SNAPSHOT__INIT;
+    cr_assert_eq(sr_metrics_pub_send(pub, &s), 0);
+    sr_metrics_pub_destroy(pub);
+
+    msg_t msgs[4];
+    int n = consume_all(sr_broker_bootstraps(b), "metrics", 1, msgs, 4);
+    cr_assert_eq(n, 1);
+    Streamrec__V1__MetricsSnapshot *m =
+        streamrec__v1__metrics_snapshot__unpack(NULL, msgs[0].len, msgs[0].payload);
+    cr_assert_not_null(m);
+    cr_assert_str_eq(m->instance, "t7");
+    streamrec__v1__metrics_snapshot__free_unpacked(m, NULL);
+    msg_free(&msgs[0]);
+    sr_conf_destroy(conf);
+    sr_broker_destroy(b);
+}
+
 Test(metrics_pub, snapshot_lands_with_component_key)
 {
     sr_broker_t *b = start(1);
