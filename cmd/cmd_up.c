@@ -228,13 +228,22 @@ static int tcp_ask(const char *host, int port, const char *req, char *buf, size_
     int rc = -1;
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
         write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+        /* HTTP/1.0 and Redis inline answers may come in several reads:
+         * read until the peer closes, the buffer is full or 1 s passed. */
+        size_t n = 0;
+        long long deadline = sr_mono_ms() + 1000;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 1000) == 1) {
-            ssize_t r = read(fd, buf, size - 1);
-            if (r > 0) {
-                buf[r] = '\0';
-                rc = 0;
-            }
+        while (n + 1 < size) {
+            int left = (int)(deadline - sr_mono_ms());
+            if (left <= 0 || poll(&p, 1, left) != 1) break;
+            ssize_t r = read(fd, buf + n, size - 1 - n);
+            if (r <= 0) break;
+            n += (size_t)r;
+            if (strncmp(req, "GET ", 4) != 0) break; /* one answer is enough */
+        }
+        if (n > 0) {
+            buf[n] = '\0';
+            rc = 0;
         }
     }
     close(fd);
@@ -260,6 +269,37 @@ static int wait_first_line(child_t *c, const char *path, char *line, size_t size
         usleep(20000);
     }
     return -1;
+}
+
+/* Fills ex with the ids of the first three items of /v1/popular, waiting
+ * up to timeout_ms for the ranker to have three; leaves ex as it is when it
+ * does not.  Ids are simulator ids (no quotes or escapes to undo); a longer
+ * or escaped one is skipped. */
+static void example_items(const char *host, int port, char ex[3][64], int timeout_ms)
+{
+    long long deadline = sr_mono_ms() + timeout_ms;
+    char buf[4096];
+    while (sr_mono_ms() < deadline && !up_stop) {
+        char got[3][64];
+        int n = 0;
+        if (tcp_ask(host, port, "GET /v1/popular?k=3 HTTP/1.0\r\n\r\n", buf, sizeof(buf)) == 0) {
+            const char *p = buf;
+            while (n < 3 && (p = strstr(p, "\"item\":\""))) {
+                p += 8;
+                size_t len = strcspn(p, "\"\\");
+                if (p[len] == '"' && len > 0 && len < sizeof(got[0])) {
+                    memcpy(got[n], p, len);
+                    got[n++][len] = '\0';
+                }
+                p += len;
+            }
+        }
+        if (n == 3) {
+            memcpy(ex, got, sizeof(got));
+            return;
+        }
+        usleep(200000);
+    }
 }
 
 static int wait_answer(child_t *c, const char *host, int port, const char *req, const char *want,
@@ -513,15 +553,19 @@ int sr_cmd_up(int argc, char **argv)
         printf("  simulator  %ld events/s  pid %d\n", rate, (int)up->kids[up->nkids - 1].pid);
     }
 
+    /* Example ids that exist: the first popular items, once the trainer has
+     * flushed some traffic (a few seconds at most); i1..i3 otherwise. */
+    char ex[3][64] = {"i1", "i2", "i3"};
+    if (rate > 0) example_items(probe_host, listen_port, ex, 5000);
     printf("\ntry:\n"
            "  curl 'http://%s:%d/v1/recommend?user=u1&k=10'\n"
-           "  curl -X POST 'http://%s:%d/v1/rank' -d '{\"user\":\"u1\",\"items\":[\"i1\",\"i2\",\"i3\"]}'\n"
-           "  curl 'http://%s:%d/v1/similar?item=i1&k=10'\n"
+           "  curl -X POST 'http://%s:%d/v1/rank' -d '{\"user\":\"u1\",\"items\":[\"%s\",\"%s\",\"%s\"]}'\n"
+           "  curl 'http://%s:%d/v1/similar?item=%s&k=10'\n"
            "  curl 'http://%s:%d/v1/popular?k=10'\n"
            "  %s inspect -X %s user u1\n"
            "  %s top -X %s\n\n",
-           probe_host, listen_port, probe_host, listen_port, probe_host, listen_port, probe_host,
-           listen_port, up->self, xredis, up->self, xbs);
+           probe_host, listen_port, probe_host, listen_port, ex[2], ex[0], ex[1], probe_host,
+           listen_port, ex[0], probe_host, listen_port, up->self, xredis, up->self, xbs);
     printf("streamrec up: running%s; Ctrl-C stops everything\n",
            duration ? " (for --duration)" : "");
     fflush(stdout);

@@ -27,6 +27,7 @@ typedef struct up_out {
     int n;
     int http_port;
     int running; /* saw the "running" line */
+    char similar[128]; /* path of the printed `similar` example */
 } up_out_t;
 
 /* Parses one stdout line of `up`: "  <name> ... pid <N>" rows and the
@@ -46,6 +47,9 @@ static void parse_line(up_out_t *o, const char *line)
         const char *colon = strrchr(h + strlen("ranker     http://"), ':');
         if (colon) o->http_port = atoi(colon + 1);
     }
+    const char *sim = strstr(line, "/v1/similar?");
+    if (sim && strlen(sim) < sizeof(o->similar))
+        snprintf(o->similar, sizeof(o->similar), "%.*s", (int)strcspn(sim, "'"), sim);
     if (strstr(line, "streamrec up: running")) o->running = 1;
 }
 
@@ -164,6 +168,10 @@ Test(up, starts_all_components_answers_and_sigint_stops_them, .timeout = 180, .f
     cr_expect(popular_ok, "/v1/popular never listed an item; last body: %s", body);
     int rec = http_get(port, "/v1/recommend?user=u1&k=5", body, sizeof body);
     cr_expect_eq(rec, 200, "/v1/recommend answered %d: %s", rec, body);
+    /* The printed examples name items that exist (not a 404 on first use). */
+    cr_assert_neq(o.similar[0], '\0', "no /v1/similar example printed");
+    int sim = http_get(port, o.similar, body, sizeof body);
+    cr_expect_eq(sim, 200, "%s answered %d: %s", o.similar, sim, body);
 
     cr_assert_eq(kill(up.pid, SIGINT), 0);
     int status = wait_exit(&up, 60000);
