@@ -149,8 +149,7 @@ int main(int argc, char **argv)
                 int ul = snprintf(uid, sizeof(uid), "%d", j);
                 sr_ranker_result_t res;
                 double a = now_s();
-                if (sr_ranker_recommend(rk[m], uid, (size_t)ul, k, SR_EXCLUDE_PURCHASED, &res) !=
-                    0)
+                if (sr_ranker_recommend(rk[m], uid, (size_t)ul, k, SR_EXCLUDE_PURCHASED, &res) != 0)
                     return 1;
                 single[m][(size_t)r * USERS + j] = now_s() - a;
                 sr_ranker_result_free(&res);

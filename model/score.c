@@ -242,8 +242,8 @@ static inline int cooc_on(const sr_score_items_t *it)
 }
 
 /* v = w_mf p_u + w_sess s_u: the one vector the dense pass dots with. */
-static void user_vec(const sr_score_items_t *it, const sr_score_conf_t *c,
-                     const sr_score_user_t *u, float *v, float *s)
+static void user_vec(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *v, float *s)
 {
     int dim = it->dim;
     session(it, u, c->recent_half_life_s, s);
@@ -358,7 +358,7 @@ static void add_sparse(const sr_score_items_t *it, const sr_score_conf_t *c,
             newer = u->recent[j].item == x;
         if (newer) continue;
         *SLOT_(x) += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN] +
-                  c->blend[SR_F_POS] / (float)(1 + r) + rep;
+                     c->blend[SR_F_POS] / (float)(1 + r) + rep;
         int rf = sr_score_rank_feature(r);
         if (rf >= 0) *SLOT_(x) += c->blend[rf];
         r++;
@@ -428,8 +428,8 @@ static void add_sparse(const sr_score_items_t *it, const sr_score_conf_t *c,
 #undef SLOT_
 }
 
-void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c,
-                     const sr_score_user_t *u, float *out, uint8_t *mark, uint8_t flag)
+void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *out, uint8_t *mark, uint8_t flag)
 {
     add_sparse(it, c, u, out, mark, flag);
 }

@@ -227,8 +227,8 @@ void sr_score_dense_vec(const sr_score_items_t *it, const sr_score_conf_t *c,
                         const sr_score_user_t *u, float *v, float *scratch);
 void sr_score_dense_rows(const sr_score_items_t *it, const sr_score_conf_t *c, const float *v,
                          const uint32_t *rows, size_t n, float *out);
-void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c,
-                     const sr_score_user_t *u, float *out, uint8_t *mark, uint8_t flag);
+void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *out, uint8_t *mark, uint8_t flag);
 
 /* The blend features of n candidate items (cand[j] in 0..n_items-1) into
  * feat[j][SR_BLEND_NFEAT].  s is the user's s_u from sr_score_session.  Used

@@ -22,7 +22,7 @@ typedef struct side {
     uint32_t n, cap;
     int dim;
     float *vec;
-    int8_t *q8;   /* n x dim int8 copy of vec (quant.h), 64-byte aligned */
+    int8_t *q8;    /* n x dim int8 copy of vec (quant.h), 64-byte aligned */
     float *qscale; /* n, its per-row scale */
     float *bias;
     float *logpop;

@@ -174,24 +174,45 @@ static int32_t dot_i8(const int8_t *c, const int16_t *w, int dim)
     return s;
 }
 
-size_t sr_quant_scan_(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags,
-                      size_t k, float *heap, uint32_t *cand, float *ucand, float *tau)
-{
-    heap_t hp = {heap, 0, k};
-    size_t nc = 0;
-    uint32_t i = 0;
-    const int dim = a->dim;
 #if defined(__AVX2__)
-    if (dim % 16 == 0) {
-        const __m256 wb = _mm256_set1_ps(a->wb), wp = _mm256_set1_ps(a->wp);
-        const __m256 off = _mm256_set1_ps(a->off), floor_ = _mm256_set1_ps(a->pop_floor);
-        const __m256 t = _mm256_set1_ps(qu->t), kc = _mm256_set1_ps(qu->kc);
-        const __m256 rel = _mm256_set1_ps(REL_A), rele = _mm256_set1_ps(REL_E);
-        const __m256 abse = _mm256_set1_ps(ABS_E), big = _mm256_set1_ps(BIG);
-        const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-        for (; i + 8 <= a->n; i += 8) {
-            __m256i acc[8];
-            const int8_t *c = a->codes + (size_t)i * dim;
+/* Stage one eight rows at a time from row *ip while a block fits; dim is a
+ * multiple of 16, and a constant where the caller can make it one (the
+ * loops then unroll). */
+static inline __attribute__((always_inline)) size_t
+scan8(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags, heap_t *hpp,
+      uint32_t *cand, float *ucand, size_t nc, uint32_t *ip, const int dim)
+{
+    heap_t hp = *hpp;
+    uint32_t i = *ip;
+    const __m256 wb = _mm256_set1_ps(a->wb), wp = _mm256_set1_ps(a->wp);
+    const __m256 off = _mm256_set1_ps(a->off), floor_ = _mm256_set1_ps(a->pop_floor);
+    const __m256 t = _mm256_set1_ps(qu->t), kc = _mm256_set1_ps(qu->kc);
+    const __m256 rel = _mm256_set1_ps(REL_A), rele = _mm256_set1_ps(REL_E);
+    const __m256 abse = _mm256_set1_ps(ABS_E), big = _mm256_set1_ps(BIG);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (; i + 8 <= a->n; i += 8) {
+        __m256i acc[8];
+        const int8_t *c = a->codes + (size_t)i * dim;
+#if defined(__AVX512BW__)
+        if (dim % 32 == 0) {
+            /* a 32-wide row in one sign extension and one multiply-add */
+            for (int r = 0; r < 8; r++) {
+                __m512i s = _mm512_setzero_si512();
+                for (int d = 0; d < dim; d += 32) {
+                    __m512i c16 = _mm512_cvtepi8_epi16(
+                        _mm256_loadu_si256((const __m256i *)(c + (size_t)r * dim + d)));
+                    __m512i w16 = _mm512_loadu_si512((const void *)(qu->w + d));
+#if defined(__AVX512VNNI__)
+                    s = _mm512_dpwssd_epi32(s, c16, w16);
+#else
+                    s = _mm512_add_epi32(s, _mm512_madd_epi16(c16, w16));
+#endif
+                }
+                acc[r] =
+                    _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+            }
+        } else
+#endif
             for (int r = 0; r < 8; r++) {
                 __m256i s = _mm256_setzero_si256();
                 for (int d = 0; d < dim; d += 16) {
@@ -202,43 +223,59 @@ size_t sr_quant_scan_(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const
                 }
                 acc[r] = s;
             }
-            /* transpose-reduce: lane r of S = row i + r */
-            __m256i t0 = _mm256_hadd_epi32(acc[0], acc[1]), t1 = _mm256_hadd_epi32(acc[2], acc[3]);
-            __m256i t2 = _mm256_hadd_epi32(acc[4], acc[5]), t3 = _mm256_hadd_epi32(acc[6], acc[7]);
-            __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
-            __m256i S = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
-                                         _mm256_permute2x128_si256(u0, u1, 0x31));
-            __m256 x = _mm256_mul_ps(wb, _mm256_loadu_ps(a->bias + i));
-            __m256 y = _mm256_mul_ps(
-                wp, _mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(a->logpop + i), off), floor_));
-            __m256 s = _mm256_loadu_ps(a->scale + i);
-            __m256 d = _mm256_mul_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(s, t));
-            __m256 A = _mm256_add_ps(_mm256_add_ps(x, y), d);
-            __m256 aa = _mm256_and_ps(A, absmask);
-            __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_and_ps(x, absmask),
-                                                     _mm256_and_ps(y, absmask)),
-                                       aa);
-            __m256 e = _mm256_mul_ps(
-                _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(s, kc), _mm256_mul_ps(rel, sum)), abse),
-                rele);
-            __m256 U = _mm256_add_ps(A, e);
-            /* candidates: touched/excluded rows, U >= tau, or U NaN, or a
-             * row near overflow (handled by the scalar path) */
-            __m256 tv = _mm256_set1_ps(heap_tau(&hp));
-            int m = _mm256_movemask_ps(_mm256_cmp_ps(U, tv, _CMP_NLT_UQ)) |
-                    _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(aa, e), big, _CMP_NLT_UQ));
-            uint64_t fl;
-            memcpy(&fl, flags + i, 8);
-            if (!m && !fl) continue;
-            float Ub[8], Lb[8];
-            int32_t Sb[8];
-            _mm256_storeu_si256((__m256i *)Sb, S);
-            for (int r = 0; r < 8; r++) {
-                bounds(a, qu, i + r, Sb[r], &Ub[r], &Lb[r]);
-                nc = visit(a, qu, &hp, flags[i + r], i + r, Ub[r], Lb[r], cand, ucand, nc);
-            }
+        /* transpose-reduce: lane r of S = row i + r */
+        __m256i t0 = _mm256_hadd_epi32(acc[0], acc[1]), t1 = _mm256_hadd_epi32(acc[2], acc[3]);
+        __m256i t2 = _mm256_hadd_epi32(acc[4], acc[5]), t3 = _mm256_hadd_epi32(acc[6], acc[7]);
+        __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+        __m256i S = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                                     _mm256_permute2x128_si256(u0, u1, 0x31));
+        __m256 x = _mm256_mul_ps(wb, _mm256_loadu_ps(a->bias + i));
+        __m256 y = _mm256_mul_ps(
+            wp, _mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(a->logpop + i), off), floor_));
+        __m256 s = _mm256_loadu_ps(a->scale + i);
+        __m256 d = _mm256_mul_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(s, t));
+        __m256 A = _mm256_add_ps(_mm256_add_ps(x, y), d);
+        __m256 aa = _mm256_and_ps(A, absmask);
+        __m256 sum =
+            _mm256_add_ps(_mm256_add_ps(_mm256_and_ps(x, absmask), _mm256_and_ps(y, absmask)), aa);
+        __m256 e = _mm256_mul_ps(
+            _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(s, kc), _mm256_mul_ps(rel, sum)), abse),
+            rele);
+        __m256 U = _mm256_add_ps(A, e);
+        /* candidates: touched/excluded rows, U >= tau, or U NaN, or a
+         * row near overflow (handled by the scalar path) */
+        __m256 tv = _mm256_set1_ps(heap_tau(&hp));
+        int m = _mm256_movemask_ps(_mm256_cmp_ps(U, tv, _CMP_NLT_UQ)) |
+                _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(aa, e), big, _CMP_NLT_UQ));
+        uint64_t fl;
+        memcpy(&fl, flags + i, 8);
+        if (!m && !fl) continue;
+        float Ub[8], Lb[8];
+        int32_t Sb[8];
+        _mm256_storeu_si256((__m256i *)Sb, S);
+        for (int r = 0; r < 8; r++) {
+            bounds(a, qu, i + r, Sb[r], &Ub[r], &Lb[r]);
+            nc = visit(a, qu, &hp, flags[i + r], i + r, Ub[r], Lb[r], cand, ucand, nc);
         }
     }
+    *ip = i;
+    *hpp = hp;
+    return nc;
+}
+#endif
+
+size_t sr_quant_scan_(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags,
+                      size_t k, float *heap, uint32_t *cand, float *ucand, float *tau)
+{
+    heap_t hp = {heap, 0, k};
+    size_t nc = 0;
+    uint32_t i = 0;
+    const int dim = a->dim;
+#if defined(__AVX2__)
+    if (dim == 32)
+        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, 32);
+    else if (dim % 16 == 0)
+        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, dim);
 #endif
     for (; i < a->n; i++) {
         float U, L;

@@ -23,11 +23,11 @@ typedef struct sr_scratch {
     float *kscratch; /* 2 * dim, for the scoring kernel */
     /* two-stage recommend: the dense vector, its int16 copy, the rows
      * stage one keeps and their upper bounds, then their exact scores */
-    float *vvec;     /* dim */
-    int16_t *w16;    /* dim */
-    uint32_t *cand;  /* cap */
-    float *ucand;    /* cap */
-    float *cs;       /* cap */
+    float *vvec;    /* dim */
+    int16_t *w16;   /* dim */
+    uint32_t *cand; /* cap */
+    float *ucand;   /* cap */
+    float *cs;      /* cap */
     sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
     sr_score_recent_t srec[SR_RANKER_RECENT_MAX];
 } sr_scratch_t;

@@ -32,7 +32,7 @@ typedef struct sr_items_s sr_items_t;
 typedef struct sr_items_view {
     uint32_t n; /* items 0..n-1 */
     int dim;
-    const float *vec;    /* n x dim, row i at vec + i*dim */
+    const float *vec; /* n x dim, row i at vec + i*dim */
     /* int8 copy of vec, row i ~ qscale[i] * q8[i*dim..] (ranker/quant.h);
      * kept with vec on every update */
     const int8_t *q8;

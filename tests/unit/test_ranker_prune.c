@@ -36,7 +36,8 @@ static int get_user(void *opaque, const char *user, size_t len, sr_ranker_user_t
     (void)len;
     out->found = usr.found;
     out->has_vec = usr.has_vec;
-    memcpy(out->vec, usr.vec, (size_t)usr.dim * sizeof(float)); /* the ranker's buffer: dim floats */
+    memcpy(out->vec, usr.vec,
+           (size_t)usr.dim * sizeof(float)); /* the ranker's buffer: dim floats */
     memcpy(out->recent, usr.recent, usr.n_recent * sizeof(usr.recent[0]));
     out->n_recent = usr.n_recent;
     out->events = (int64_t)usr.n_recent;
@@ -280,20 +281,39 @@ Test(ranker_prune, equals_full_pass_on_extreme_values)
         for (uint32_t i = 0; i < n; i++) {
             float *q = v + (size_t)i * dim;
             switch (urand(12)) {
-            case 0: memset(q, 0, (size_t)dim * sizeof(float)); break; /* zero row */
-            case 1: q[urand((uint32_t)dim)] = 1e30f; break;
-            case 2: q[urand((uint32_t)dim)] = -FLT_MAX; break;
-            case 3: q[urand((uint32_t)dim)] = INFINITY; break;
-            case 4: q[urand((uint32_t)dim)] = NAN; break;
+            case 0:
+                memset(q, 0, (size_t)dim * sizeof(float));
+                break; /* zero row */
+            case 1:
+                q[urand((uint32_t)dim)] = 1e30f;
+                break;
+            case 2:
+                q[urand((uint32_t)dim)] = -FLT_MAX;
+                break;
+            case 3:
+                q[urand((uint32_t)dim)] = INFINITY;
+                break;
+            case 4:
+                q[urand((uint32_t)dim)] = NAN;
+                break;
             case 5:
                 for (int d = 0; d < dim; d++)
                     q[d] = frand() * 1e-40f; /* subnormal */
                 break;
-            case 6: q[0] = 1e-3f, q[1] = 1e3f; break; /* tiny next to large */
-            case 7: b[i] = 1e35f * frand(); break;
-            case 8: b[i] = urand(2) ? INFINITY : NAN; break;
-            case 9: lp[i] = 1e30f; break;
-            default: break;
+            case 6:
+                q[0] = 1e-3f, q[1] = 1e3f;
+                break; /* tiny next to large */
+            case 7:
+                b[i] = 1e35f * frand();
+                break;
+            case 8:
+                b[i] = urand(2) ? INFINITY : NAN;
+                break;
+            case 9:
+                lp[i] = 1e30f;
+                break;
+            default:
+                break;
             }
         }
         apply(&p, 0, n, v, b, lp, n);
@@ -429,8 +449,7 @@ Test(ranker_prune, upper_bound_holds_for_every_row)
             cr_assert_eq(cand[j], j);
             cr_assert_geq(ucand[j], exact[j], "row %zu", j);
             /* and not vacuous: about the (s/2) ||v||_1 of int8 rounding */
-            if (sc[j] > 0)
-                cr_assert_lt((ucand[j] - exact[j]) / (sc[j] * l1), 1.1, "row %zu", j);
+            if (sc[j] > 0) cr_assert_lt((ucand[j] - exact[j]) / (sc[j] * l1), 1.1, "row %zu", j);
         }
         free(q), free(b), free(lp), free(sc), free(exact), free(heap), free(ucand);
         free(codes), free(cand), free(rows), free(flags);
