@@ -12,7 +12,8 @@
 #
 # Usage: bench/bench_serve.sh [SECONDS_PER_RUN]   (default 10)
 # Environment: THREADS (ranker.threads, default 4 as in the config), CONNS (load connections,
-# default 8).  Everything it starts is stopped by PID on exit.
+# default 8), EXTRA (more `key=value` properties for the ranker, space-separated, e.g.
+# EXTRA=ranker.score.prune=false for the full float pass).  Everything it starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -33,8 +34,11 @@ for _ in $(seq 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sle
 $B/bench_serve seed --redis-port "$RPORT" --items 100000 --users 10000 --dim 32 --recent 20
 
 HPORT=$(free_port)
+extra=()
+for kv in ${EXTRA:-}; do extra+=(-X "$kv"); done
 $B/streamrec serve -X "redis.url=redis://127.0.0.1:$RPORT" -X "http.listen=127.0.0.1:$HPORT" \
-  -X model.dim=32 -X "ranker.threads=$THREADS" -X metrics.enable=false -X log.level=warn >/dev/null &
+  -X model.dim=32 -X "ranker.threads=$THREADS" -X metrics.enable=false -X log.level=warn \
+  "${extra[@]}" >/dev/null &
 pids+=($!)
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$HPORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$HPORT/healthz"; echo

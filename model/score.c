@@ -241,32 +241,111 @@ static inline int cooc_on(const sr_score_items_t *it)
     return it->nbrs && it->count;
 }
 
-void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
-                  float *out, float *scratch)
+/* v = w_mf p_u + w_sess s_u: the one vector the dense pass dots with. */
+static void user_vec(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *v, float *s)
 {
     int dim = it->dim;
-    float *s = scratch, *v = scratch + dim;
     session(it, u, c->recent_half_life_s, s);
     const float wmf = c->blend[SR_F_MF], wsess = c->blend[SR_F_SESS];
     for (int d = 0; d < dim; d++)
         v[d] = (u->p ? wmf * u->p[d] : 0.0f) + wsess * s[d];
-    const float wb = c->blend[SR_F_BIAS], wp = c->blend[SR_F_POP], off = c->pop_offset;
-    const float *restrict q = it->q;
-    const float *restrict b = it->bias;
-    const float *restrict lp = it->logpop;
-    uint32_t i = 0;
-    if (dim % 8 == 0) {
-        for (; i + 4 <= it->n_items; i += 4) {
-            float d4[4];
-            dot4rows(q + (size_t)i * dim, v, dim, d4);
-            for (int r = 0; r < 4; r++)
-                out[i + r] = wb * b[i + r] + wp * fmaxf(lp[i + r] + off, SR_POP_FLOOR) + d4[r];
+}
+
+void sr_score_dense_vec(const sr_score_items_t *it, const sr_score_conf_t *c,
+                        const sr_score_user_t *u, float *v, float *scratch)
+{
+    user_vec(it, c, u, v, scratch);
+}
+
+/* The dense part of four rows starting at row i (dot4rows), and of one
+ * row (dot8).  Out of line on purpose: the full pass and
+ * sr_score_dense_rows call the same machine code, so a row gets the same
+ * bits from both whatever the compiler would contract or vectorise in
+ * either loop. */
+typedef struct dense_k {
+    const float *q, *b, *lp, *v;
+    int dim;
+    float wb, wp, off;
+} dense_k_t;
+
+__attribute__((noinline)) static void dense4(const dense_k_t *k, uint32_t i, float *out4)
+{
+    float d4[4];
+    dot4rows(k->q + (size_t)i * k->dim, k->v, k->dim, d4);
+    for (int r = 0; r < 4; r++)
+        out4[r] = k->wb * k->b[i + r] + k->wp * fmaxf(k->lp[i + r] + k->off, SR_POP_FLOOR) + d4[r];
+}
+
+__attribute__((noinline)) static float dense1(const dense_k_t *k, uint32_t i)
+{
+    return k->wb * k->b[i] + k->wp * fmaxf(k->lp[i] + k->off, SR_POP_FLOOR) +
+           dot8(k->q + (size_t)i * k->dim, k->v, k->dim);
+}
+
+static void dense_k_init(dense_k_t *k, const sr_score_items_t *it, const sr_score_conf_t *c,
+                         const float *v)
+{
+    k->q = it->q;
+    k->b = it->bias;
+    k->lp = it->logpop;
+    k->v = v;
+    k->dim = it->dim;
+    k->wb = c->blend[SR_F_BIAS];
+    k->wp = c->blend[SR_F_POP];
+    k->off = c->pop_offset;
+}
+
+/* Rows below this index are scored four at a time by dot4rows, the rest
+ * one at a time by dot8 (the two sum in different orders). */
+static inline uint32_t n_quad(const sr_score_items_t *it)
+{
+    return it->dim % 8 == 0 ? it->n_items / 4 * 4 : 0;
+}
+
+static void dense_all(const sr_score_items_t *it, const sr_score_conf_t *c, const float *v,
+                      float *out)
+{
+    dense_k_t k;
+    dense_k_init(&k, it, c, v);
+    uint32_t i = 0, n4 = n_quad(it);
+    for (; i < n4; i += 4)
+        dense4(&k, i, out + i);
+    for (; i < it->n_items; i++)
+        out[i] = dense1(&k, i);
+}
+
+void sr_score_dense_rows(const sr_score_items_t *it, const sr_score_conf_t *c, const float *v,
+                         const uint32_t *rows, size_t n, float *out)
+{
+    dense_k_t k;
+    dense_k_init(&k, it, c, v);
+    uint32_t n4 = n_quad(it);
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = rows[j];
+        if (i >= it->n_items) continue;
+        if (i < n4) {
+            /* dot4rows gives a row the same value in any group (one row's
+             * lanes never mix with another's): score the row's own group
+             * of four and keep its lane. */
+            float o4[4];
+            uint32_t g = i & ~3u;
+            dense4(&k, g, o4);
+            out[i] = o4[i - g];
+        } else {
+            out[i] = dense1(&k, i);
         }
     }
-    for (; i < it->n_items; i++)
-        out[i] =
-            wb * b[i] + wp * fmaxf(lp[i] + off, SR_POP_FLOOR) + dot8(q + (size_t)i * dim, v, dim);
+}
 
+/* Adds the sparse blend terms to out[x] for the few items x they touch
+ * (out may be NULL: only mark), and ORs flag into mark[x] for each such x
+ * when mark is not NULL. */
+static void add_sparse(const sr_score_items_t *it, const sr_score_conf_t *c,
+                       const sr_score_user_t *u, float *out, uint8_t *mark, uint8_t flag)
+{
+    float sink = 0;
+#define SLOT_(x) (mark ? (void)(mark[(x)] |= flag) : (void)0, out ? &out[(x)] : &sink)
     /* Recency: once per distinct item, newest first (r = distinct rank). */
     size_t r = 0;
     const float rep =
@@ -278,14 +357,14 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         for (size_t j = k + 1; j < u->n_recent && !newer; j++)
             newer = u->recent[j].item == x;
         if (newer) continue;
-        out[x] += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN] +
-                  c->blend[SR_F_POS] / (float)(1 + r) + rep;
+        *SLOT_(x) += c->blend[SR_F_REC] * log1pf(recency_of(c, u, x)) + c->blend[SR_F_SEEN] +
+                     c->blend[SR_F_POS] / (float)(1 + r) + rep;
         int rf = sr_score_rank_feature(r);
-        if (rf >= 0) out[x] += c->blend[rf];
+        if (rf >= 0) *SLOT_(x) += c->blend[rf];
         r++;
     }
     int32_t last = last_item(it, u);
-    if (last >= 0) out[last] += c->blend[SR_F_LAST];
+    if (last >= 0) *SLOT_(last) += c->blend[SR_F_LAST];
 
     if (!cooc_on(it)) return;
     int32_t ctx[64];
@@ -300,9 +379,9 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
             int32_t x = nb[e].item;
             if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0) continue;
             if (in_recent(u, x))
-                out[x] += c->blend[SR_F_COOC_SEEN] * wk * nb[e].count / sqrtf(nj * it->count[x]);
+                *SLOT_(x) += c->blend[SR_F_COOC_SEEN] * wk * nb[e].count / sqrtf(nj * it->count[x]);
             else
-                out[x] +=
+                *SLOT_(x) +=
                     c->blend[SR_F_COOC] * wk * nb[e].count / sqrtf(nj * it->count[x]) +
                     c->blend[SR_F_COND] * wk * nb[e].count / nj +
                     (k == 0 ? c->blend[SR_F_LCOND] * log1pf(nb[e].count / nj / SR_LCOND_EPS) +
@@ -326,7 +405,7 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
             int32_t x = nb[e].item;
             if (x < 0 || (uint32_t)x >= it->n_items || it->count[x] <= 0 || in_recent(u, x))
                 continue;
-            out[x] += a * nb[e].count;
+            *SLOT_(x) += a * nb[e].count;
         }
     }
     /* two steps from the last item: P(k | last) P(x | k) */
@@ -343,9 +422,26 @@ void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr
         for (size_t e = 0; l2 && e < n2 && e < SR_WALK_N2; e++) {
             int32_t x = l2[e].item;
             if (x < 0 || (uint32_t)x >= it->n_items || in_recent(u, x)) continue;
-            out[x] += p1 * l2[e].count;
+            *SLOT_(x) += p1 * l2[e].count;
         }
     }
+#undef SLOT_
+}
+
+void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *out, uint8_t *mark, uint8_t flag)
+{
+    add_sparse(it, c, u, out, mark, flag);
+}
+
+void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                  float *out, float *scratch)
+{
+    int dim = it->dim;
+    float *s = scratch, *v = scratch + dim;
+    user_vec(it, c, u, v, s);
+    dense_all(it, c, v, out);
+    add_sparse(it, c, u, out, NULL, 0);
 }
 
 /* P(k | j) P(x | k) summed over j's strongest neighbours k (the walk the

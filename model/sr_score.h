@@ -207,6 +207,29 @@ void sr_score_session(const sr_score_items_t *it, const sr_score_conf_t *c,
 void sr_score_all(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
                   float *out, float *scratch);
 
+/* sr_score_all in three pieces, for a caller that scores only some rows
+ * exactly (the ranker's two-stage recommend).  Each piece does the same
+ * arithmetic as the full pass, so a row scored through them gets the bits
+ * sr_score_all gives it.
+ *
+ * sr_score_dense_vec: the vector v (dim floats) the dense pass dots every
+ * row with, w_mf p_u + w_sess s_u; scratch holds dim floats.
+ *
+ * sr_score_dense_rows: for each rows[j] < n_items, out[rows[j]] = the dense
+ * part of its score (mf, sess, bias, pop): the value sr_score_all has in
+ * out[] before it adds the sparse terms.
+ *
+ * sr_score_sparse: adds the sparse terms (recency, last, seen, rank,
+ * co-occurrence, walk, session mixture) to out[x] for the items x they
+ * touch, in sr_score_all's order; with mark, also ORs flag into mark[x] for
+ * every such x.  out may be NULL (only mark). */
+void sr_score_dense_vec(const sr_score_items_t *it, const sr_score_conf_t *c,
+                        const sr_score_user_t *u, float *v, float *scratch);
+void sr_score_dense_rows(const sr_score_items_t *it, const sr_score_conf_t *c, const float *v,
+                         const uint32_t *rows, size_t n, float *out);
+void sr_score_sparse(const sr_score_items_t *it, const sr_score_conf_t *c, const sr_score_user_t *u,
+                     float *out, uint8_t *mark, uint8_t flag);
+
 /* The blend features of n candidate items (cand[j] in 0..n_items-1) into
  * feat[j][SR_BLEND_NFEAT].  s is the user's s_u from sr_score_session.  Used
  * by the model's blend learner and the ranker's /v1/rank. */

@@ -475,6 +475,7 @@ sr_ranker_t *sr_ranker_new(const sr_conf_t *conf, char *errstr, size_t errstr_si
     memcpy(o.score.weight, be->mp.weight, sizeof(o.score.weight));
     o.score.recent_half_life_s = be->mp.recent_half_life_s;
     o.score.cooc_window = be->mp.cooc_window;
+    o.prune = sr_conf_bool(conf, "ranker.score.prune");
     o.get_user = store_get_user;
     o.opaque = be;
     sr_ranker_t *r = sr_ranker_alloc_(&o, errstr, errstr_size);

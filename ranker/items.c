@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "quant.h"
 #include "sr_err.h"
 
 #define ID_LEN_MAX 1024
@@ -21,6 +22,8 @@ typedef struct side {
     uint32_t n, cap;
     int dim;
     float *vec;
+    int8_t *q8;    /* n x dim int8 copy of vec (quant.h), 64-byte aligned */
+    float *qscale; /* n, its per-row scale */
     float *bias;
     float *logpop;
     float *count;
@@ -67,6 +70,8 @@ static uint32_t hash_num(int64_t num)
 static void side_free(side_t *s)
 {
     free(s->vec);
+    free(s->q8);
+    free(s->qscale);
     free(s->bias);
     free(s->logpop);
     free(s->count);
@@ -99,12 +104,19 @@ static int side_grow_rows(side_t *s, uint32_t want)
     if (s->n) memcpy(vec, s->vec, (size_t)s->n * rowb);
     free(s->vec);
     s->vec = vec;
+    size_t qbytes = ((size_t)cap * (size_t)s->dim + 63) / 64 * 64;
+    int8_t *q8 = aligned_alloc(64, qbytes);
+    if (!q8) return SR_ERR_NOMEM;
+    if (s->n) memcpy(q8, s->q8, (size_t)s->n * (size_t)s->dim);
+    free(s->q8);
+    s->q8 = q8;
 #define GROW_(field)                                                                               \
     do {                                                                                           \
         void *p_ = realloc(s->field, (size_t)cap * sizeof(*s->field));                             \
         if (!p_) return SR_ERR_NOMEM;                                                              \
         s->field = p_;                                                                             \
     } while (0)
+    GROW_(qscale);
     GROW_(bias);
     GROW_(logpop);
     GROW_(count);
@@ -251,6 +263,8 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         s->id_hash[i] = h;
         s->arena_len += u->id_len;
         memset(s->vec + (size_t)i * s->dim, 0, (size_t)s->dim * sizeof(float));
+        memset(s->q8 + (size_t)i * s->dim, 0, (size_t)s->dim);
+        s->qscale[i] = 0;
         s->bias[i] = 0;
         s->logpop[i] = -INFINITY;
         s->count[i] = 0;
@@ -263,7 +277,10 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         s->slots[j] = (uint32_t)i + 1;
         s->n++;
     }
-    if (u->vec) memcpy(s->vec + (size_t)i * s->dim, u->vec, (size_t)s->dim * sizeof(float));
+    if (u->vec) {
+        memcpy(s->vec + (size_t)i * s->dim, u->vec, (size_t)s->dim * sizeof(float));
+        s->qscale[i] = sr_quant_row_(u->vec, s->dim, s->q8 + (size_t)i * s->dim);
+    }
     if (u->set_bias) s->bias[i] = u->bias;
     if (u->set_logpop) s->logpop[i] = u->logpop;
     if (u->set_count) s->count[i] = u->count;
@@ -327,6 +344,8 @@ int sr_items_enter(sr_items_t *it, sr_items_view_t *v)
     v->n = s->n;
     v->dim = s->dim;
     v->vec = s->vec;
+    v->q8 = s->q8;
+    v->qscale = s->qscale;
     v->bias = s->bias;
     v->logpop = s->logpop;
     v->count = s->count;

@@ -50,6 +50,7 @@ void sr_ranker_opts_init(sr_ranker_opts_t *o)
     o->score.recent_half_life_s = p.recent_half_life_s;
     o->score.cooc_window = p.cooc_window;
     o->score.pop_offset = 0;
+    o->prune = 1;
 }
 
 sr_ranker_t *sr_ranker_alloc_(const sr_ranker_opts_t *o, char *errstr, size_t errstr_size)
@@ -92,6 +93,11 @@ static void scratch_free(sr_scratch_t *s)
     free(s->top);
     free(s->uvec);
     free(s->kscratch);
+    free(s->vvec);
+    free(s->w16);
+    free(s->cand);
+    free(s->ucand);
+    free(s->cs);
     free(s);
 }
 
@@ -196,7 +202,9 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
         if (!s) return NULL;
         s->uvec = malloc((size_t)r->dim * sizeof(float));
         s->kscratch = malloc(2 * (size_t)r->dim * sizeof(float));
-        if (!s->uvec || !s->kscratch) {
+        s->vvec = malloc((size_t)r->dim * sizeof(float));
+        s->w16 = malloc((size_t)r->dim * sizeof(int16_t));
+        if (!s->uvec || !s->kscratch || !s->vvec || !s->w16) {
             scratch_free(s);
             return NULL;
         }
@@ -205,8 +213,20 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
         uint32_t cap = n + n / 4 + 64;
         float *sc = realloc(s->scores, (size_t)cap * sizeof(float));
         if (sc) s->scores = sc;
-        uint8_t *sk = sc ? calloc(cap, 1) : NULL;
+        /* +8: stage one reads the flags eight at a time */
+        uint8_t *sk = sc ? calloc((size_t)cap + 8, 1) : NULL;
         if (!sc || !sk) {
+            scratch_free(s);
+            return NULL;
+        }
+        free(s->cand);
+        free(s->ucand);
+        free(s->cs);
+        s->cand = malloc((size_t)cap * sizeof(*s->cand));
+        s->ucand = malloc((size_t)cap * sizeof(*s->ucand));
+        s->cs = malloc((size_t)cap * sizeof(*s->cs));
+        if (!s->cand || !s->ucand || !s->cs) {
+            free(sk);
             scratch_free(s);
             return NULL;
         }
@@ -340,6 +360,56 @@ static void pop_scores(const sr_score_conf_t *c, float *s, size_t n)
         s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
 }
 
+/* The personal top-k of recommend in two stages (quant.h); the same rows
+ * and scores as sr_score_all + sr_topk over sc->skip.  Returns the number
+ * written to sc->idx / sc->top, or -1 when it cannot bound the user's
+ * vector (not finite): then the caller does the full pass. */
+static long recommend_pruned(const sr_items_view_t *v, const sr_score_conf_t *c,
+                             const sr_score_user_t *su, sr_scratch_t *sc, size_t kk)
+{
+    sr_score_items_t it;
+    sr_items_score_items(v, &it);
+    sr_score_dense_vec(&it, c, su, sc->vvec, sc->kscratch);
+    sr_quant_user_t qu;
+    if (sr_quant_user_(sc->vvec, v->dim, sc->w16, &qu) < 0) return -1;
+    /* bit 1: the rows the sparse terms will change; they are always
+     * rescored and never bound the threshold */
+    sr_score_sparse(&it, c, su, NULL, sc->skip, 2);
+    sr_quant_scan_t a = {
+        .n = v->n,
+        .dim = v->dim,
+        .codes = v->q8,
+        .scale = v->qscale,
+        .bias = v->bias,
+        .logpop = v->logpop,
+        .wb = c->blend[SR_F_BIAS],
+        .wp = c->blend[SR_F_POP],
+        .off = c->pop_offset,
+        .pop_floor = SR_POP_FLOOR,
+    };
+    float tau;
+    size_t nc = sr_quant_scan_(&a, &qu, sc->skip, kk, sc->top, sc->cand, sc->ucand, &tau);
+    size_t m = 0;
+    for (size_t j = 0; j < nc; j++) {
+        uint32_t i = sc->cand[j];
+        uint8_t f = sc->skip[i];
+        sc->skip[i] = f & 1;
+        if (f & 1) {
+            sc->scores[i] = 0; /* excluded: the sparse pass may still add to it */
+            continue;
+        }
+        if ((f & 2) || !(sc->ucand[j] < tau)) sc->cand[m++] = i;
+    }
+    sr_score_dense_rows(&it, c, sc->vvec, sc->cand, m, sc->scores);
+    sr_score_sparse(&it, c, su, sc->scores, NULL, 0);
+    for (size_t j = 0; j < m; j++)
+        sc->cs[j] = sc->scores[sc->cand[j]];
+    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
+    for (size_t j = 0; j < got; j++)
+        sc->idx[j] = sc->cand[sc->idx[j]];
+    return (long)got;
+}
+
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
                         sr_exclude_t exclude, sr_ranker_result_t *out)
 {
@@ -364,10 +434,15 @@ int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_
                 sc->skip[sc->srec[j].item] = 1;
     size_t got;
     if (uc.personal) {
-        sr_score_items_t it;
-        sr_items_score_items(&v, &it);
-        sr_score_all(&it, &c, &uc.su, sc->scores, sc->kscratch);
-        got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
+        long pg = r->o.prune && kk ? recommend_pruned(&v, &c, &uc.su, sc, kk) : -1;
+        if (pg >= 0) {
+            got = (size_t)pg;
+        } else {
+            sr_score_items_t it;
+            sr_items_score_items(&v, &it);
+            sr_score_all(&it, &c, &uc.su, sc->scores, sc->kscratch);
+            got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
+        }
         out->source = SR_SOURCE_PERSONAL;
     } else {
         got = sr_topk(v.logpop, v.n, kk, sc->skip, sc->idx, sc->top);

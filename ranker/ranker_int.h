@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "quant.h"
 #include "sr_items.h"
 #include "sr_ranker.h"
 
@@ -20,6 +21,13 @@ typedef struct sr_scratch {
     size_t kcap;
     float *uvec;     /* dim */
     float *kscratch; /* 2 * dim, for the scoring kernel */
+    /* two-stage recommend: the dense vector, its int16 copy, the rows
+     * stage one keeps and their upper bounds, then their exact scores */
+    float *vvec;    /* dim */
+    int16_t *w16;   /* dim */
+    uint32_t *cand; /* cap */
+    float *ucand;   /* cap */
+    float *cs;      /* cap */
     sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
     sr_score_recent_t srec[SR_RANKER_RECENT_MAX];
 } sr_scratch_t;

@@ -1,7 +1,8 @@
 /* The ranker's in-memory item catalogue: ids, the contiguous item matrix
- * (n x dim float32, row-major, 64-byte aligned, BLAS-ready), biases and
- * popularity, updated by one writer (the update-stream follower) while many
- * request threads read it without ever blocking.
+ * (n x dim float32, row-major, 64-byte aligned, BLAS-ready) with an int8
+ * copy for the ranker's first scoring stage, biases and popularity,
+ * updated by one writer (the update-stream follower) while many request
+ * threads read it without ever blocking.
  *
  * Why "left-right" and not a fresh copy per update: the update stream
  * delivers a handful of changed items every few milliseconds, and copying a
@@ -31,7 +32,11 @@ typedef struct sr_items_s sr_items_t;
 typedef struct sr_items_view {
     uint32_t n; /* items 0..n-1 */
     int dim;
-    const float *vec;    /* n x dim, row i at vec + i*dim */
+    const float *vec; /* n x dim, row i at vec + i*dim */
+    /* int8 copy of vec, row i ~ qscale[i] * q8[i*dim..] (ranker/quant.h);
+     * kept with vec on every update */
+    const int8_t *q8;
+    const float *qscale;
     const float *bias;   /* n */
     const float *logpop; /* n, log of (scaled) popularity, -inf when none */
     const float *count;  /* n, occurrences (co-occurrence normalisation) */

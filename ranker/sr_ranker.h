@@ -79,6 +79,11 @@ typedef struct sr_ranker_opts {
     /* The model's blend (sr_score.h).  Redis-backed rankers replace blend[]
      * and pop_offset with the trainer's learned values as they change. */
     sr_score_conf_t score;
+    /* Two-stage recommend (ranker/quant.h): score every item from an int8
+     * copy of the item matrix with an error bound, then only the items
+     * that may make the top K in float.  Same answer as the full pass, to
+     * the bit; 0 turns it off (ranker.score.prune). */
+    int prune;
 } sr_ranker_opts_t;
 
 /* dim 32, no user source, and the model's initial blend and default
