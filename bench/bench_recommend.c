@@ -17,25 +17,12 @@
 #include <time.h>
 
 #include "sr_ranker.h"
+#include "bench_util.h"
 
 #define DIM 32
 #define USERS 1000
 #define RECENT 20
 #define NOW_MS 1700000000000LL
-
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static double urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float nrand(void)
-{
-    double u = urand() + 1e-12, v = urand();
-    return (float)(sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v));
-}
 
 typedef struct user {
     float vec[DIM];
@@ -64,19 +51,6 @@ static int64_t now_ms(void *opaque)
 {
     (void)opaque;
     return NOW_MS;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static double pct(double *v, size_t n, double p)

@@ -32,20 +32,7 @@
 #include <unistd.h>
 
 #include "sr_store.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
-static double urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float nrand(void)
-{
-    double u = urand() + 1e-12, v = urand();
-    return (float)(sqrt(-2 * log(u)) * cos(2 * M_PI * v));
-}
+#include "bench_util.h"
 
 static const char *arg(int argc, char **argv, const char *name, const char *def)
 {
@@ -278,12 +265,6 @@ static void *work(void *arg)
     free(req);
     free(buf);
     return NULL;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int load(int argc, char **argv)

@@ -23,24 +23,12 @@
 #include <hiredis/hiredis.h>
 
 #include "sr_store.h"
+#include "bench_util.h"
 
 extern char **environ;
 
 #define K 32
 #define NR 20
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static double median(double *v, int n)
 {

@@ -34,6 +34,7 @@
 #include "metrics.pb-c.h"
 #include "sr_event.h"
 #include "sr_event_codec.h"
+#include "bench_util.h"
 
 extern char **environ;
 
@@ -115,12 +116,6 @@ static double jnum(const char *json, const char *key)
     snprintf(k, sizeof(k), "\"%s\":", key);
     const char *p = strstr(json, k);
     return p ? atof(p + strlen(k)) : -1;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static double median(double *v, int n)
