@@ -218,8 +218,11 @@ static int spawn_streamrec(up_t *up, const char *name, const char *cmd, char *co
 
 /* ---- readiness probes --------------------------------------------------- */
 
-/* Sends req to 127.0.0.1:port and reads the first bytes of the answer. */
-static int tcp_ask(const char *host, int port, const char *req, char *buf, size_t size)
+/* Sends req to host:port and reads the answer into buf (NUL-terminated):
+ * the first bytes only, or with whole set everything until the peer closes
+ * (an HTTP/1.0 answer may come in several reads; a Redis PING's peer never
+ * closes), the buffer is full or 1 s has passed. */
+static int tcp_ask(const char *host, int port, const char *req, int whole, char *buf, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -228,8 +231,6 @@ static int tcp_ask(const char *host, int port, const char *req, char *buf, size_
     int rc = -1;
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
         write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
-        /* HTTP/1.0 and Redis inline answers may come in several reads:
-         * read until the peer closes, the buffer is full or 1 s passed. */
         size_t n = 0;
         long long deadline = sr_mono_ms() + 1000;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -239,7 +240,7 @@ static int tcp_ask(const char *host, int port, const char *req, char *buf, size_
             ssize_t r = read(fd, buf + n, size - 1 - n);
             if (r <= 0) break;
             n += (size_t)r;
-            if (strncmp(req, "GET ", 4) != 0) break; /* one answer is enough */
+            if (!whole) break;
         }
         if (n > 0) {
             buf[n] = '\0';
@@ -282,7 +283,7 @@ static void example_items(const char *host, int port, char ex[3][64], int timeou
     while (sr_mono_ms() < deadline && !up_stop) {
         char got[3][64];
         int n = 0;
-        if (tcp_ask(host, port, "GET /v1/popular?k=3 HTTP/1.0\r\n\r\n", buf, sizeof(buf)) == 0) {
+        if (tcp_ask(host, port, "GET /v1/popular?k=3 HTTP/1.0\r\n\r\n", 1, buf, sizeof(buf)) == 0) {
             const char *p = buf;
             while (n < 3 && (p = strstr(p, "\"item\":\""))) {
                 p += 8;
@@ -308,7 +309,7 @@ static int wait_answer(child_t *c, const char *host, int port, const char *req, 
     long long deadline = sr_mono_ms() + timeout_ms;
     char buf[256];
     while (sr_mono_ms() < deadline && !up_stop) {
-        if (tcp_ask(host, port, req, buf, sizeof(buf)) == 0 && strstr(buf, want)) return 0;
+        if (tcp_ask(host, port, req, 0, buf, sizeof(buf)) == 0 && strstr(buf, want)) return 0;
         if (c && !child_alive(c)) return -1;
         usleep(50000);
     }
