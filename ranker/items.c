@@ -364,6 +364,43 @@ int32_t sr_items_find(const sr_items_view_t *v, const char *id, size_t len)
     return side_find(v->priv_, id, len, hash_bytes(id, len));
 }
 
+void sr_items_find_many(const sr_items_view_t *v, const char *const *ids, const size_t *lens,
+                        size_t n, int32_t *out)
+{
+    const side_t *s = v->priv_;
+    enum { CHUNK = 32 };
+    uint32_t h[CHUNK];
+    if (!s->nslots) {
+        for (size_t j = 0; j < n; j++)
+            out[j] = -1;
+        return;
+    }
+    /* Each lookup is a chain of dependent cache misses (slot, then the
+     * row's hash, length and offset, then the id bytes): walk a chunk of
+     * them one step at a time, prefetching the next step of all, so the
+     * misses overlap instead of queueing one after another. */
+    for (size_t b = 0; b < n; b += CHUNK) {
+        size_t m = n - b < CHUNK ? n - b : CHUNK;
+        for (size_t j = 0; j < m; j++) {
+            h[j] = hash_bytes(ids[b + j], lens[b + j]);
+            __builtin_prefetch(&s->slots[h[j] & (s->nslots - 1)]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            uint32_t e = s->slots[h[j] & (s->nslots - 1)];
+            if (!e) continue;
+            __builtin_prefetch(&s->id_hash[e - 1]);
+            __builtin_prefetch(&s->id_len[e - 1]);
+            __builtin_prefetch(&s->id_off[e - 1]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            uint32_t e = s->slots[h[j] & (s->nslots - 1)];
+            if (e) __builtin_prefetch(s->arena + s->id_off[e - 1]);
+        }
+        for (size_t j = 0; j < m; j++)
+            out[b + j] = side_find(s, ids[b + j], lens[b + j], h[j]);
+    }
+}
+
 int32_t sr_items_find_num(const sr_items_view_t *v, int64_t num)
 {
     return side_find_num(v->priv_, num);

@@ -98,6 +98,10 @@ static void scratch_free(sr_scratch_t *s)
     free(s->cand);
     free(s->ucand);
     free(s->cs);
+    free(s->rows);
+    free(s->found);
+    free(s->rcand);
+    free(s->rcs);
     free(s);
 }
 
@@ -211,8 +215,13 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
     }
     if (s->cap < n) {
         uint32_t cap = n + n / 4 + 64;
-        float *sc = realloc(s->scores, (size_t)cap * sizeof(float));
-        if (sc) s->scores = sc;
+        /* zeroed, not realloc'd: /v1/rank's sparse pass adds to rows it
+         * never reads, which must hold some value */
+        float *sc = calloc(cap, sizeof(float));
+        if (sc) {
+            free(s->scores);
+            s->scores = sc;
+        }
         /* +8: stage one reads the flags eight at a time */
         uint8_t *sk = sc ? calloc((size_t)cap + 8, 1) : NULL;
         if (!sc || !sk) {
@@ -246,6 +255,23 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
         s->kcap = k;
     }
     return s;
+}
+
+/* Room for n per-candidate rows (/v1/rank); 0 or SR_ERR_NOMEM. */
+static int scratch_rows(sr_scratch_t *s, size_t n)
+{
+    if (s->ncap >= n) return 0;
+    size_t cap = n + n / 4 + 16;
+    free(s->rows);
+    free(s->found);
+    free(s->rcand);
+    free(s->rcs);
+    s->rows = malloc(cap * sizeof(*s->rows));
+    s->found = malloc(cap * sizeof(*s->found));
+    s->rcand = malloc(cap * sizeof(*s->rcand));
+    s->rcs = malloc(cap * sizeof(*s->rcs));
+    s->ncap = s->rows && s->found && s->rcand && s->rcs ? cap : 0;
+    return s->ncap ? 0 : SR_ERR_NOMEM;
 }
 
 static void scratch_put(sr_ranker_t *r, sr_scratch_t *s)
@@ -458,17 +484,12 @@ done:
     return rc;
 }
 
-typedef struct rank_row {
-    float s;
-    uint32_t pos;
-    int known;
-} rank_row_t;
-
 static int cmp_rank(const void *a, const void *b)
 {
-    const rank_row_t *x = a, *y = b;
-    if (x->known != y->known) return x->known ? -1 : 1;
-    if (x->known && x->s != y->s) return x->s > y->s ? -1 : 1;
+    const sr_rank_row_t *x = a, *y = b;
+    int kx = x->idx >= 0, ky = y->idx >= 0;
+    if (kx != ky) return kx ? -1 : 1;
+    if (kx && x->s != y->s) return x->s > y->s ? -1 : 1;
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
@@ -484,38 +505,44 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
     int64_t now = query_conf(r, &c);
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
-    sr_scratch_t *sc = scratch_get(r, 0, 1);
-    rank_row_t *rows = malloc((n ? n : 1) * sizeof(*rows));
-    int32_t *cand = malloc((n ? n : 1) * sizeof(*cand));
-    float *cs = malloc((n ? n : 1) * sizeof(*cs));
+    /* n_items scores: the sparse pass adds to the rows it touches */
+    sr_scratch_t *sc = scratch_get(r, v.n, 1);
     int rc = SR_ERR_NOMEM;
-    if (!sc || !rows || !cand || !cs) goto done;
+    if (!sc || scratch_rows(sc, n)) goto done;
     uctx_t uc;
     rc = load_user(r, &v, user, user_len, now, sc, &uc);
     if (rc < 0) goto done;
     out->source = uc.personal ? SR_SOURCE_PERSONAL : SR_SOURCE_POPULAR;
+    sr_items_find_many(&v, items, lens, n, sc->found);
     size_t nk = 0;
-    for (size_t j = 0; j < n; j++) {
-        int32_t i = sr_items_find(&v, items[j], lens[j]);
-        rows[j].pos = (uint32_t)j;
-        rows[j].known = i >= 0;
-        rows[j].s = 0;
-        if (i >= 0) cand[nk++] = i;
-    }
+    for (size_t j = 0; j < n; j++)
+        if (sc->found[j] >= 0) sc->rcand[nk++] = (uint32_t)sc->found[j];
     if (uc.personal) {
+        /* The full pass's pieces (sr_score.h) on the candidates' rows only:
+         * a candidate gets the bits /v1/recommend gives it, and the sparse
+         * terms cost O(recent items), not O(candidates x recent items). */
         sr_score_items_t it;
         sr_items_score_items(&v, &it);
-        sr_score_candidates(&it, &c, &uc.su, cand, nk, cs, sc->kscratch);
+        sr_score_dense_vec(&it, &c, &uc.su, sc->vvec, sc->kscratch);
+        sr_score_dense_rows(&it, &c, sc->vvec, sc->rcand, nk, sc->scores);
+        sr_score_sparse(&it, &c, &uc.su, sc->scores, NULL, 0);
+        for (size_t j = 0; j < nk; j++)
+            sc->rcs[j] = sc->scores[sc->rcand[j]];
     } else {
         for (size_t j = 0; j < nk; j++)
-            cs[j] = v.logpop[cand[j]];
-        pop_scores(&c, cs, nk);
+            sc->rcs[j] = v.logpop[sc->rcand[j]];
+        pop_scores(&c, sc->rcs, nk);
     }
-    for (size_t j = 0, t = 0; j < n; j++)
-        if (rows[j].known) {
-            float s = cs[t++];
+    sr_rank_row_t *rows = sc->rows;
+    for (size_t j = 0, t = 0; j < n; j++) {
+        rows[j].pos = (uint32_t)j;
+        rows[j].idx = sc->found[j];
+        rows[j].s = 0;
+        if (rows[j].idx >= 0) {
+            float s = sc->rcs[t++];
             rows[j].s = s == s ? s : -INFINITY;
         }
+    }
     qsort(rows, n, sizeof(*rows), cmp_rank);
     size_t bytes = 1;
     for (size_t j = 0; j < n; j++)
@@ -535,15 +562,12 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
         out->items[j].id = p;
         out->items[j].id_len = lens[src];
         out->items[j].score = rows[j].s;
-        out->items[j].unknown = !rows[j].known;
+        out->items[j].unknown = rows[j].idx < 0;
         p += lens[src] + 1;
     }
     out->n = n;
     rc = 0;
 done:
-    free(rows);
-    free(cand);
-    free(cs);
     if (sc) scratch_put(r, sc);
     sr_items_leave(r->items, tok);
     return rc;

@@ -499,20 +499,61 @@ Test(score, rank_scores_equal_recommend_scores)
     u->has_vec = 1;
     for (int d = 0; d < DIM; d++)
         u->vec[d] = frand();
-    add_recent(u, "i7", 100, SR_RANKER_CLICK);
+    add_recent(u, "i7", 9000, SR_RANKER_CLICK);
+    add_recent(u, "i3", 5000, SR_RANKER_PURCHASE);
+    add_recent(u, "i7", 100, SR_RANKER_VIEW);
     sr_ranker_result_t rec, rk;
-    cr_assert_eq(sr_ranker_recommend(r, "carol", 5, 5, SR_EXCLUDE_NONE, &rec), 0);
-    const char *cand[5];
-    size_t cl[5];
-    for (int j = 0; j < 5; j++) {
-        cand[4 - j] = rec.items[j].id; /* reversed */
-        cl[4 - j] = rec.items[j].id_len;
+    cr_assert_eq(sr_ranker_recommend(r, "carol", 5, N, SR_EXCLUDE_NONE, &rec), 0);
+    const char *cand[N];
+    size_t cl[N];
+    for (int j = 0; j < N; j++) {
+        cand[N - 1 - j] = rec.items[j].id; /* reversed */
+        cl[N - 1 - j] = rec.items[j].id_len;
     }
-    cr_assert_eq(sr_ranker_rank(r, "carol", 5, cand, cl, 5, &rk), 0);
-    for (int j = 0; j < 5; j++) {
+    cr_assert_eq(sr_ranker_rank(r, "carol", 5, cand, cl, N, &rk), 0);
+    /* the same pieces of the same kernel: the same bits, recent items
+     * (sparse terms) included */
+    for (int j = 0; j < N; j++) {
         cr_assert_str_eq(rk.items[j].id, rec.items[j].id);
-        cr_assert_float_eq(rk.items[j].score, rec.items[j].score,
-                           1e-4 * (1 + fabsf(rec.items[j].score)));
+        cr_assert_eq(memcmp(&rk.items[j].score, &rec.items[j].score, sizeof(float)), 0,
+                     "%s: %.9g vs %.9g", rk.items[j].id, rk.items[j].score, rec.items[j].score);
+    }
+    sr_ranker_result_free(&rec);
+    sr_ranker_result_free(&rk);
+    sr_ranker_destroy(r);
+}
+
+Test(score, rank_more_candidates_than_catalogue_items)
+{
+    reset_src();
+    sr_ranker_t *r = new_ranker();
+    enum { N = 3, C = 300 };
+    static float vecs[N * DIM], bias[N], pop[N];
+    fill_items(r, N, vecs, bias, pop);
+    fake_user_t *u = &src.users[src.n++];
+    u->id = "dave";
+    u->has_vec = 1;
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
+    add_recent(u, "i1", 100, SR_RANKER_CLICK);
+    static const char *cand[C];
+    static size_t cl[C];
+    for (int j = 0; j < C; j++) {
+        cand[j] = j % 4 == 3 ? "nope" : (const char *[]){"i0", "i1", "i2"}[j % 4];
+        cl[j] = strlen(cand[j]);
+    }
+    sr_ranker_result_t rk, rec;
+    cr_assert_eq(sr_ranker_rank(r, "dave", 4, cand, cl, C, &rk), 0);
+    cr_assert_eq(sr_ranker_recommend(r, "dave", 4, N, SR_EXCLUDE_NONE, &rec), 0);
+    cr_assert_eq(rk.n, C);
+    /* each known item C/4 times in a row, best first, then the unknown */
+    for (int j = 0; j < C; j++) {
+        if (j < 3 * C / 4) {
+            cr_assert_str_eq(rk.items[j].id, rec.items[j / (C / 4)].id, "pos %d", j);
+            cr_assert_eq(rk.items[j].score, rec.items[j / (C / 4)].score);
+        } else {
+            cr_assert(rk.items[j].unknown, "pos %d", j);
+        }
     }
     sr_ranker_result_free(&rec);
     sr_ranker_result_free(&rk);
