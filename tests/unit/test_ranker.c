@@ -1039,3 +1039,48 @@ Test(items, neighbours_resolve_within_a_batch_and_feed_the_kernel)
     }
     sr_items_destroy(it);
 }
+
+/* The answers are written by hand (api.c); they must be the bytes
+ * jansson's json_dumps gave: escapes, non-ASCII, number formats. */
+Test(api, written_answer_is_what_jansson_would_write)
+{
+    reset_src();
+    sr_ranker_t *r = new_ranker();
+    const char *ids[] = {"q\"uo\\te", "tab\there", "ctl\x01\x1f", "caf\xc3\xa9", "big", "zero"};
+    size_t lens[6];
+    for (int j = 0; j < 6; j++)
+        lens[j] = strlen(ids[j]);
+    float pop[] = {1.5e-7f, 50.0f, 3.25e12f, 1.0f / 3.0f, 1e30f, 0.0f};
+    cr_assert_eq(sr_ranker_upsert_items(r, ids, lens, 6, NULL, NULL, pop), 0);
+    sr_api_limits_t lim = {.k_max = 100, .candidates_max = 10, .body_max = 4096, .id_max = 16};
+    sr_api_t *a = sr_api_new(r, &lim);
+    sr_ranker_result_t res;
+    cr_assert_eq(sr_ranker_popular(r, 6, &res), 0);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < res.n; i++) {
+        json_t *s = json_stringn(res.items[i].id, res.items[i].id_len);
+        json_array_append_new(arr, isfinite(res.items[i].score)
+                                       ? json_pack("{s:o,s:f}", "item", s, "score",
+                                                   (double)res.items[i].score)
+                                       : json_pack("{s:o,s:n}", "item", s, "score"));
+    }
+    sr_ranker_result_free(&res);
+    sr_api_param_t p = {.key = "k", .value = "6", .value_len = 1};
+    sr_api_request_t req = {.method = "GET", .path = "/v1/popular", .params = &p, .n_params = 1};
+    sr_api_response_t resp;
+    sr_api_handle(a, &req, &resp);
+    cr_assert_eq(resp.status, 200);
+    const char *t = strstr(resp.body, ",\"took_us\":");
+    cr_assert_not_null(t);
+    json_t *want = json_pack("{s:s,s:o,s:I}", "source", "popular", "items", arr, "took_us",
+                             (json_int_t)atoll(t + 11));
+    char *ws = json_dumps(want, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    cr_assert_eq(resp.body_len, strlen(ws));
+    cr_assert_eq(memcmp(resp.body, ws, resp.body_len), 0, "%.*s\nvs\n%s", (int)resp.body_len,
+                 resp.body, ws);
+    free(ws);
+    json_decref(want);
+    sr_api_response_free(&resp);
+    sr_api_destroy(a);
+    sr_ranker_destroy(r);
+}
