@@ -606,12 +606,186 @@ static void h_recommend(sr_api_t *a, const sr_api_request_t *req, sr_api_respons
     sr_ranker_result_free(&res);
 }
 
+/* ---- the /v1/rank body's fast path (sr_api.h) ---- */
+
+void sr_api_rank_body_free(sr_api_rank_body_t *b)
+{
+    if (!b) return;
+    free(b->ids);
+    free(b->lens);
+    memset(b, 0, sizeof(*b));
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string without escapes or control characters, valid UTF-8; returns
+ * the position after it, or NULL (not for the fast path). */
+static const char *plain_string(const char *p, const char *end, const char **s, size_t *len)
+{
+    if (p == end || *p != '"') return NULL;
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        if (*q == '\\' || (unsigned char)*q < 0x20) return NULL;
+        q++;
+    }
+    if (q == end || !sr_api_utf8_valid(p, (size_t)(q - p))) return NULL;
+    *s = p;
+    *len = (size_t)(q - p);
+    return q + 1;
+}
+
+static int body_push(sr_api_rank_body_t *b, const char *s, size_t len)
+{
+    if (b->n == b->cap_) {
+        size_t cap = b->cap_ ? 2 * b->cap_ : 256;
+        const char **ids = realloc(b->ids, cap * sizeof(*ids));
+        if (ids) b->ids = ids;
+        size_t *lens = ids ? realloc(b->lens, cap * sizeof(*lens)) : NULL;
+        if (!lens) return SR_ERR_NOMEM;
+        b->lens = lens;
+        b->cap_ = cap;
+    }
+    b->ids[b->n] = s;
+    b->lens[b->n++] = len;
+    return 0;
+}
+
+int sr_api_parse_rank_body(const char *body, size_t len, sr_api_rank_body_t *out)
+{
+    enum { MEMBERS_MAX = 16 };
+    memset(out, 0, sizeof(*out));
+    const char *p = body, *end = body + len;
+    const char *keys[MEMBERS_MAX];
+    size_t klens[MEMBERS_MAX], nk = 0;
+    int have_user = 0, have_items = 0;
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{') return 0;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') return 0; /* no user: jansson words it */
+    for (;;) {
+        const char *k;
+        size_t kl;
+        if (nk == MEMBERS_MAX || !(p = plain_string(p, end, &k, &kl))) goto other;
+        for (size_t j = 0; j < nk; j++)
+            if (klens[j] == kl && memcmp(keys[j], k, kl) == 0) goto other; /* duplicate */
+        keys[nk] = k;
+        klens[nk++] = kl;
+        int is_user = kl == 4 && memcmp(k, "user", 4) == 0;
+        int is_items = kl == 5 && memcmp(k, "items", 5) == 0;
+        p = skip_ws(p, end);
+        if (p == end || *p++ != ':') goto other;
+        p = skip_ws(p, end);
+        if (p < end && *p == '"') {
+            const char *v;
+            size_t vl;
+            if (is_items || !(p = plain_string(p, end, &v, &vl))) goto other;
+            if (is_user) {
+                out->user = v;
+                out->user_len = vl;
+                have_user = 1;
+            }
+        } else if (p < end && *p == '[') {
+            if (is_user) goto other;
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == ']') {
+                p++;
+            } else {
+                for (;;) {
+                    const char *v;
+                    size_t vl;
+                    if (!(p = plain_string(p, end, &v, &vl))) goto other;
+                    if (is_items && body_push(out, v, vl)) {
+                        sr_api_rank_body_free(out);
+                        return SR_ERR_NOMEM;
+                    }
+                    p = skip_ws(p, end);
+                    if (p < end && *p == ',') {
+                        p = skip_ws(p + 1, end);
+                        continue;
+                    }
+                    if (p < end && *p == ']') {
+                        p++;
+                        break;
+                    }
+                    goto other;
+                }
+            }
+            have_items |= is_items;
+        } else {
+            goto other;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') {
+            p++;
+            break;
+        }
+        goto other;
+    }
+    if (skip_ws(p, end) != end || !have_user || !have_items) goto other;
+    return 1;
+other:
+    sr_api_rank_body_free(out);
+    return 0;
+}
+
+static void rank_answer(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp,
+                        int64_t t0, const char *user, size_t user_len, const char **ids,
+                        const size_t *lens, size_t n)
+{
+    sr_ranker_result_t res;
+    int rc = sr_ranker_rank(a->r, user, user_len, ids, lens, n, &res);
+    if (ranker_error(a->r, rc, resp)) return;
+    set_result(resp, "user", user, user_len, source_name(res.source), &res, 1, took_us(req, t0));
+    sr_ranker_result_free(&res);
+}
+
+static int too_many(const sr_api_t *a, size_t n, sr_api_response_t *resp)
+{
+    if (n <= (size_t)a->lim.candidates_max) return 0;
+    set_error(resp, 400, "too many candidates: %zu (at most %d)", n, a->lim.candidates_max);
+    return -1;
+}
+
+static int check_item(const sr_api_t *a, size_t i, const char *id, size_t len,
+                      sr_api_response_t *resp)
+{
+    char what[32];
+    snprintf(what, sizeof(what), "items[%zu]", i);
+    return check_id(a, what, id, len, resp);
+}
+
 static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp, int64_t t0)
 {
     qarg_t none[1];
     if (bind_params(req, none, 0, resp)) return;
     if (req->body_len == 0) {
         set_error(resp, 400, "missing JSON body {\"user\":...,\"items\":[...]}");
+        return;
+    }
+    /* The common body without a JSON tree (200 strings would be 200
+     * allocations); anything else, errors included, goes through jansson
+     * below, with the same checks in the same order. */
+    sr_api_rank_body_t fb;
+    int fast = sr_api_parse_rank_body(req->body, req->body_len, &fb);
+    if (fast < 0) {
+        set_error(resp, 500, "out of memory");
+        return;
+    }
+    if (fast) {
+        int bad = check_id(a, "user", fb.user, fb.user_len, resp) || too_many(a, fb.n, resp);
+        for (size_t i = 0; !bad && i < fb.n; i++)
+            bad = check_item(a, i, fb.ids[i], fb.lens[i], resp);
+        if (!bad) rank_answer(a, req, resp, t0, fb.user, fb.user_len, fb.ids, fb.lens, fb.n);
+        sr_api_rank_body_free(&fb);
         return;
     }
     json_error_t jerr;
@@ -647,10 +821,7 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
         goto out;
     }
     size_t n = json_array_size(items);
-    if (n > (size_t)a->lim.candidates_max) {
-        set_error(resp, 400, "too many candidates: %zu (at most %d)", n, a->lim.candidates_max);
-        goto out;
-    }
+    if (too_many(a, n, resp)) goto out;
     ids = malloc((n ? n : 1) * sizeof(*ids));
     lens = malloc((n ? n : 1) * sizeof(*lens));
     if (!ids || !lens) {
@@ -663,19 +834,11 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
             set_error(resp, 400, "items[%zu] must be a string", i);
             goto out;
         }
-        char what[32];
-        snprintf(what, sizeof(what), "items[%zu]", i);
         ids[i] = json_string_value(e);
         lens[i] = json_string_length(e);
-        if (check_id(a, what, ids[i], lens[i], resp)) goto out;
+        if (check_item(a, i, ids[i], lens[i], resp)) goto out;
     }
-    sr_ranker_result_t res;
-    int rc =
-        sr_ranker_rank(a->r, json_string_value(user), json_string_length(user), ids, lens, n, &res);
-    if (ranker_error(a->r, rc, resp)) goto out;
-    set_result(resp, "user", json_string_value(user), json_string_length(user),
-               source_name(res.source), &res, 1, took_us(req, t0));
-    sr_ranker_result_free(&res);
+    rank_answer(a, req, resp, t0, json_string_value(user), json_string_length(user), ids, lens, n);
 out:
     free(ids);
     free(lens);

@@ -523,6 +523,13 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
          * terms cost O(recent items), not O(candidates x recent items). */
         sr_score_items_t it;
         sr_items_score_items(&v, &it);
+        /* The kernel scores a row within its group of four (sr_score.h):
+         * fetch every candidate's group at once, not one miss at a time. */
+        for (size_t j = 0; j < nk; j++) {
+            const char *g = (const char *)(v.vec + (size_t)(sc->rcand[j] & ~3u) * (size_t)v.dim);
+            for (size_t o = 0; o < 4 * (size_t)v.dim * sizeof(float); o += 64)
+                __builtin_prefetch(g + o);
+        }
         sr_score_dense_vec(&it, &c, &uc.su, sc->vvec, sc->kscratch);
         sr_score_dense_rows(&it, &c, sc->vvec, sc->rcand, nk, sc->scores);
         sr_score_sparse(&it, &c, &uc.su, sc->scores, NULL, 0);

@@ -1084,3 +1084,87 @@ Test(api, written_answer_is_what_jansson_would_write)
     sr_api_destroy(a);
     sr_ranker_destroy(r);
 }
+
+/* 1 from the fast path must mean: jansson accepts the same bytes and reads
+ * the same user and items from them. */
+static void check_fast_agrees(const char *b, size_t len)
+{
+    sr_api_rank_body_t fb;
+    int r = sr_api_parse_rank_body(b, len, &fb);
+    cr_assert_geq(r, 0);
+    if (r == 0) {
+        cr_assert_null(fb.ids);
+        return;
+    }
+    json_error_t err;
+    json_t *doc = json_loadb(b, len, JSON_REJECT_DUPLICATES, &err);
+    cr_assert_not_null(doc, "fast path took what jansson refuses: %.*s (%s)", (int)len, b,
+                       err.text);
+    json_t *u = json_object_get(doc, "user"), *items = json_object_get(doc, "items");
+    cr_assert(json_is_string(u) && json_is_array(items), "%.*s", (int)len, b);
+    cr_assert_eq(json_string_length(u), fb.user_len);
+    cr_assert_eq(memcmp(json_string_value(u), fb.user, fb.user_len), 0);
+    cr_assert_eq(json_array_size(items), fb.n, "%.*s", (int)len, b);
+    for (size_t i = 0; i < fb.n; i++) {
+        json_t *e = json_array_get(items, i);
+        cr_assert(json_is_string(e));
+        cr_assert_eq(json_string_length(e), fb.lens[i]);
+        cr_assert_eq(memcmp(json_string_value(e), fb.ids[i], fb.lens[i]), 0);
+    }
+    json_decref(doc);
+    sr_api_rank_body_free(&fb);
+}
+
+Test(api, rank_body_fast_path_agrees_with_jansson)
+{
+    static const char *const plain[] = {
+        "{\"user\":\"u1\",\"items\":[\"a\",\"b\",\"caf\xc3\xa9\"]}",
+        " {\n\t\"items\" : [ ] , \"user\" : \"x y\" }\r\n",
+        "{\"user\":\"u\",\"other\":\"o\",\"items\":[\"a\"],\"more\":[\"p\",\"q\"]}",
+    };
+    for (size_t c = 0; c < sizeof(plain) / sizeof(plain[0]); c++) {
+        sr_api_rank_body_t fb;
+        cr_assert_eq(sr_api_parse_rank_body(plain[c], strlen(plain[c]), &fb), 1, "%s", plain[c]);
+        sr_api_rank_body_free(&fb);
+        check_fast_agrees(plain[c], strlen(plain[c]));
+    }
+    /* left to jansson: escapes, other types, duplicates, trailing bytes,
+     * invalid UTF-8, control characters, a missing field */
+    static const char *const other[] = {
+        "{\"user\":\"u\\n\",\"items\":[]}", "{\"user\":\"u\",\"items\":[1]}",
+        "{\"user\":\"u\",\"items\":[],\"user\":\"v\"}", "{\"user\":\"u\",\"items\":[]} x",
+        "{\"user\":\"\xff\",\"items\":[]}", "{\"user\":\"a\x01\",\"items\":[]}",
+        "{\"user\":\"u\"}", "{\"user\":[\"u\"],\"items\":[]}", "{\"user\":\"u\",\"items\":\"a\"}",
+        "[]", "", "{\"user\":\"u\",\"items\":[\"a\",]}", "{\"user\":\"u\",\"items\":[\"a\"],}",
+    };
+    for (size_t c = 0; c < sizeof(other) / sizeof(other[0]); c++) {
+        sr_api_rank_body_t fb;
+        cr_assert_eq(sr_api_parse_rank_body(other[c], strlen(other[c]), &fb), 0, "%s", other[c]);
+    }
+    /* mutations of the plain bodies */
+    static const char alphabet[] = "\"\\,:[]{} \tauX\x01\x80\xc3\xa9\xff" "0";
+    uint64_t x = 88172645463325252ULL;
+    for (int it = 0; it < 30000; it++) {
+        char b[128];
+        const char *src = plain[it % 3];
+        size_t len = strlen(src);
+        memcpy(b, src, len);
+        for (int m = 0; m < 1 + it % 3; m++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = (size_t)(x % len);
+            int op = (int)((x >> 32) % 3);
+            char ch = alphabet[(x >> 40) % (sizeof(alphabet) - 1)];
+            if (op == 0) {
+                b[at] = ch;
+            } else if (op == 1 && len > 1) {
+                memmove(b + at, b + at + 1, len - at - 1);
+                len--;
+            } else if (len < sizeof(b) - 1) {
+                memmove(b + at + 1, b + at, len - at);
+                b[at] = ch;
+                len++;
+            }
+        }
+        check_fast_agrees(b, len);
+    }
+}
