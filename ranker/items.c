@@ -24,6 +24,7 @@ typedef struct side {
     float *vec;
     int8_t *q8;    /* n x dim int8 copy of vec (quant.h), 64-byte aligned */
     float *qscale; /* n, its per-row scale */
+    float *norm;   /* n, the cosine's row norm (sr_items.h) */
     float *bias;
     float *logpop;
     float *count;
@@ -72,6 +73,7 @@ static void side_free(side_t *s)
     free(s->vec);
     free(s->q8);
     free(s->qscale);
+    free(s->norm);
     free(s->bias);
     free(s->logpop);
     free(s->count);
@@ -117,6 +119,7 @@ static int side_grow_rows(side_t *s, uint32_t want)
         s->field = p_;                                                                             \
     } while (0)
     GROW_(qscale);
+    GROW_(norm);
     GROW_(bias);
     GROW_(logpop);
     GROW_(count);
@@ -231,6 +234,13 @@ static int side_set_nbrs(side_t *s, const sr_item_update_t *u)
     return 0;
 }
 
+/* The norm sr_score_similar divides by, with its exact expression: the
+ * same function on the same floats gives the same bits. */
+static float row_norm(const float *q, int dim)
+{
+    return sqrtf(sr_dot(q, q, dim)) + 1e-12f;
+}
+
 /* Inserts or overwrites one item in a side no reader can see. */
 static int side_apply(side_t *s, const sr_item_update_t *u)
 {
@@ -265,6 +275,7 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         memset(s->vec + (size_t)i * s->dim, 0, (size_t)s->dim * sizeof(float));
         memset(s->q8 + (size_t)i * s->dim, 0, (size_t)s->dim);
         s->qscale[i] = 0;
+        s->norm[i] = row_norm(s->vec + (size_t)i * s->dim, s->dim);
         s->bias[i] = 0;
         s->logpop[i] = -INFINITY;
         s->count[i] = 0;
@@ -280,6 +291,7 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
     if (u->vec) {
         memcpy(s->vec + (size_t)i * s->dim, u->vec, (size_t)s->dim * sizeof(float));
         s->qscale[i] = sr_quant_row_(u->vec, s->dim, s->q8 + (size_t)i * s->dim);
+        s->norm[i] = row_norm(s->vec + (size_t)i * s->dim, s->dim);
     }
     if (u->set_bias) s->bias[i] = u->bias;
     if (u->set_logpop) s->logpop[i] = u->logpop;
@@ -346,6 +358,7 @@ int sr_items_enter(sr_items_t *it, sr_items_view_t *v)
     v->vec = s->vec;
     v->q8 = s->q8;
     v->qscale = s->qscale;
+    v->norm = s->norm;
     v->bias = s->bias;
     v->logpop = s->logpop;
     v->count = s->count;

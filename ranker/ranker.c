@@ -580,6 +580,67 @@ done:
     return rc;
 }
 
+/* sr_score_similar's score of row j for item x from the view: its exact
+ * expression, dot8 being sr_dot (sr_score.h), so the same bits. */
+static inline float cosine_row(const sr_items_view_t *v, int32_t x, uint32_t j)
+{
+    const float *qi = v->vec + (size_t)x * v->dim;
+    return sr_dot(qi, v->vec + (size_t)j * v->dim, v->dim) / (v->norm[x] * v->norm[j]);
+}
+
+/* The top k of /v1/similar in two stages (quant.h, cosine mode): the same
+ * rows and score bits as sr_score_similar + sr_topk.  Returns how many,
+ * or -1 when the item's vector cannot be bounded (not finite): then the
+ * caller does the full pass.  sc->skip is left all zero. */
+static long similar_pruned(const sr_items_view_t *v, int32_t x, sr_scratch_t *sc, size_t kk)
+{
+    sr_quant_user_t qu;
+    if (sr_quant_user_(v->vec + (size_t)x * v->dim, v->dim, sc->w16, &qu) < 0) return -1;
+    sr_score_items_t it;
+    sr_items_score_items(v, &it);
+    /* bit 1: the co-occurrence neighbours, whose score gets a second term:
+     * always rescored, never bounding the threshold (sr_score_similar adds
+     * the term to the neighbours it keeps, in list order) */
+    size_t nn = 0;
+    const sr_score_nbr_t *nb = NULL;
+    if (v->count[x] > 0) nb = it.nbrs(it.nbrs_opaque, x, &nn);
+    for (size_t e = 0; nb && e < nn; e++)
+        if (nb[e].item >= 0 && (uint32_t)nb[e].item < v->n && v->count[nb[e].item] > 0)
+            sc->skip[nb[e].item] |= 2;
+    sc->skip[x] |= 1;
+    sr_quant_scan_t a = {.n = v->n,
+                         .dim = v->dim,
+                         .codes = v->q8,
+                         .scale = v->qscale,
+                         .norm = v->norm,
+                         .inv_unorm = 1.0f / v->norm[x]};
+    float tau;
+    size_t nc = sr_quant_scan_(&a, &qu, sc->skip, kk, sc->top, sc->cand, sc->ucand, &tau);
+    size_t m = 0;
+    for (size_t j = 0; j < nc; j++) {
+        uint32_t i = sc->cand[j];
+        uint8_t f = sc->skip[i];
+        if (f & 1) continue;
+        if ((f & 2) || !(sc->ucand[j] < tau)) {
+            sc->cand[m++] = i;
+            sc->scores[i] = cosine_row(v, x, i);
+        }
+    }
+    for (size_t e = 0; nb && e < nn; e++) {
+        int32_t y = nb[e].item;
+        if (y < 0 || (uint32_t)y >= v->n || v->count[y] <= 0) continue;
+        sc->skip[y] = 0;
+        sc->scores[y] += nb[e].count / sqrtf(v->count[x] * v->count[y]);
+    }
+    sc->skip[x] = 0;
+    for (size_t j = 0; j < m; j++)
+        sc->cs[j] = sc->scores[sc->cand[j]];
+    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
+    for (size_t j = 0; j < got; j++)
+        sc->idx[j] = sc->cand[sc->idx[j]];
+    return (long)got;
+}
+
 int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
                       sr_ranker_result_t *out)
 {
@@ -596,12 +657,18 @@ int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
     rc = SR_ERR_NOMEM;
     sc = scratch_get(r, v.n, kk ? kk : 1);
     if (!sc) goto done;
-    sr_score_items_t it;
-    sr_items_score_items(&v, &it);
-    sr_score_similar(&it, x, sc->scores);
-    sc->skip[x] = 1;
-    size_t got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
-    sc->skip[x] = 0;
+    long pg = r->o.prune && kk ? similar_pruned(&v, x, sc, kk) : -1;
+    size_t got;
+    if (pg >= 0) {
+        got = (size_t)pg;
+    } else {
+        sr_score_items_t it;
+        sr_items_score_items(&v, &it);
+        sr_score_similar(&it, x, sc->scores);
+        sc->skip[x] = 1;
+        got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
+        sc->skip[x] = 0;
+    }
     rc = result_from(out, &v, sc->idx, sc->top, got);
 done:
     if (sc) scratch_put(r, sc);

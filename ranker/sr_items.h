@@ -37,6 +37,9 @@ typedef struct sr_items_view {
      * kept with vec on every update */
     const int8_t *q8;
     const float *qscale;
+    /* n, sqrtf(sr_dot(q_i, q_i)) + 1e-12f: the row's norm as
+     * sr_score_similar's cosine computes it, to the bit */
+    const float *norm;
     const float *bias;   /* n */
     const float *logpop; /* n, log of (scaled) popularity, -inf when none */
     const float *count;  /* n, occurrences (co-occurrence normalisation) */
