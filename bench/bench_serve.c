@@ -7,7 +7,7 @@
  *       have written;
  *
  *   bench_serve load --port P --rate R --seconds S [--conns C]
- *                    [--kind recommend|rank] [--users U] [--items N]
+ *                    [--kind recommend|rank|similar] [--users U] [--items N]
  *                    [--k 32] [--cands 200]
  *       an open-loop, fixed-rate HTTP load generator (what wrk2 does and
  *       Debian's wrk does not): request i is due at t0 + i/R; latency is
@@ -151,7 +151,7 @@ static int seed(int argc, char **argv)
 
 typedef struct load {
     int port, conns, users, items, k, cands;
-    int rank;
+    int rank, similar;
     double rate;
     int64_t t0_ns, end_ns;
     uint64_t total; /* requests scheduled in all */
@@ -243,7 +243,11 @@ static void *work(void *arg)
         seedv ^= seedv << 17;
         int user = (int)(seedv % (uint64_t)L->users);
         int len;
-        if (!L->rank) {
+        if (L->similar) {
+            len = snprintf(req, 65536,
+                           "GET /v1/similar?item=item%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n",
+                           (int)(seedv % (uint64_t)L->items), L->k);
+        } else if (!L->rank) {
             len = snprintf(req, 65536,
                            "GET /v1/recommend?user=user%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n", user,
                            L->k);
@@ -294,7 +298,9 @@ static int load(int argc, char **argv)
     L.items = atoi(arg(argc, argv, "--items", "100000"));
     L.k = atoi(arg(argc, argv, "--k", "32"));
     L.cands = atoi(arg(argc, argv, "--cands", "200"));
-    L.rank = strcmp(arg(argc, argv, "--kind", "recommend"), "rank") == 0;
+    const char *kind = arg(argc, argv, "--kind", "recommend");
+    L.rank = strcmp(kind, "rank") == 0;
+    L.similar = strcmp(kind, "similar") == 0;
     L.total = (uint64_t)(L.rate * secs);
     L.lat_ms = calloc(L.total, sizeof(double));
     L.late_ms = calloc(L.total, sizeof(double));
@@ -325,7 +331,7 @@ static int load(int argc, char **argv)
      * late = due time to send (the load generator's own delay) */
     printf("kind=%s rate=%.0f achieved=%.0f n=%llu p50=%.3f p90=%.3f p99=%.3f max=%.3f ms "
            "errors=%ld server_p50=%.3f server_p99=%.3f server_max=%.3f late_p99=%.3f\n",
-           L.rank ? "rank" : "recommend", L.rate, (double)L.total / wall,
+           L.rank ? "rank" : L.similar ? "similar" : "recommend", L.rate, (double)L.total / wall,
            (unsigned long long)L.total, Q(L.lat_ms, L.total, 0.5), Q(L.lat_ms, L.total, 0.9),
            Q(L.lat_ms, L.total, 0.99), L.lat_ms[L.total - 1], atomic_load(&L.errors),
            Q(tk, ntk, 0.5), Q(tk, ntk, 0.99), ntk ? tk[ntk - 1] : -1.0,

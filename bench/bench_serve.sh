@@ -7,7 +7,8 @@
 #     latency from each request's due time, no coordinated omission), 3 runs;
 #  2. a rate sweep: the highest fixed rate whose median p99 (3 runs) <= 10 ms;
 #  3. /v1/rank with 200 candidates at a fixed 500 req/s, 3 runs;
-#  4. wrk (closed loop, fixed connections) for reference, with
+#  4. /v1/similar?k=32 at a fixed 1,000 req/s, 3 runs;
+#  5. wrk (closed loop, fixed connections) for reference, with
 #     bench/wrk_report.lua for the percentiles.
 #
 # Usage: bench/bench_serve.sh [SECONDS_PER_RUN]   (default 10)
@@ -70,6 +71,9 @@ echo "highest sustained rate with median p99 <= 10 ms: $best req/s"
 
 echo "== /v1/rank with 200 candidates at 500 req/s (3 runs)"
 for i in 1 2 3; do load --kind rank --cands 200 --rate 500; done
+
+echo "== /v1/similar k=32 at 1000 req/s (3 runs)"
+for i in 1 2 3; do load --kind similar --rate 1000; done
 
 echo "== wrk, closed loop, $CONNS connections, 2 threads"
 wrk -t2 -c"$CONNS" -d"${SECS}s" -s bench/wrk_report.lua \

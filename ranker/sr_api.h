@@ -92,6 +92,12 @@ typedef struct sr_api_rank_body {
 int sr_api_parse_rank_body(const char *body, size_t len, sr_api_rank_body_t *out);
 void sr_api_rank_body_free(sr_api_rank_body_t *b);
 
+/* Writes score as jansson writes a real at precision 7 (json_dumps with
+ * JSON_REAL_PRECISION(7): "%.7g", ".0" added to a bare integer, a short
+ * exponent) into t (at least 32 bytes, NUL-terminated); returns the
+ * length, or -1 on a formatting error. */
+int sr_api_format_score(float score, char *t);
+
 /* Records a request answered outside sr_api_handle (the transport's own
  * 4xx, e.g. a header that was too large) in the metrics. */
 void sr_api_count(sr_api_t *a, const char *path, int status, int64_t took_ns);

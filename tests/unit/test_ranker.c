@@ -5,6 +5,7 @@
  * sr_api_handle. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1166,5 +1167,43 @@ Test(api, rank_body_fast_path_agrees_with_jansson)
             }
         }
         check_fast_agrees(b, len);
+    }
+}
+
+static void check_score_format(float v)
+{
+    char got[40];
+    int n = sr_api_format_score(v, got);
+    json_t *j = json_real((double)v);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(7));
+    cr_assert_not_null(want);
+    cr_assert_eq(n, (int)strlen(want), "%.9g: %s vs %s", v, got, want);
+    cr_assert_str_eq(got, want, "%.9g", v);
+    free(want);
+    json_decref(j);
+}
+
+/* Scores are formatted without printf where possible (api.c): the same
+ * bytes as jansson's own number output, for every kind of float. */
+Test(api, score_format_is_janssons)
+{
+    const float edge[] = {1e-4f, nextafterf(1e-4f, 1), 0.0001000001f, 1e7f, nextafterf(1e7f, 0),
+                          9999999.0f, 9999999.5f, 999999.94f, 999999.95f, 999999.96f, 0.5f,
+                          50.0f, 1.0f, 1234567.0f, 0.33333334f, 2.70601f, -10.8309f, 1e-45f,
+                          FLT_MAX, 1e30f, 0.0f, -0.0f, 8388608.0f, 16777216.0f, 0.00012345675f};
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        check_score_format(edge[i]);
+        check_score_format(-edge[i]);
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 400000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint32_t bits = (uint32_t)x;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        if (isfinite(v)) check_score_format(v);
+        /* log-uniform over the printf-free range and around it */
+        float w = (float)pow(10.0, -5.0 + 13.0 * (double)(x >> 40) / (double)(1ULL << 24));
+        check_score_format((x >> 39) & 1 ? -w : w);
     }
 }
