@@ -14,7 +14,9 @@
 # Usage: bench/bench_serve.sh [SECONDS_PER_RUN]   (default 10)
 # Environment: THREADS (ranker.threads, default 4 as in the config), CONNS (load connections,
 # default 8), EXTRA (more `key=value` properties for the ranker, space-separated, e.g.
-# EXTRA=ranker.score.prune=false for the full float pass).  Everything it starts is stopped by PID on exit.
+# EXTRA=ranker.score.prune=false for the full float pass), SERVE (the streamrec binary to serve with,
+# default build/streamrec: e.g. another build's, measured with this load generator).  Everything it
+# starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -37,7 +39,7 @@ $B/bench_serve seed --redis-port "$RPORT" --items 100000 --users 10000 --dim 32 
 HPORT=$(free_port)
 extra=()
 for kv in ${EXTRA:-}; do extra+=(-X "$kv"); done
-$B/streamrec serve -X "redis.url=redis://127.0.0.1:$RPORT" -X "http.listen=127.0.0.1:$HPORT" \
+${SERVE:-$B/streamrec} serve -X "redis.url=redis://127.0.0.1:$RPORT" -X "http.listen=127.0.0.1:$HPORT" \
   -X model.dim=32 -X "ranker.threads=$THREADS" -X metrics.enable=false -X log.level=warn \
   "${extra[@]}" >/dev/null &
 pids+=($!)
