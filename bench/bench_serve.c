@@ -154,8 +154,8 @@ typedef struct load {
     int rank, similar;
     double rate;
     int64_t t0_ns, end_ns;
-    uint64_t total; /* requests scheduled in all */
-    double *lat_ms; /* per request, from the due time */
+    uint64_t total;  /* requests scheduled in all */
+    double *lat_ms;  /* per request, from the due time */
     double *late_ms; /* per request, due time to send: the generator's own delay */
     double *took_ms; /* per request, the server's took_us (-1 when absent) */
     atomic_long errors;
@@ -244,9 +244,9 @@ static void *work(void *arg)
         int user = (int)(seedv % (uint64_t)L->users);
         int len;
         if (L->similar) {
-            len = snprintf(req, 65536,
-                           "GET /v1/similar?item=item%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n",
-                           (int)(seedv % (uint64_t)L->items), L->k);
+            len =
+                snprintf(req, 65536, "GET /v1/similar?item=item%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n",
+                         (int)(seedv % (uint64_t)L->items), L->k);
         } else if (!L->rank) {
             len = snprintf(req, 65536,
                            "GET /v1/recommend?user=user%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n", user,
@@ -331,10 +331,12 @@ static int load(int argc, char **argv)
      * late = due time to send (the load generator's own delay) */
     printf("kind=%s rate=%.0f achieved=%.0f n=%llu p50=%.3f p90=%.3f p99=%.3f max=%.3f ms "
            "errors=%ld server_p50=%.3f server_p99=%.3f server_max=%.3f late_p99=%.3f\n",
-           L.rank ? "rank" : L.similar ? "similar" : "recommend", L.rate, (double)L.total / wall,
-           (unsigned long long)L.total, Q(L.lat_ms, L.total, 0.5), Q(L.lat_ms, L.total, 0.9),
-           Q(L.lat_ms, L.total, 0.99), L.lat_ms[L.total - 1], atomic_load(&L.errors),
-           Q(tk, ntk, 0.5), Q(tk, ntk, 0.99), ntk ? tk[ntk - 1] : -1.0,
+           L.rank      ? "rank"
+           : L.similar ? "similar"
+                       : "recommend",
+           L.rate, (double)L.total / wall, (unsigned long long)L.total, Q(L.lat_ms, L.total, 0.5),
+           Q(L.lat_ms, L.total, 0.9), Q(L.lat_ms, L.total, 0.99), L.lat_ms[L.total - 1],
+           atomic_load(&L.errors), Q(tk, ntk, 0.5), Q(tk, ntk, 0.99), ntk ? tk[ntk - 1] : -1.0,
            Q(L.late_ms, L.total, 0.99));
     free(L.lat_ms);
     free(L.late_ms);

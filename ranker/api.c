@@ -347,11 +347,21 @@ static void buf_json_str(buf_t *b, const char *s, size_t len)
             static const char hex[] = "0123456789ABCDEF";
             *o++ = '\\';
             switch (c) {
-            case '\b': *o++ = 'b'; break;
-            case '\f': *o++ = 'f'; break;
-            case '\n': *o++ = 'n'; break;
-            case '\r': *o++ = 'r'; break;
-            case '\t': *o++ = 't'; break;
+            case '\b':
+                *o++ = 'b';
+                break;
+            case '\f':
+                *o++ = 'f';
+                break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
             default:
                 memcpy(o, "u00", 3);
                 o += 3;
@@ -404,9 +414,8 @@ int sr_api_format_score(float v, char *t)
     if (bexp == 0 || bexp == 0xff || !(a >= 1e-4f && a < 1e7f)) return dtostr7(t, 32, (double)v);
     uint64_t m = (bits & 0x7fffffu) | 0x800000u;
     int s = 150 - bexp; /* v = m 2^-s, 0 <= s <= 38 here */
-    static const uint64_t p10[] = {1,         10,         100,         1000,
-                                   10000,     100000,     1000000,     10000000,
-                                   100000000, 1000000000, 10000000000ULL};
+    static const uint64_t p10[] = {1,       10,       100,       1000,       10000,         100000,
+                                   1000000, 10000000, 100000000, 1000000000, 10000000000ULL};
     int X = (int)floorf(log10f(a));
     if (X < -4) X = -4;
     if (X > 6) X = 6;
@@ -714,6 +723,22 @@ static const char *plain_string(const char *p, const char *end, const char **s, 
     return q + 1;
 }
 
+/* After a list element: 1 at a ',' (skipped, and the space after it), 0
+ * at the closing byte (skipped), -1 at anything else. */
+static int next_in_list(const char **pp, const char *end, char close)
+{
+    const char *p = skip_ws(*pp, end);
+    if (p < end && *p == ',') {
+        *pp = skip_ws(p + 1, end);
+        return 1;
+    }
+    if (p < end && *p == close) {
+        *pp = p + 1;
+        return 0;
+    }
+    return -1;
+}
+
 static int body_push(sr_api_rank_body_t *b, const char *s, size_t len)
 {
     if (b->n == b->cap_) {
@@ -778,32 +803,18 @@ int sr_api_parse_rank_body(const char *body, size_t len, sr_api_rank_body_t *out
                         sr_api_rank_body_free(out);
                         return SR_ERR_NOMEM;
                     }
-                    p = skip_ws(p, end);
-                    if (p < end && *p == ',') {
-                        p = skip_ws(p + 1, end);
-                        continue;
-                    }
-                    if (p < end && *p == ']') {
-                        p++;
-                        break;
-                    }
-                    goto other;
+                    int more = next_in_list(&p, end, ']');
+                    if (more < 0) goto other;
+                    if (!more) break;
                 }
             }
             have_items |= is_items;
         } else {
             goto other;
         }
-        p = skip_ws(p, end);
-        if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (p < end && *p == '}') {
-            p++;
-            break;
-        }
-        goto other;
+        int more = next_in_list(&p, end, '}');
+        if (more < 0) goto other;
+        if (!more) break;
     }
     if (skip_ws(p, end) != end || !have_user || !have_items) goto other;
     return 1;

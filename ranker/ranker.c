@@ -386,6 +386,19 @@ static void pop_scores(const sr_score_conf_t *c, float *s, size_t n)
         s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
 }
 
+/* The top kk of the m rows sc->cand[] (increasing) by sc->scores into
+ * sc->idx / sc->top: what sr_topk over all rows gives when no other row
+ * can make it (ties go to the lower row either way). */
+static size_t topk_of_rows(sr_scratch_t *sc, size_t m, size_t kk)
+{
+    for (size_t j = 0; j < m; j++)
+        sc->cs[j] = sc->scores[sc->cand[j]];
+    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
+    for (size_t j = 0; j < got; j++)
+        sc->idx[j] = sc->cand[sc->idx[j]];
+    return got;
+}
+
 /* The personal top-k of recommend in two stages (quant.h); the same rows
  * and scores as sr_score_all + sr_topk over sc->skip.  Returns the number
  * written to sc->idx / sc->top, or -1 when it cannot bound the user's
@@ -428,12 +441,7 @@ static long recommend_pruned(const sr_items_view_t *v, const sr_score_conf_t *c,
     }
     sr_score_dense_rows(&it, c, sc->vvec, sc->cand, m, sc->scores);
     sr_score_sparse(&it, c, su, sc->scores, NULL, 0);
-    for (size_t j = 0; j < m; j++)
-        sc->cs[j] = sc->scores[sc->cand[j]];
-    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
-    for (size_t j = 0; j < got; j++)
-        sc->idx[j] = sc->cand[sc->idx[j]];
-    return (long)got;
+    return (long)topk_of_rows(sc, m, kk);
 }
 
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
@@ -633,12 +641,7 @@ static long similar_pruned(const sr_items_view_t *v, int32_t x, sr_scratch_t *sc
         sc->scores[y] += nb[e].count / sqrtf(v->count[x] * v->count[y]);
     }
     sc->skip[x] = 0;
-    for (size_t j = 0; j < m; j++)
-        sc->cs[j] = sc->scores[sc->cand[j]];
-    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
-    for (size_t j = 0; j < got; j++)
-        sc->idx[j] = sc->cand[sc->idx[j]];
-    return (long)got;
+    return (long)topk_of_rows(sc, m, kk);
 }
 
 int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,

@@ -1060,10 +1060,10 @@ Test(api, written_answer_is_what_jansson_would_write)
     json_t *arr = json_array();
     for (size_t i = 0; i < res.n; i++) {
         json_t *s = json_stringn(res.items[i].id, res.items[i].id_len);
-        json_array_append_new(arr, isfinite(res.items[i].score)
-                                       ? json_pack("{s:o,s:f}", "item", s, "score",
-                                                   (double)res.items[i].score)
-                                       : json_pack("{s:o,s:n}", "item", s, "score"));
+        json_array_append_new(
+            arr, isfinite(res.items[i].score)
+                     ? json_pack("{s:o,s:f}", "item", s, "score", (double)res.items[i].score)
+                     : json_pack("{s:o,s:n}", "item", s, "score"));
     }
     sr_ranker_result_free(&res);
     sr_api_param_t p = {.key = "k", .value = "6", .value_len = 1};
@@ -1132,18 +1132,27 @@ Test(api, rank_body_fast_path_agrees_with_jansson)
     /* left to jansson: escapes, other types, duplicates, trailing bytes,
      * invalid UTF-8, control characters, a missing field */
     static const char *const other[] = {
-        "{\"user\":\"u\\n\",\"items\":[]}", "{\"user\":\"u\",\"items\":[1]}",
-        "{\"user\":\"u\",\"items\":[],\"user\":\"v\"}", "{\"user\":\"u\",\"items\":[]} x",
-        "{\"user\":\"\xff\",\"items\":[]}", "{\"user\":\"a\x01\",\"items\":[]}",
-        "{\"user\":\"u\"}", "{\"user\":[\"u\"],\"items\":[]}", "{\"user\":\"u\",\"items\":\"a\"}",
-        "[]", "", "{\"user\":\"u\",\"items\":[\"a\",]}", "{\"user\":\"u\",\"items\":[\"a\"],}",
+        "{\"user\":\"u\\n\",\"items\":[]}",
+        "{\"user\":\"u\",\"items\":[1]}",
+        "{\"user\":\"u\",\"items\":[],\"user\":\"v\"}",
+        "{\"user\":\"u\",\"items\":[]} x",
+        "{\"user\":\"\xff\",\"items\":[]}",
+        "{\"user\":\"a\x01\",\"items\":[]}",
+        "{\"user\":\"u\"}",
+        "{\"user\":[\"u\"],\"items\":[]}",
+        "{\"user\":\"u\",\"items\":\"a\"}",
+        "[]",
+        "",
+        "{\"user\":\"u\",\"items\":[\"a\",]}",
+        "{\"user\":\"u\",\"items\":[\"a\"],}",
     };
     for (size_t c = 0; c < sizeof(other) / sizeof(other[0]); c++) {
         sr_api_rank_body_t fb;
         cr_assert_eq(sr_api_parse_rank_body(other[c], strlen(other[c]), &fb), 0, "%s", other[c]);
     }
     /* mutations of the plain bodies */
-    static const char alphabet[] = "\"\\,:[]{} \tauX\x01\x80\xc3\xa9\xff" "0";
+    static const char alphabet[] = "\"\\,:[]{} \tauX\x01\x80\xc3\xa9\xff"
+                                   "0";
     uint64_t x = 88172645463325252ULL;
     for (int it = 0; it < 30000; it++) {
         char b[128];
@@ -1187,10 +1196,31 @@ static void check_score_format(float v)
  * bytes as jansson's own number output, for every kind of float. */
 Test(api, score_format_is_janssons)
 {
-    const float edge[] = {1e-4f, nextafterf(1e-4f, 1), 0.0001000001f, 1e7f, nextafterf(1e7f, 0),
-                          9999999.0f, 9999999.5f, 999999.94f, 999999.95f, 999999.96f, 0.5f,
-                          50.0f, 1.0f, 1234567.0f, 0.33333334f, 2.70601f, -10.8309f, 1e-45f,
-                          FLT_MAX, 1e30f, 0.0f, -0.0f, 8388608.0f, 16777216.0f, 0.00012345675f};
+    const float edge[] = {1e-4f,
+                          nextafterf(1e-4f, 1),
+                          0.0001000001f,
+                          1e7f,
+                          nextafterf(1e7f, 0),
+                          9999999.0f,
+                          9999999.5f,
+                          999999.94f,
+                          999999.95f,
+                          999999.96f,
+                          0.5f,
+                          50.0f,
+                          1.0f,
+                          1234567.0f,
+                          0.33333334f,
+                          2.70601f,
+                          -10.8309f,
+                          1e-45f,
+                          FLT_MAX,
+                          1e30f,
+                          0.0f,
+                          -0.0f,
+                          8388608.0f,
+                          16777216.0f,
+                          0.00012345675f};
     for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
         check_score_format(edge[i]);
         check_score_format(-edge[i]);
