@@ -7,7 +7,7 @@
  *       have written;
  *
  *   bench_serve load --port P --rate R --seconds S [--conns C]
- *                    [--kind recommend|rank] [--users U] [--items N]
+ *                    [--kind recommend|rank|similar] [--users U] [--items N]
  *                    [--k 32] [--cands 200]
  *       an open-loop, fixed-rate HTTP load generator (what wrk2 does and
  *       Debian's wrk does not): request i is due at t0 + i/R; latency is
@@ -151,11 +151,13 @@ static int seed(int argc, char **argv)
 
 typedef struct load {
     int port, conns, users, items, k, cands;
-    int rank;
+    int rank, similar;
     double rate;
     int64_t t0_ns, end_ns;
-    uint64_t total; /* requests scheduled in all */
-    double *lat_ms; /* per request */
+    uint64_t total;  /* requests scheduled in all */
+    double *lat_ms;  /* per request, from the due time */
+    double *late_ms; /* per request, due time to send: the generator's own delay */
+    double *took_ms; /* per request, the server's took_us (-1 when absent) */
     atomic_long errors;
     atomic_long done;
 } load_t;
@@ -186,7 +188,15 @@ static int dial(int port)
     return fd;
 }
 
-/* Reads one response (headers + Content-Length body); returns status or -1. */
+/* The server-side time a response reports ("took_us"), in ms; -1 if none. */
+static double took_of(const char *body)
+{
+    const char *t = strstr(body, "\"took_us\":");
+    return t ? atof(t + 10) / 1000.0 : -1;
+}
+
+/* Reads one response (headers + Content-Length body, NUL-terminated);
+ * returns status or -1. */
 static int read_resp(int fd, char *buf, size_t cap)
 {
     size_t len = 0;
@@ -194,9 +204,12 @@ static int read_resp(int fd, char *buf, size_t cap)
     size_t want = 0;
     int status = -1;
     for (;;) {
-        if (hdr >= 0 && len >= (size_t)hdr + want) return status;
-        if (len == cap) return -1;
-        ssize_t n = recv(fd, buf + len, cap - len, 0);
+        if (hdr >= 0 && len >= (size_t)hdr + want) {
+            buf[len] = 0;
+            return status;
+        }
+        if (len + 1 >= cap) return -1;
+        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
         if (n <= 0) return -1;
         len += (size_t)n;
         if (hdr < 0) {
@@ -230,7 +243,11 @@ static void *work(void *arg)
         seedv ^= seedv << 17;
         int user = (int)(seedv % (uint64_t)L->users);
         int len;
-        if (!L->rank) {
+        if (L->similar) {
+            len =
+                snprintf(req, 65536, "GET /v1/similar?item=item%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n",
+                         (int)(seedv % (uint64_t)L->items), L->k);
+        } else if (!L->rank) {
             len = snprintf(req, 65536,
                            "GET /v1/recommend?user=user%d&k=%d HTTP/1.1\r\nHost: b\r\n\r\n", user,
                            L->k);
@@ -251,8 +268,11 @@ static void *work(void *arg)
                            bl, body);
         }
         int st = -1;
+        L->late_ms[i] = (double)(now_ns() - due) / 1e6;
+        L->took_ms[i] = -1;
         if (fd >= 0 && send(fd, req, (size_t)len, MSG_NOSIGNAL) == len)
             st = read_resp(fd, buf, 1 << 20);
+        if (st == 200) L->took_ms[i] = took_of(buf);
         if (st != 200) {
             atomic_fetch_add(&L->errors, 1);
             if (fd >= 0) close(fd);
@@ -278,9 +298,13 @@ static int load(int argc, char **argv)
     L.items = atoi(arg(argc, argv, "--items", "100000"));
     L.k = atoi(arg(argc, argv, "--k", "32"));
     L.cands = atoi(arg(argc, argv, "--cands", "200"));
-    L.rank = strcmp(arg(argc, argv, "--kind", "recommend"), "rank") == 0;
+    const char *kind = arg(argc, argv, "--kind", "recommend");
+    L.rank = strcmp(kind, "rank") == 0;
+    L.similar = strcmp(kind, "similar") == 0;
     L.total = (uint64_t)(L.rate * secs);
     L.lat_ms = calloc(L.total, sizeof(double));
+    L.late_ms = calloc(L.total, sizeof(double));
+    L.took_ms = calloc(L.total, sizeof(double));
     atomic_init(&L.errors, 0);
     atomic_init(&L.done, 0);
     L.t0_ns = now_ns() + 50000000;
@@ -294,13 +318,29 @@ static int load(int argc, char **argv)
         pthread_join(th[c], NULL);
     double wall = (double)(now_ns() - L.t0_ns) / 1e9;
     qsort(L.lat_ms, L.total, sizeof(double), cmp_d);
-#define Q(p) L.lat_ms[(size_t)((double)(L.total - 1) * (p))]
+    qsort(L.late_ms, L.total, sizeof(double), cmp_d);
+    qsort(L.took_ms, L.total, sizeof(double), cmp_d);
+    /* responses without took_us sort first (-1) */
+    size_t nt = 0;
+    while (nt < L.total && L.took_ms[nt] < 0)
+        nt++;
+    const double *tk = L.took_ms + nt;
+    size_t ntk = L.total - nt;
+#define Q(a, n, p) ((n) ? (a)[(size_t)((double)((n)-1) * (p))] : -1.0)
+    /* server = the ranker's took_us (parse to answer, no socket time);
+     * late = due time to send (the load generator's own delay) */
     printf("kind=%s rate=%.0f achieved=%.0f n=%llu p50=%.3f p90=%.3f p99=%.3f max=%.3f ms "
-           "errors=%ld\n",
-           L.rank ? "rank" : "recommend", L.rate, (double)L.total / wall,
-           (unsigned long long)L.total, Q(0.5), Q(0.9), Q(0.99), L.lat_ms[L.total - 1],
-           atomic_load(&L.errors));
+           "errors=%ld server_p50=%.3f server_p99=%.3f server_max=%.3f late_p99=%.3f\n",
+           L.rank      ? "rank"
+           : L.similar ? "similar"
+                       : "recommend",
+           L.rate, (double)L.total / wall, (unsigned long long)L.total, Q(L.lat_ms, L.total, 0.5),
+           Q(L.lat_ms, L.total, 0.9), Q(L.lat_ms, L.total, 0.99), L.lat_ms[L.total - 1],
+           atomic_load(&L.errors), Q(tk, ntk, 0.5), Q(tk, ntk, 0.99), ntk ? tk[ntk - 1] : -1.0,
+           Q(L.late_ms, L.total, 0.99));
     free(L.lat_ms);
+    free(L.late_ms);
+    free(L.took_ms);
     free(th);
     free(ws);
     return 0;

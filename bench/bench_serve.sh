@@ -7,13 +7,16 @@
 #     latency from each request's due time, no coordinated omission), 3 runs;
 #  2. a rate sweep: the highest fixed rate whose median p99 (3 runs) <= 10 ms;
 #  3. /v1/rank with 200 candidates at a fixed 500 req/s, 3 runs;
-#  4. wrk (closed loop, fixed connections) for reference, with
+#  4. /v1/similar?k=32 at a fixed 1,000 req/s, 3 runs;
+#  5. wrk (closed loop, fixed connections) for reference, with
 #     bench/wrk_report.lua for the percentiles.
 #
 # Usage: bench/bench_serve.sh [SECONDS_PER_RUN]   (default 10)
 # Environment: THREADS (ranker.threads, default 4 as in the config), CONNS (load connections,
 # default 8), EXTRA (more `key=value` properties for the ranker, space-separated, e.g.
-# EXTRA=ranker.score.prune=false for the full float pass).  Everything it starts is stopped by PID on exit.
+# EXTRA=ranker.score.prune=false for the full float pass), SERVE (the streamrec binary to serve with,
+# default build/streamrec: e.g. another build's, measured with this load generator).  Everything it
+# starts is stopped by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -36,7 +39,7 @@ $B/bench_serve seed --redis-port "$RPORT" --items 100000 --users 10000 --dim 32 
 HPORT=$(free_port)
 extra=()
 for kv in ${EXTRA:-}; do extra+=(-X "$kv"); done
-$B/streamrec serve -X "redis.url=redis://127.0.0.1:$RPORT" -X "http.listen=127.0.0.1:$HPORT" \
+${SERVE:-$B/streamrec} serve -X "redis.url=redis://127.0.0.1:$RPORT" -X "http.listen=127.0.0.1:$HPORT" \
   -X model.dim=32 -X "ranker.threads=$THREADS" -X metrics.enable=false -X log.level=warn \
   "${extra[@]}" >/dev/null &
 pids+=($!)
@@ -70,6 +73,9 @@ echo "highest sustained rate with median p99 <= 10 ms: $best req/s"
 
 echo "== /v1/rank with 200 candidates at 500 req/s (3 runs)"
 for i in 1 2 3; do load --kind rank --cands 200 --rate 500; done
+
+echo "== /v1/similar k=32 at 1000 req/s (3 runs)"
+for i in 1 2 3; do load --kind similar --rate 1000; done
 
 echo "== wrk, closed loop, $CONNS connections, 2 threads"
 wrk -t2 -c"$CONNS" -d"${SECS}s" -s bench/wrk_report.lua \

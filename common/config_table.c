@@ -148,7 +148,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"ranker.body.max", INT, 1024, 1073741824, "1048576", "Largest accepted HTTP request body, in bytes.", NULL},
     {"ranker.threads", INT, 1, 256, "4", "HTTP worker threads.", NULL},
     {"ranker.id.max", INT, 1, 1024, "128", "Longest user or item id a request may carry, in bytes.", NULL},
-    {"ranker.score.prune", BOOL, 0, 0, "true", "Two-stage /v1/recommend: score all items from an int8 copy of the item matrix with an error bound, then rescore in float only the items that may make the top K (the same answer as the full float pass, bit for bit).", NULL},
+    {"ranker.score.prune", BOOL, 0, 0, "true", "Two-stage /v1/recommend and /v1/similar: score all items from an int8 copy of the item matrix with an error bound, then rescore in float only the items that may make the top K (the same answer as the full float pass, bit for bit).", NULL},
     {"ranker.follow.poll.ms", INT, 1, 10000, "5", "How often the ranker polls the item update stream when it has caught up, in milliseconds.", NULL},
 
     {"broker.partitions", INT, 1, 1024, "4", "Partitions per topic of the embedded development broker.", NULL},

@@ -294,6 +294,260 @@ static void set_error(sr_api_response_t *resp, int status, const char *fmt, ...)
     set_json(resp, status, json_pack("{s:s}", "error", msg));
 }
 
+/* ---- answers written straight into one buffer ----
+ *
+ * The answers with item lists are written here rather than built as a
+ * jansson tree: a tree costs three allocations per item, which was a good
+ * part of a 200-candidate /v1/rank.  The bytes are the ones json_dumps
+ * gave with JSON_COMPACT | JSON_REAL_PRECISION(7): same key order, same
+ * escapes, same number format. */
+
+static int buf_reserve(buf_t *b, size_t n)
+{
+    if (b->oom) return -1;
+    if (b->len + n < b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap <= b->len + n)
+        cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) {
+        b->oom = 1;
+        return -1;
+    }
+    b->p = q;
+    b->cap = cap;
+    return 0;
+}
+
+static void buf_put(buf_t *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n)) return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define BUF_LIT(b, lit) buf_put((b), (lit), sizeof(lit) - 1)
+
+/* A JSON string as jansson writes it: '"', '\\' and control characters
+ * escaped, UTF-8 as is.  Ids from the request are valid UTF-8; one that
+ * is not (only possible from the catalogue) gets '?' for its non-ASCII
+ * bytes, where jansson would have refused the whole answer. */
+static void buf_json_str(buf_t *b, const char *s, size_t len)
+{
+    int ok = sr_api_utf8_valid(s, len);
+    if (buf_reserve(b, 6 * len + 2)) return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789ABCDEF";
+            *o++ = '\\';
+            switch (c) {
+            case '\b':
+                *o++ = 'b';
+                break;
+            case '\f':
+                *o++ = 'f';
+                break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
+            default:
+                memcpy(o, "u00", 3);
+                o += 3;
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        } else {
+            *o++ = !ok && c >= 0x80 ? '?' : (char)c;
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+/* jansson's jsonp_dtostr at precision 7: "%.7g", ".0" appended when
+ * that has no '.' or 'e', no '+' or leading zeros in the exponent. */
+static int dtostr7(char *t, size_t size, double v)
+{
+    int n = snprintf(t, size, "%.7g", v);
+    if (n < 0 || (size_t)n >= size - 3) return -1;
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-') start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(t + n + 1 - end));
+            n -= (int)(end - start);
+        }
+    }
+    return n;
+}
+
+int sr_api_format_score(float v, char *t)
+{
+    /* printf was a tenth of a 200-candidate /v1/rank.  Scores from 1e-4 to
+     * 1e7 (what %g writes without an exponent) are done here in integers,
+     * exactly as printf rounds: a normal float is m 2^e with m < 2^24, so
+     * |v| 10^(6-X) = m 10^(6-X) 2^e is a 58-bit integer shifted right by
+     * at most 38 bits, rounded half to even.  The rest goes to printf. */
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int bexp = (int)((bits >> 23) & 0xff);
+    float a = fabsf(v);
+    if (bexp == 0 || bexp == 0xff || !(a >= 1e-4f && a < 1e7f)) return dtostr7(t, 32, (double)v);
+    uint64_t m = (bits & 0x7fffffu) | 0x800000u;
+    int s = 150 - bexp; /* v = m 2^-s, 0 <= s <= 38 here */
+    static const uint64_t p10[] = {1,       10,       100,       1000,       10000,         100000,
+                                   1000000, 10000000, 100000000, 1000000000, 10000000000ULL};
+    int X = (int)floorf(log10f(a));
+    if (X < -4) X = -4;
+    if (X > 6) X = 6;
+    uint64_t q, rem, half;
+    for (;;) {
+        uint64_t N = m * p10[6 - X];
+        q = s ? N >> s : N;
+        rem = s ? N & ((1ULL << s) - 1) : 0;
+        half = s ? 1ULL << (s - 1) : 0;
+        if (q < 1000000 && X > -4) {
+            X--;
+        } else if (q >= 10000000 && X < 6) {
+            X++;
+        } else {
+            break;
+        }
+    }
+    if (q < 1000000 || q >= 10000000) return dtostr7(t, 32, (double)v);
+    if (s && (rem > half || (rem == half && (q & 1)))) q++;
+    if (q == 10000000) {
+        q = 1000000;
+        if (++X > 6) return dtostr7(t, 32, (double)v); /* 1e+07: an exponent */
+    }
+    char d[8];
+    for (int i = 6; i >= 0; i--, q /= 10)
+        d[i] = (char)('0' + q % 10);
+    char *o = t;
+    if (v < 0) *o++ = '-';
+    if (X >= 0) {
+        memcpy(o, d, (size_t)X + 1);
+        o += X + 1;
+        *o++ = '.';
+        memcpy(o, d + X + 1, (size_t)(6 - X));
+        o += 6 - X;
+        if (X == 6) *o++ = '0';
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int z = 0; z < -X - 1; z++)
+            *o++ = '0';
+        memcpy(o, d, 7);
+        o += 7;
+    }
+    /* %g drops trailing zeros; jansson keeps one after a bare '.' */
+    while (o[-1] == '0' && o[-2] != '.')
+        o--;
+    *o = 0;
+    return (int)(o - t);
+}
+
+static void buf_json_real(buf_t *b, float v)
+{
+    char t[40];
+    int n = sr_api_format_score(v, t);
+    if (n < 0) {
+        b->oom = 1;
+        return;
+    }
+    buf_put(b, t, (size_t)n);
+}
+
+static void buf_json_int(buf_t *b, long long v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%lld", v);
+    buf_put(b, t, (size_t)n);
+}
+
+/* "items":[...] of a result; with_unknown marks rank's unknown items. */
+static void buf_items(buf_t *b, const sr_ranker_result_t *res, int with_unknown)
+{
+    BUF_LIT(b, "\"items\":[");
+    for (size_t i = 0; i < res->n; i++) {
+        const sr_ranked_t *it = &res->items[i];
+        if (i) BUF_LIT(b, ",");
+        BUF_LIT(b, "{\"item\":");
+        buf_json_str(b, it->id, it->id_len);
+        if (with_unknown && it->unknown) {
+            BUF_LIT(b, ",\"unknown\":true}");
+        } else if (isfinite(it->score)) {
+            BUF_LIT(b, ",\"score\":");
+            buf_json_real(b, it->score);
+            BUF_LIT(b, "}");
+        } else {
+            BUF_LIT(b, ",\"score\":null}");
+        }
+    }
+    BUF_LIT(b, "]");
+}
+
+/* Hands a written answer to resp (a 500 when writing ran out of memory). */
+static void set_buf(sr_api_response_t *resp, buf_t *b)
+{
+    if (b->oom) {
+        free(b->p);
+        set_json(resp, 500, NULL);
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/json";
+    resp->body = b->p;
+    resp->body_len = b->len;
+    b->p = NULL;
+}
+
+/* The answer of recommend, rank, similar and popular: an optional id
+ * field (key: "user" or "item"), an optional source, the items, took_us. */
+static void set_result(sr_api_response_t *resp, const char *key, const char *id, size_t id_len,
+                       const char *source, const sr_ranker_result_t *res, int with_unknown,
+                       int64_t took)
+{
+    buf_t b = {0};
+    BUF_LIT(&b, "{");
+    if (key) {
+        BUF_LIT(&b, "\"");
+        buf_put(&b, key, strlen(key));
+        BUF_LIT(&b, "\":");
+        buf_json_str(&b, id, id_len);
+        BUF_LIT(&b, ",");
+    }
+    if (source) {
+        BUF_LIT(&b, "\"source\":\"");
+        buf_put(&b, source, strlen(source));
+        BUF_LIT(&b, "\",");
+    }
+    buf_items(&b, res, with_unknown);
+    BUF_LIT(&b, ",\"took_us\":");
+    buf_json_int(&b, (long long)took);
+    BUF_LIT(&b, "}");
+    set_buf(resp, &b);
+}
+
 /* ---- parameters ---- */
 
 typedef struct qarg {
@@ -382,32 +636,6 @@ static int64_t took_us(const sr_api_request_t *req, int64_t t0)
     return (mono_ns() - (req->start_ns ? req->start_ns : t0)) / 1000;
 }
 
-static json_t *json_id(const char *s, size_t len)
-{
-    return json_stringn(s, len);
-}
-
-static json_t *items_json(const sr_ranker_result_t *res, int with_unknown)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < res->n; i++) {
-        const sr_ranked_t *it = &res->items[i];
-        json_t *o;
-        if (with_unknown && it->unknown)
-            o = json_pack("{s:o,s:b}", "item", json_id(it->id, it->id_len), "unknown", 1);
-        else if (isfinite(it->score))
-            o = json_pack("{s:o,s:f}", "item", json_id(it->id, it->id_len), "score",
-                          (double)it->score);
-        else
-            o = json_pack("{s:o,s:n}", "item", json_id(it->id, it->id_len), "score");
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
 static const char *source_name(sr_source_t s)
 {
     return s == SR_SOURCE_PERSONAL ? "personal" : "popular";
@@ -457,12 +685,168 @@ static void h_recommend(sr_api_t *a, const sr_api_request_t *req, sr_api_respons
     sr_ranker_result_t res;
     int rc = sr_ranker_recommend(a->r, q[0].value, q[0].len, k, ex, &res);
     if (ranker_error(a->r, rc, resp)) return;
-    json_t *items = items_json(&res, 0);
-    set_json(resp, 200,
-             json_pack("{s:o,s:s,s:o*,s:I}", "user", json_id(q[0].value, q[0].len), "source",
-                       source_name(res.source), "items", items, "took_us",
-                       (json_int_t)took_us(req, t0)));
+    set_result(resp, "user", q[0].value, q[0].len, source_name(res.source), &res, 0,
+               took_us(req, t0));
     sr_ranker_result_free(&res);
+}
+
+/* ---- the /v1/rank body's fast path (sr_api.h) ---- */
+
+void sr_api_rank_body_free(sr_api_rank_body_t *b)
+{
+    if (!b) return;
+    free(b->ids);
+    free(b->lens);
+    memset(b, 0, sizeof(*b));
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string without escapes or control characters, valid UTF-8; returns
+ * the position after it, or NULL (not for the fast path). */
+static const char *plain_string(const char *p, const char *end, const char **s, size_t *len)
+{
+    if (p == end || *p != '"') return NULL;
+    const char *q = ++p;
+    while (q < end && *q != '"') {
+        if (*q == '\\' || (unsigned char)*q < 0x20) return NULL;
+        q++;
+    }
+    if (q == end || !sr_api_utf8_valid(p, (size_t)(q - p))) return NULL;
+    *s = p;
+    *len = (size_t)(q - p);
+    return q + 1;
+}
+
+/* After a list element: 1 at a ',' (skipped, and the space after it), 0
+ * at the closing byte (skipped), -1 at anything else. */
+static int next_in_list(const char **pp, const char *end, char close)
+{
+    const char *p = skip_ws(*pp, end);
+    if (p < end && *p == ',') {
+        *pp = skip_ws(p + 1, end);
+        return 1;
+    }
+    if (p < end && *p == close) {
+        *pp = p + 1;
+        return 0;
+    }
+    return -1;
+}
+
+static int body_push(sr_api_rank_body_t *b, const char *s, size_t len)
+{
+    if (b->n == b->cap_) {
+        size_t cap = b->cap_ ? 2 * b->cap_ : 256;
+        const char **ids = realloc(b->ids, cap * sizeof(*ids));
+        if (ids) b->ids = ids;
+        size_t *lens = ids ? realloc(b->lens, cap * sizeof(*lens)) : NULL;
+        if (!lens) return SR_ERR_NOMEM;
+        b->lens = lens;
+        b->cap_ = cap;
+    }
+    b->ids[b->n] = s;
+    b->lens[b->n++] = len;
+    return 0;
+}
+
+int sr_api_parse_rank_body(const char *body, size_t len, sr_api_rank_body_t *out)
+{
+    enum { MEMBERS_MAX = 16 };
+    memset(out, 0, sizeof(*out));
+    const char *p = body, *end = body + len;
+    const char *keys[MEMBERS_MAX];
+    size_t klens[MEMBERS_MAX], nk = 0;
+    int have_user = 0, have_items = 0;
+    p = skip_ws(p, end);
+    if (p == end || *p++ != '{') return 0;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') return 0; /* no user: jansson words it */
+    for (;;) {
+        const char *k;
+        size_t kl;
+        if (nk == MEMBERS_MAX || !(p = plain_string(p, end, &k, &kl))) goto other;
+        for (size_t j = 0; j < nk; j++)
+            if (klens[j] == kl && memcmp(keys[j], k, kl) == 0) goto other; /* duplicate */
+        keys[nk] = k;
+        klens[nk++] = kl;
+        int is_user = kl == 4 && memcmp(k, "user", 4) == 0;
+        int is_items = kl == 5 && memcmp(k, "items", 5) == 0;
+        p = skip_ws(p, end);
+        if (p == end || *p++ != ':') goto other;
+        p = skip_ws(p, end);
+        if (p < end && *p == '"') {
+            const char *v;
+            size_t vl;
+            if (is_items || !(p = plain_string(p, end, &v, &vl))) goto other;
+            if (is_user) {
+                out->user = v;
+                out->user_len = vl;
+                have_user = 1;
+            }
+        } else if (p < end && *p == '[') {
+            if (is_user) goto other;
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == ']') {
+                p++;
+            } else {
+                for (;;) {
+                    const char *v;
+                    size_t vl;
+                    if (!(p = plain_string(p, end, &v, &vl))) goto other;
+                    if (is_items && body_push(out, v, vl)) {
+                        sr_api_rank_body_free(out);
+                        return SR_ERR_NOMEM;
+                    }
+                    int more = next_in_list(&p, end, ']');
+                    if (more < 0) goto other;
+                    if (!more) break;
+                }
+            }
+            have_items |= is_items;
+        } else {
+            goto other;
+        }
+        int more = next_in_list(&p, end, '}');
+        if (more < 0) goto other;
+        if (!more) break;
+    }
+    if (skip_ws(p, end) != end || !have_user || !have_items) goto other;
+    return 1;
+other:
+    sr_api_rank_body_free(out);
+    return 0;
+}
+
+static void rank_answer(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp,
+                        int64_t t0, const char *user, size_t user_len, const char **ids,
+                        const size_t *lens, size_t n)
+{
+    sr_ranker_result_t res;
+    int rc = sr_ranker_rank(a->r, user, user_len, ids, lens, n, &res);
+    if (ranker_error(a->r, rc, resp)) return;
+    set_result(resp, "user", user, user_len, source_name(res.source), &res, 1, took_us(req, t0));
+    sr_ranker_result_free(&res);
+}
+
+static int too_many(const sr_api_t *a, size_t n, sr_api_response_t *resp)
+{
+    if (n <= (size_t)a->lim.candidates_max) return 0;
+    set_error(resp, 400, "too many candidates: %zu (at most %d)", n, a->lim.candidates_max);
+    return -1;
+}
+
+static int check_item(const sr_api_t *a, size_t i, const char *id, size_t len,
+                      sr_api_response_t *resp)
+{
+    char what[32];
+    snprintf(what, sizeof(what), "items[%zu]", i);
+    return check_id(a, what, id, len, resp);
 }
 
 static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *resp, int64_t t0)
@@ -471,6 +855,23 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
     if (bind_params(req, none, 0, resp)) return;
     if (req->body_len == 0) {
         set_error(resp, 400, "missing JSON body {\"user\":...,\"items\":[...]}");
+        return;
+    }
+    /* The common body without a JSON tree (200 strings would be 200
+     * allocations); anything else, errors included, goes through jansson
+     * below, with the same checks in the same order. */
+    sr_api_rank_body_t fb;
+    int fast = sr_api_parse_rank_body(req->body, req->body_len, &fb);
+    if (fast < 0) {
+        set_error(resp, 500, "out of memory");
+        return;
+    }
+    if (fast) {
+        int bad = check_id(a, "user", fb.user, fb.user_len, resp) || too_many(a, fb.n, resp);
+        for (size_t i = 0; !bad && i < fb.n; i++)
+            bad = check_item(a, i, fb.ids[i], fb.lens[i], resp);
+        if (!bad) rank_answer(a, req, resp, t0, fb.user, fb.user_len, fb.ids, fb.lens, fb.n);
+        sr_api_rank_body_free(&fb);
         return;
     }
     json_error_t jerr;
@@ -506,10 +907,7 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
         goto out;
     }
     size_t n = json_array_size(items);
-    if (n > (size_t)a->lim.candidates_max) {
-        set_error(resp, 400, "too many candidates: %zu (at most %d)", n, a->lim.candidates_max);
-        goto out;
-    }
+    if (too_many(a, n, resp)) goto out;
     ids = malloc((n ? n : 1) * sizeof(*ids));
     lens = malloc((n ? n : 1) * sizeof(*lens));
     if (!ids || !lens) {
@@ -522,20 +920,11 @@ static void h_rank(sr_api_t *a, const sr_api_request_t *req, sr_api_response_t *
             set_error(resp, 400, "items[%zu] must be a string", i);
             goto out;
         }
-        char what[32];
-        snprintf(what, sizeof(what), "items[%zu]", i);
         ids[i] = json_string_value(e);
         lens[i] = json_string_length(e);
-        if (check_id(a, what, ids[i], lens[i], resp)) goto out;
+        if (check_item(a, i, ids[i], lens[i], resp)) goto out;
     }
-    sr_ranker_result_t res;
-    int rc =
-        sr_ranker_rank(a->r, json_string_value(user), json_string_length(user), ids, lens, n, &res);
-    if (ranker_error(a->r, rc, resp)) goto out;
-    set_json(resp, 200,
-             json_pack("{s:O,s:s,s:o*,s:I}", "user", user, "source", source_name(res.source),
-                       "items", items_json(&res, 1), "took_us", (json_int_t)took_us(req, t0)));
-    sr_ranker_result_free(&res);
+    rank_answer(a, req, resp, t0, json_string_value(user), json_string_length(user), ids, lens, n);
 out:
     free(ids);
     free(lens);
@@ -557,9 +946,7 @@ static void h_similar(sr_api_t *a, const sr_api_request_t *req, sr_api_response_
         return;
     }
     if (ranker_error(a->r, rc, resp)) return;
-    set_json(resp, 200,
-             json_pack("{s:o,s:o*,s:I}", "item", json_id(q[0].value, q[0].len), "items",
-                       items_json(&res, 0), "took_us", (json_int_t)took_us(req, t0)));
+    set_result(resp, "item", q[0].value, q[0].len, NULL, &res, 0, took_us(req, t0));
     sr_ranker_result_free(&res);
 }
 
@@ -572,9 +959,7 @@ static void h_popular(sr_api_t *a, const sr_api_request_t *req, sr_api_response_
     sr_ranker_result_t res;
     int rc = sr_ranker_popular(a->r, k, &res);
     if (ranker_error(a->r, rc, resp)) return;
-    set_json(resp, 200,
-             json_pack("{s:s,s:o*,s:I}", "source", "popular", "items", items_json(&res, 0),
-                       "took_us", (json_int_t)took_us(req, t0)));
+    set_result(resp, NULL, NULL, 0, "popular", &res, 0, took_us(req, t0));
     sr_ranker_result_free(&res);
 }
 

@@ -24,6 +24,7 @@ typedef struct side {
     float *vec;
     int8_t *q8;    /* n x dim int8 copy of vec (quant.h), 64-byte aligned */
     float *qscale; /* n, its per-row scale */
+    float *norm;   /* n, the cosine's row norm (sr_items.h) */
     float *bias;
     float *logpop;
     float *count;
@@ -72,6 +73,7 @@ static void side_free(side_t *s)
     free(s->vec);
     free(s->q8);
     free(s->qscale);
+    free(s->norm);
     free(s->bias);
     free(s->logpop);
     free(s->count);
@@ -117,6 +119,7 @@ static int side_grow_rows(side_t *s, uint32_t want)
         s->field = p_;                                                                             \
     } while (0)
     GROW_(qscale);
+    GROW_(norm);
     GROW_(bias);
     GROW_(logpop);
     GROW_(count);
@@ -231,6 +234,13 @@ static int side_set_nbrs(side_t *s, const sr_item_update_t *u)
     return 0;
 }
 
+/* The norm sr_score_similar divides by, with its exact expression: the
+ * same function on the same floats gives the same bits. */
+static float row_norm(const float *q, int dim)
+{
+    return sqrtf(sr_dot(q, q, dim)) + 1e-12f;
+}
+
 /* Inserts or overwrites one item in a side no reader can see. */
 static int side_apply(side_t *s, const sr_item_update_t *u)
 {
@@ -265,6 +275,7 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
         memset(s->vec + (size_t)i * s->dim, 0, (size_t)s->dim * sizeof(float));
         memset(s->q8 + (size_t)i * s->dim, 0, (size_t)s->dim);
         s->qscale[i] = 0;
+        s->norm[i] = row_norm(s->vec + (size_t)i * s->dim, s->dim);
         s->bias[i] = 0;
         s->logpop[i] = -INFINITY;
         s->count[i] = 0;
@@ -280,6 +291,7 @@ static int side_apply(side_t *s, const sr_item_update_t *u)
     if (u->vec) {
         memcpy(s->vec + (size_t)i * s->dim, u->vec, (size_t)s->dim * sizeof(float));
         s->qscale[i] = sr_quant_row_(u->vec, s->dim, s->q8 + (size_t)i * s->dim);
+        s->norm[i] = row_norm(s->vec + (size_t)i * s->dim, s->dim);
     }
     if (u->set_bias) s->bias[i] = u->bias;
     if (u->set_logpop) s->logpop[i] = u->logpop;
@@ -346,6 +358,7 @@ int sr_items_enter(sr_items_t *it, sr_items_view_t *v)
     v->vec = s->vec;
     v->q8 = s->q8;
     v->qscale = s->qscale;
+    v->norm = s->norm;
     v->bias = s->bias;
     v->logpop = s->logpop;
     v->count = s->count;
@@ -362,6 +375,43 @@ void sr_items_leave(sr_items_t *it, int token)
 int32_t sr_items_find(const sr_items_view_t *v, const char *id, size_t len)
 {
     return side_find(v->priv_, id, len, hash_bytes(id, len));
+}
+
+void sr_items_find_many(const sr_items_view_t *v, const char *const *ids, const size_t *lens,
+                        size_t n, int32_t *out)
+{
+    const side_t *s = v->priv_;
+    enum { CHUNK = 32 };
+    uint32_t h[CHUNK];
+    if (!s->nslots) {
+        for (size_t j = 0; j < n; j++)
+            out[j] = -1;
+        return;
+    }
+    /* Each lookup is a chain of dependent cache misses (slot, then the
+     * row's hash, length and offset, then the id bytes): walk a chunk of
+     * them one step at a time, prefetching the next step of all, so the
+     * misses overlap instead of queueing one after another. */
+    for (size_t b = 0; b < n; b += CHUNK) {
+        size_t m = n - b < CHUNK ? n - b : CHUNK;
+        for (size_t j = 0; j < m; j++) {
+            h[j] = hash_bytes(ids[b + j], lens[b + j]);
+            __builtin_prefetch(&s->slots[h[j] & (s->nslots - 1)]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            uint32_t e = s->slots[h[j] & (s->nslots - 1)];
+            if (!e) continue;
+            __builtin_prefetch(&s->id_hash[e - 1]);
+            __builtin_prefetch(&s->id_len[e - 1]);
+            __builtin_prefetch(&s->id_off[e - 1]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            uint32_t e = s->slots[h[j] & (s->nslots - 1)];
+            if (e) __builtin_prefetch(s->arena + s->id_off[e - 1]);
+        }
+        for (size_t j = 0; j < m; j++)
+            out[b + j] = side_find(s, ids[b + j], lens[b + j], h[j]);
+    }
 }
 
 int32_t sr_items_find_num(const sr_items_view_t *v, int64_t num)

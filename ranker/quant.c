@@ -129,12 +129,17 @@ static void heap_offer(heap_t *hp, float x)
 static inline void bounds(const sr_quant_scan_t *a, const sr_quant_user_t *qu, uint32_t i,
                           int32_t S, float *U, float *L)
 {
-    float x = a->wb * a->bias[i];
-    float y = a->wp * fmaxf(a->logpop[i] + a->off, a->pop_floor);
+    float x = a->norm ? 0.0f : a->wb * a->bias[i];
+    float y = a->norm ? 0.0f : a->wp * fmaxf(a->logpop[i] + a->off, a->pop_floor);
     float s = a->scale[i];
     float d = (float)S * (s * qu->t);
     float A = (x + y) + d;
     float e = (s * qu->kc + REL_A * (fabsf(x) + fabsf(y) + fabsf(A)) + ABS_E) * REL_E;
+    if (a->norm) {
+        float m = a->inv_unorm / a->norm[i];
+        A *= m;
+        e = (e * m + REL_A * fabsf(A) + ABS_E) * REL_E;
+    }
     if (!(fabsf(A) + e < BIG)) {
         *U = INFINITY;
         *L = NAN;
@@ -180,8 +185,9 @@ static int32_t dot_i8(const int8_t *c, const int16_t *w, int dim)
  * loops then unroll). */
 static inline __attribute__((always_inline)) size_t
 scan8(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags, heap_t *hpp,
-      uint32_t *cand, float *ucand, size_t nc, uint32_t *ip, const int dim)
+      uint32_t *cand, float *ucand, size_t nc, uint32_t *ip, const int dim, const int cosine)
 {
+    const __m256 inv_un = _mm256_set1_ps(a->inv_unorm);
     heap_t hp = *hpp;
     uint32_t i = *ip;
     const __m256 wb = _mm256_set1_ps(a->wb), wp = _mm256_set1_ps(a->wp);
@@ -229,9 +235,12 @@ scan8(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags,
         __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
         __m256i S = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
                                      _mm256_permute2x128_si256(u0, u1, 0x31));
-        __m256 x = _mm256_mul_ps(wb, _mm256_loadu_ps(a->bias + i));
-        __m256 y = _mm256_mul_ps(
-            wp, _mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(a->logpop + i), off), floor_));
+        __m256 x = _mm256_setzero_ps(), y = _mm256_setzero_ps();
+        if (!cosine) {
+            x = _mm256_mul_ps(wb, _mm256_loadu_ps(a->bias + i));
+            y = _mm256_mul_ps(
+                wp, _mm256_max_ps(_mm256_add_ps(_mm256_loadu_ps(a->logpop + i), off), floor_));
+        }
         __m256 s = _mm256_loadu_ps(a->scale + i);
         __m256 d = _mm256_mul_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(s, t));
         __m256 A = _mm256_add_ps(_mm256_add_ps(x, y), d);
@@ -241,6 +250,14 @@ scan8(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags,
         __m256 e = _mm256_mul_ps(
             _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(s, kc), _mm256_mul_ps(rel, sum)), abse),
             rele);
+        if (cosine) { /* the same steps as bounds() */
+            __m256 m = _mm256_div_ps(inv_un, _mm256_loadu_ps(a->norm + i));
+            A = _mm256_mul_ps(A, m);
+            aa = _mm256_and_ps(A, absmask);
+            e = _mm256_mul_ps(
+                _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(e, m), _mm256_mul_ps(rel, aa)), abse),
+                rele);
+        }
         __m256 U = _mm256_add_ps(A, e);
         /* candidates: touched/excluded rows, U >= tau, or U NaN, or a
          * row near overflow (handled by the scalar path) */
@@ -272,10 +289,12 @@ size_t sr_quant_scan_(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const
     uint32_t i = 0;
     const int dim = a->dim;
 #if defined(__AVX2__)
-    if (dim == 32)
-        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, 32);
+    if (dim == 32 && !a->norm)
+        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, 32, 0);
+    else if (dim == 32)
+        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, 32, 1);
     else if (dim % 16 == 0)
-        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, dim);
+        nc = scan8(a, qu, flags, &hp, cand, ucand, nc, &i, dim, a->norm != NULL);
 #endif
     for (; i < a->n; i++) {
         float U, L;

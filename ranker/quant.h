@@ -61,6 +61,15 @@ typedef struct sr_quant_scan {
     const float *logpop; /* n */
     float wb, wp, off;   /* the blend's bias and pop weights, pop offset */
     float pop_floor;
+    /* Cosine mode (/v1/similar) when norm is not NULL: row i's score is
+     * its dot product / (u_norm * norm[i]), computed in float as
+     * fl(dot / fl(u_norm * norm[i])); bias and logpop are then unused (may
+     * be NULL).  The approximation is multiplied by inv_unorm / norm[i]
+     * and the bound widened by 2^-20 of the result, which covers the
+     * roundings of both quotients (a few 2^-24); an absolute 2^-120 more
+     * covers a subnormal quotient. */
+    const float *norm;
+    float inv_unorm; /* 1 / u_norm */
 } sr_quant_scan_t;
 size_t sr_quant_scan_(const sr_quant_scan_t *a, const sr_quant_user_t *qu, const uint8_t *flags,
                       size_t k, float *heap, uint32_t *cand, float *ucand, float *tau);

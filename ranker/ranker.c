@@ -98,6 +98,10 @@ static void scratch_free(sr_scratch_t *s)
     free(s->cand);
     free(s->ucand);
     free(s->cs);
+    free(s->rows);
+    free(s->found);
+    free(s->rcand);
+    free(s->rcs);
     free(s);
 }
 
@@ -211,8 +215,13 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
     }
     if (s->cap < n) {
         uint32_t cap = n + n / 4 + 64;
-        float *sc = realloc(s->scores, (size_t)cap * sizeof(float));
-        if (sc) s->scores = sc;
+        /* zeroed, not realloc'd: /v1/rank's sparse pass adds to rows it
+         * never reads, which must hold some value */
+        float *sc = calloc(cap, sizeof(float));
+        if (sc) {
+            free(s->scores);
+            s->scores = sc;
+        }
         /* +8: stage one reads the flags eight at a time */
         uint8_t *sk = sc ? calloc((size_t)cap + 8, 1) : NULL;
         if (!sc || !sk) {
@@ -246,6 +255,23 @@ static sr_scratch_t *scratch_get(sr_ranker_t *r, uint32_t n, size_t k)
         s->kcap = k;
     }
     return s;
+}
+
+/* Room for n per-candidate rows (/v1/rank); 0 or SR_ERR_NOMEM. */
+static int scratch_rows(sr_scratch_t *s, size_t n)
+{
+    if (s->ncap >= n) return 0;
+    size_t cap = n + n / 4 + 16;
+    free(s->rows);
+    free(s->found);
+    free(s->rcand);
+    free(s->rcs);
+    s->rows = malloc(cap * sizeof(*s->rows));
+    s->found = malloc(cap * sizeof(*s->found));
+    s->rcand = malloc(cap * sizeof(*s->rcand));
+    s->rcs = malloc(cap * sizeof(*s->rcs));
+    s->ncap = s->rows && s->found && s->rcand && s->rcs ? cap : 0;
+    return s->ncap ? 0 : SR_ERR_NOMEM;
 }
 
 static void scratch_put(sr_ranker_t *r, sr_scratch_t *s)
@@ -360,6 +386,19 @@ static void pop_scores(const sr_score_conf_t *c, float *s, size_t n)
         s[j] = isfinite(s[j]) ? expf(s[j] + c->pop_offset) : 0.0f;
 }
 
+/* The top kk of the m rows sc->cand[] (increasing) by sc->scores into
+ * sc->idx / sc->top: what sr_topk over all rows gives when no other row
+ * can make it (ties go to the lower row either way). */
+static size_t topk_of_rows(sr_scratch_t *sc, size_t m, size_t kk)
+{
+    for (size_t j = 0; j < m; j++)
+        sc->cs[j] = sc->scores[sc->cand[j]];
+    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
+    for (size_t j = 0; j < got; j++)
+        sc->idx[j] = sc->cand[sc->idx[j]];
+    return got;
+}
+
 /* The personal top-k of recommend in two stages (quant.h); the same rows
  * and scores as sr_score_all + sr_topk over sc->skip.  Returns the number
  * written to sc->idx / sc->top, or -1 when it cannot bound the user's
@@ -402,12 +441,7 @@ static long recommend_pruned(const sr_items_view_t *v, const sr_score_conf_t *c,
     }
     sr_score_dense_rows(&it, c, sc->vvec, sc->cand, m, sc->scores);
     sr_score_sparse(&it, c, su, sc->scores, NULL, 0);
-    for (size_t j = 0; j < m; j++)
-        sc->cs[j] = sc->scores[sc->cand[j]];
-    size_t got = sr_topk(sc->cs, (uint32_t)m, kk, NULL, sc->idx, sc->top);
-    for (size_t j = 0; j < got; j++)
-        sc->idx[j] = sc->cand[sc->idx[j]];
-    return (long)got;
+    return (long)topk_of_rows(sc, m, kk);
 }
 
 int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_t k,
@@ -458,17 +492,12 @@ done:
     return rc;
 }
 
-typedef struct rank_row {
-    float s;
-    uint32_t pos;
-    int known;
-} rank_row_t;
-
 static int cmp_rank(const void *a, const void *b)
 {
-    const rank_row_t *x = a, *y = b;
-    if (x->known != y->known) return x->known ? -1 : 1;
-    if (x->known && x->s != y->s) return x->s > y->s ? -1 : 1;
+    const sr_rank_row_t *x = a, *y = b;
+    int kx = x->idx >= 0, ky = y->idx >= 0;
+    if (kx != ky) return kx ? -1 : 1;
+    if (kx && x->s != y->s) return x->s > y->s ? -1 : 1;
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
@@ -484,38 +513,51 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
     int64_t now = query_conf(r, &c);
     sr_items_view_t v;
     int tok = sr_items_enter(r->items, &v);
-    sr_scratch_t *sc = scratch_get(r, 0, 1);
-    rank_row_t *rows = malloc((n ? n : 1) * sizeof(*rows));
-    int32_t *cand = malloc((n ? n : 1) * sizeof(*cand));
-    float *cs = malloc((n ? n : 1) * sizeof(*cs));
+    /* n_items scores: the sparse pass adds to the rows it touches */
+    sr_scratch_t *sc = scratch_get(r, v.n, 1);
     int rc = SR_ERR_NOMEM;
-    if (!sc || !rows || !cand || !cs) goto done;
+    if (!sc || scratch_rows(sc, n)) goto done;
     uctx_t uc;
     rc = load_user(r, &v, user, user_len, now, sc, &uc);
     if (rc < 0) goto done;
     out->source = uc.personal ? SR_SOURCE_PERSONAL : SR_SOURCE_POPULAR;
+    sr_items_find_many(&v, items, lens, n, sc->found);
     size_t nk = 0;
-    for (size_t j = 0; j < n; j++) {
-        int32_t i = sr_items_find(&v, items[j], lens[j]);
-        rows[j].pos = (uint32_t)j;
-        rows[j].known = i >= 0;
-        rows[j].s = 0;
-        if (i >= 0) cand[nk++] = i;
-    }
+    for (size_t j = 0; j < n; j++)
+        if (sc->found[j] >= 0) sc->rcand[nk++] = (uint32_t)sc->found[j];
     if (uc.personal) {
+        /* The full pass's pieces (sr_score.h) on the candidates' rows only:
+         * a candidate gets the bits /v1/recommend gives it, and the sparse
+         * terms cost O(recent items), not O(candidates x recent items). */
         sr_score_items_t it;
         sr_items_score_items(&v, &it);
-        sr_score_candidates(&it, &c, &uc.su, cand, nk, cs, sc->kscratch);
+        /* The kernel scores a row within its group of four (sr_score.h):
+         * fetch every candidate's group at once, not one miss at a time. */
+        for (size_t j = 0; j < nk; j++) {
+            const char *g = (const char *)(v.vec + (size_t)(sc->rcand[j] & ~3u) * (size_t)v.dim);
+            for (size_t o = 0; o < 4 * (size_t)v.dim * sizeof(float); o += 64)
+                __builtin_prefetch(g + o);
+        }
+        sr_score_dense_vec(&it, &c, &uc.su, sc->vvec, sc->kscratch);
+        sr_score_dense_rows(&it, &c, sc->vvec, sc->rcand, nk, sc->scores);
+        sr_score_sparse(&it, &c, &uc.su, sc->scores, NULL, 0);
+        for (size_t j = 0; j < nk; j++)
+            sc->rcs[j] = sc->scores[sc->rcand[j]];
     } else {
         for (size_t j = 0; j < nk; j++)
-            cs[j] = v.logpop[cand[j]];
-        pop_scores(&c, cs, nk);
+            sc->rcs[j] = v.logpop[sc->rcand[j]];
+        pop_scores(&c, sc->rcs, nk);
     }
-    for (size_t j = 0, t = 0; j < n; j++)
-        if (rows[j].known) {
-            float s = cs[t++];
+    sr_rank_row_t *rows = sc->rows;
+    for (size_t j = 0, t = 0; j < n; j++) {
+        rows[j].pos = (uint32_t)j;
+        rows[j].idx = sc->found[j];
+        rows[j].s = 0;
+        if (rows[j].idx >= 0) {
+            float s = sc->rcs[t++];
             rows[j].s = s == s ? s : -INFINITY;
         }
+    }
     qsort(rows, n, sizeof(*rows), cmp_rank);
     size_t bytes = 1;
     for (size_t j = 0; j < n; j++)
@@ -535,18 +577,71 @@ int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char
         out->items[j].id = p;
         out->items[j].id_len = lens[src];
         out->items[j].score = rows[j].s;
-        out->items[j].unknown = !rows[j].known;
+        out->items[j].unknown = rows[j].idx < 0;
         p += lens[src] + 1;
     }
     out->n = n;
     rc = 0;
 done:
-    free(rows);
-    free(cand);
-    free(cs);
     if (sc) scratch_put(r, sc);
     sr_items_leave(r->items, tok);
     return rc;
+}
+
+/* sr_score_similar's score of row j for item x from the view: its exact
+ * expression, dot8 being sr_dot (sr_score.h), so the same bits. */
+static inline float cosine_row(const sr_items_view_t *v, int32_t x, uint32_t j)
+{
+    const float *qi = v->vec + (size_t)x * v->dim;
+    return sr_dot(qi, v->vec + (size_t)j * v->dim, v->dim) / (v->norm[x] * v->norm[j]);
+}
+
+/* The top k of /v1/similar in two stages (quant.h, cosine mode): the same
+ * rows and score bits as sr_score_similar + sr_topk.  Returns how many,
+ * or -1 when the item's vector cannot be bounded (not finite): then the
+ * caller does the full pass.  sc->skip is left all zero. */
+static long similar_pruned(const sr_items_view_t *v, int32_t x, sr_scratch_t *sc, size_t kk)
+{
+    sr_quant_user_t qu;
+    if (sr_quant_user_(v->vec + (size_t)x * v->dim, v->dim, sc->w16, &qu) < 0) return -1;
+    sr_score_items_t it;
+    sr_items_score_items(v, &it);
+    /* bit 1: the co-occurrence neighbours, whose score gets a second term:
+     * always rescored, never bounding the threshold (sr_score_similar adds
+     * the term to the neighbours it keeps, in list order) */
+    size_t nn = 0;
+    const sr_score_nbr_t *nb = NULL;
+    if (v->count[x] > 0) nb = it.nbrs(it.nbrs_opaque, x, &nn);
+    for (size_t e = 0; nb && e < nn; e++)
+        if (nb[e].item >= 0 && (uint32_t)nb[e].item < v->n && v->count[nb[e].item] > 0)
+            sc->skip[nb[e].item] |= 2;
+    sc->skip[x] |= 1;
+    sr_quant_scan_t a = {.n = v->n,
+                         .dim = v->dim,
+                         .codes = v->q8,
+                         .scale = v->qscale,
+                         .norm = v->norm,
+                         .inv_unorm = 1.0f / v->norm[x]};
+    float tau;
+    size_t nc = sr_quant_scan_(&a, &qu, sc->skip, kk, sc->top, sc->cand, sc->ucand, &tau);
+    size_t m = 0;
+    for (size_t j = 0; j < nc; j++) {
+        uint32_t i = sc->cand[j];
+        uint8_t f = sc->skip[i];
+        if (f & 1) continue;
+        if ((f & 2) || !(sc->ucand[j] < tau)) {
+            sc->cand[m++] = i;
+            sc->scores[i] = cosine_row(v, x, i);
+        }
+    }
+    for (size_t e = 0; nb && e < nn; e++) {
+        int32_t y = nb[e].item;
+        if (y < 0 || (uint32_t)y >= v->n || v->count[y] <= 0) continue;
+        sc->skip[y] = 0;
+        sc->scores[y] += nb[e].count / sqrtf(v->count[x] * v->count[y]);
+    }
+    sc->skip[x] = 0;
+    return (long)topk_of_rows(sc, m, kk);
 }
 
 int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
@@ -565,12 +660,18 @@ int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
     rc = SR_ERR_NOMEM;
     sc = scratch_get(r, v.n, kk ? kk : 1);
     if (!sc) goto done;
-    sr_score_items_t it;
-    sr_items_score_items(&v, &it);
-    sr_score_similar(&it, x, sc->scores);
-    sc->skip[x] = 1;
-    size_t got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
-    sc->skip[x] = 0;
+    long pg = r->o.prune && kk ? similar_pruned(&v, x, sc, kk) : -1;
+    size_t got;
+    if (pg >= 0) {
+        got = (size_t)pg;
+    } else {
+        sr_score_items_t it;
+        sr_items_score_items(&v, &it);
+        sr_score_similar(&it, x, sc->scores);
+        sc->skip[x] = 1;
+        got = sr_topk(sc->scores, v.n, kk, sc->skip, sc->idx, sc->top);
+        sc->skip[x] = 0;
+    }
     rc = result_from(out, &v, sc->idx, sc->top, got);
 done:
     if (sc) scratch_put(r, sc);

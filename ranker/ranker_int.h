@@ -9,6 +9,13 @@
 #include "sr_items.h"
 #include "sr_ranker.h"
 
+/* One /v1/rank candidate: its score, input position, catalogue index. */
+typedef struct sr_rank_row {
+    float s;
+    uint32_t pos;
+    int32_t idx; /* -1: not in the catalogue */
+} sr_rank_row_t;
+
 /* Per-request scratch memory, pooled so a request allocates nothing once the
  * pool is warm. */
 typedef struct sr_scratch {
@@ -28,6 +35,13 @@ typedef struct sr_scratch {
     uint32_t *cand; /* cap */
     float *ucand;   /* cap */
     float *cs;      /* cap */
+    /* /v1/rank: per-candidate rows, lookups, known rows and their
+     * scores (candidates may repeat, so ncap, not cap) */
+    sr_rank_row_t *rows; /* ncap */
+    int32_t *found;      /* ncap */
+    uint32_t *rcand;     /* ncap */
+    float *rcs;          /* ncap */
+    size_t ncap;
     sr_ranker_recent_t recent[SR_RANKER_RECENT_MAX];
     sr_score_recent_t srec[SR_RANKER_RECENT_MAX];
 } sr_scratch_t;

@@ -72,6 +72,32 @@ int sr_api_parse_query(char *qs, sr_api_param_t *params, size_t max);
  * U+10FFFF), else 0. */
 int sr_api_utf8_valid(const char *s, size_t len);
 
+/* A /v1/rank body read without building a JSON tree: pointers into the
+ * body (ids not NUL-terminated, no escapes to undo). */
+typedef struct sr_api_rank_body {
+    const char *user;
+    size_t user_len;
+    const char **ids; /* n, malloc'd: free with sr_api_rank_body_free */
+    size_t *lens;
+    size_t n, cap_;
+} sr_api_rank_body_t;
+
+/* The fast path for the body every client sends: a JSON object whose
+ * members are strings or arrays of strings (no escapes, at most 16
+ * members, no duplicate keys), with a string "user" and an array "items".
+ * Returns 1 and fills out for such a body, and then a full JSON parser
+ * reads the same user and items from it; 0 for anything else (valid or
+ * not: the caller parses it with jansson, which also words the error);
+ * SR_ERR_NOMEM.  out is freed (and zeroed) on 0 and errors too. */
+int sr_api_parse_rank_body(const char *body, size_t len, sr_api_rank_body_t *out);
+void sr_api_rank_body_free(sr_api_rank_body_t *b);
+
+/* Writes score as jansson writes a real at precision 7 (json_dumps with
+ * JSON_REAL_PRECISION(7): "%.7g", ".0" added to a bare integer, a short
+ * exponent) into t (at least 32 bytes, NUL-terminated); returns the
+ * length, or -1 on a formatting error. */
+int sr_api_format_score(float score, char *t);
+
 /* Records a request answered outside sr_api_handle (the transport's own
  * 4xx, e.g. a header that was too large) in the metrics. */
 void sr_api_count(sr_api_t *a, const char *path, int status, int64_t took_ns);

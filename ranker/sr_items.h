@@ -37,6 +37,9 @@ typedef struct sr_items_view {
      * kept with vec on every update */
     const int8_t *q8;
     const float *qscale;
+    /* n, sqrtf(sr_dot(q_i, q_i)) + 1e-12f: the row's norm as
+     * sr_score_similar's cosine computes it, to the bit */
+    const float *norm;
     const float *bias;   /* n */
     const float *logpop; /* n, log of (scaled) popularity, -inf when none */
     const float *count;  /* n, occurrences (co-occurrence normalisation) */
@@ -85,6 +88,10 @@ void sr_items_leave(sr_items_t *it, int token);
 
 /* Dense index of an id in the view, -1 when absent.  O(1). */
 int32_t sr_items_find(const sr_items_view_t *v, const char *id, size_t len);
+/* sr_items_find for n ids at once into out[n]; faster than n calls for
+ * a large catalogue (the lookups' cache misses overlap). */
+void sr_items_find_many(const sr_items_view_t *v, const char *const *ids, const size_t *lens,
+                        size_t n, int32_t *out);
 /* Index of a store item number, -1 when absent.  O(1). */
 int32_t sr_items_find_num(const sr_items_view_t *v, int64_t num);
 /* The id of index i (not NUL-terminated; *len set).  Valid inside the view. */

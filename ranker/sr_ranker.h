@@ -79,10 +79,10 @@ typedef struct sr_ranker_opts {
     /* The model's blend (sr_score.h).  Redis-backed rankers replace blend[]
      * and pop_offset with the trainer's learned values as they change. */
     sr_score_conf_t score;
-    /* Two-stage recommend (ranker/quant.h): score every item from an int8
-     * copy of the item matrix with an error bound, then only the items
-     * that may make the top K in float.  Same answer as the full pass, to
-     * the bit; 0 turns it off (ranker.score.prune). */
+    /* Two-stage recommend and similar (ranker/quant.h): score every item
+     * from an int8 copy of the item matrix with an error bound, then only
+     * the items that may make the top K in float.  Same answer as the full
+     * pass, to the bit; 0 turns it off (ranker.score.prune). */
     int prune;
 } sr_ranker_opts_t;
 
@@ -143,12 +143,15 @@ int sr_ranker_recommend(sr_ranker_t *r, const char *user, size_t user_len, size_
                         sr_exclude_t exclude, sr_ranker_result_t *out);
 
 /* Re-ranks n candidates for user: known items by score (best first, stable
- * for equal scores), then unknown items in input order, marked unknown. */
+ * for equal scores), then unknown items in input order, marked unknown.  A
+ * known item's score is the one sr_ranker_recommend gives it (the same
+ * kernel pieces on the candidates' rows only, so the same bits). */
 int sr_ranker_rank(sr_ranker_t *r, const char *user, size_t user_len, const char *const *items,
                    const size_t *lens, size_t n, sr_ranker_result_t *out);
 
 /* The k items most similar to item (sr_score_similar: cosine of item vectors
- * plus normalised co-occurrence), the item itself excluded.
+ * plus normalised co-occurrence), the item itself excluded; in two stages
+ * with opts.prune, with the full pass's answer.
  * SR_ERR_NOTFOUND when item is unknown. */
 int sr_ranker_similar(sr_ranker_t *r, const char *item, size_t len, size_t k,
                       sr_ranker_result_t *out);

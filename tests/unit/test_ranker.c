@@ -5,6 +5,7 @@
  * sr_api_handle. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -499,20 +500,61 @@ Test(score, rank_scores_equal_recommend_scores)
     u->has_vec = 1;
     for (int d = 0; d < DIM; d++)
         u->vec[d] = frand();
-    add_recent(u, "i7", 100, SR_RANKER_CLICK);
+    add_recent(u, "i7", 9000, SR_RANKER_CLICK);
+    add_recent(u, "i3", 5000, SR_RANKER_PURCHASE);
+    add_recent(u, "i7", 100, SR_RANKER_VIEW);
     sr_ranker_result_t rec, rk;
-    cr_assert_eq(sr_ranker_recommend(r, "carol", 5, 5, SR_EXCLUDE_NONE, &rec), 0);
-    const char *cand[5];
-    size_t cl[5];
-    for (int j = 0; j < 5; j++) {
-        cand[4 - j] = rec.items[j].id; /* reversed */
-        cl[4 - j] = rec.items[j].id_len;
+    cr_assert_eq(sr_ranker_recommend(r, "carol", 5, N, SR_EXCLUDE_NONE, &rec), 0);
+    const char *cand[N];
+    size_t cl[N];
+    for (int j = 0; j < N; j++) {
+        cand[N - 1 - j] = rec.items[j].id; /* reversed */
+        cl[N - 1 - j] = rec.items[j].id_len;
     }
-    cr_assert_eq(sr_ranker_rank(r, "carol", 5, cand, cl, 5, &rk), 0);
-    for (int j = 0; j < 5; j++) {
+    cr_assert_eq(sr_ranker_rank(r, "carol", 5, cand, cl, N, &rk), 0);
+    /* the same pieces of the same kernel: the same bits, recent items
+     * (sparse terms) included */
+    for (int j = 0; j < N; j++) {
         cr_assert_str_eq(rk.items[j].id, rec.items[j].id);
-        cr_assert_float_eq(rk.items[j].score, rec.items[j].score,
-                           1e-4 * (1 + fabsf(rec.items[j].score)));
+        cr_assert_eq(memcmp(&rk.items[j].score, &rec.items[j].score, sizeof(float)), 0,
+                     "%s: %.9g vs %.9g", rk.items[j].id, rk.items[j].score, rec.items[j].score);
+    }
+    sr_ranker_result_free(&rec);
+    sr_ranker_result_free(&rk);
+    sr_ranker_destroy(r);
+}
+
+Test(score, rank_more_candidates_than_catalogue_items)
+{
+    reset_src();
+    sr_ranker_t *r = new_ranker();
+    enum { N = 3, C = 300 };
+    static float vecs[N * DIM], bias[N], pop[N];
+    fill_items(r, N, vecs, bias, pop);
+    fake_user_t *u = &src.users[src.n++];
+    u->id = "dave";
+    u->has_vec = 1;
+    for (int d = 0; d < DIM; d++)
+        u->vec[d] = frand();
+    add_recent(u, "i1", 100, SR_RANKER_CLICK);
+    static const char *cand[C];
+    static size_t cl[C];
+    for (int j = 0; j < C; j++) {
+        cand[j] = j % 4 == 3 ? "nope" : (const char *[]){"i0", "i1", "i2"}[j % 4];
+        cl[j] = strlen(cand[j]);
+    }
+    sr_ranker_result_t rk, rec;
+    cr_assert_eq(sr_ranker_rank(r, "dave", 4, cand, cl, C, &rk), 0);
+    cr_assert_eq(sr_ranker_recommend(r, "dave", 4, N, SR_EXCLUDE_NONE, &rec), 0);
+    cr_assert_eq(rk.n, C);
+    /* each known item C/4 times in a row, best first, then the unknown */
+    for (int j = 0; j < C; j++) {
+        if (j < 3 * C / 4) {
+            cr_assert_str_eq(rk.items[j].id, rec.items[j / (C / 4)].id, "pos %d", j);
+            cr_assert_eq(rk.items[j].score, rec.items[j / (C / 4)].score);
+        } else {
+            cr_assert(rk.items[j].unknown, "pos %d", j);
+        }
     }
     sr_ranker_result_free(&rec);
     sr_ranker_result_free(&rk);
@@ -997,4 +1039,201 @@ Test(items, neighbours_resolve_within_a_batch_and_feed_the_kernel)
         cr_assert_eq(sr_items_apply(it, &again, 1), 1);
     }
     sr_items_destroy(it);
+}
+
+/* The answers are written by hand (api.c); they must be the bytes
+ * jansson's json_dumps gave: escapes, non-ASCII, number formats. */
+Test(api, written_answer_is_what_jansson_would_write)
+{
+    reset_src();
+    sr_ranker_t *r = new_ranker();
+    const char *ids[] = {"q\"uo\\te", "tab\there", "ctl\x01\x1f", "caf\xc3\xa9", "big", "zero"};
+    size_t lens[6];
+    for (int j = 0; j < 6; j++)
+        lens[j] = strlen(ids[j]);
+    float pop[] = {1.5e-7f, 50.0f, 3.25e12f, 1.0f / 3.0f, 1e30f, 0.0f};
+    cr_assert_eq(sr_ranker_upsert_items(r, ids, lens, 6, NULL, NULL, pop), 0);
+    sr_api_limits_t lim = {.k_max = 100, .candidates_max = 10, .body_max = 4096, .id_max = 16};
+    sr_api_t *a = sr_api_new(r, &lim);
+    sr_ranker_result_t res;
+    cr_assert_eq(sr_ranker_popular(r, 6, &res), 0);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < res.n; i++) {
+        json_t *s = json_stringn(res.items[i].id, res.items[i].id_len);
+        json_array_append_new(
+            arr, isfinite(res.items[i].score)
+                     ? json_pack("{s:o,s:f}", "item", s, "score", (double)res.items[i].score)
+                     : json_pack("{s:o,s:n}", "item", s, "score"));
+    }
+    sr_ranker_result_free(&res);
+    sr_api_param_t p = {.key = "k", .value = "6", .value_len = 1};
+    sr_api_request_t req = {.method = "GET", .path = "/v1/popular", .params = &p, .n_params = 1};
+    sr_api_response_t resp;
+    sr_api_handle(a, &req, &resp);
+    cr_assert_eq(resp.status, 200);
+    const char *t = strstr(resp.body, ",\"took_us\":");
+    cr_assert_not_null(t);
+    json_t *want = json_pack("{s:s,s:o,s:I}", "source", "popular", "items", arr, "took_us",
+                             (json_int_t)atoll(t + 11));
+    char *ws = json_dumps(want, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    cr_assert_eq(resp.body_len, strlen(ws));
+    cr_assert_eq(memcmp(resp.body, ws, resp.body_len), 0, "%.*s\nvs\n%s", (int)resp.body_len,
+                 resp.body, ws);
+    free(ws);
+    json_decref(want);
+    sr_api_response_free(&resp);
+    sr_api_destroy(a);
+    sr_ranker_destroy(r);
+}
+
+/* 1 from the fast path must mean: jansson accepts the same bytes and reads
+ * the same user and items from them. */
+static void check_fast_agrees(const char *b, size_t len)
+{
+    sr_api_rank_body_t fb;
+    int r = sr_api_parse_rank_body(b, len, &fb);
+    cr_assert_geq(r, 0);
+    if (r == 0) {
+        cr_assert_null(fb.ids);
+        return;
+    }
+    json_error_t err;
+    json_t *doc = json_loadb(b, len, JSON_REJECT_DUPLICATES, &err);
+    cr_assert_not_null(doc, "fast path took what jansson refuses: %.*s (%s)", (int)len, b,
+                       err.text);
+    json_t *u = json_object_get(doc, "user"), *items = json_object_get(doc, "items");
+    cr_assert(json_is_string(u) && json_is_array(items), "%.*s", (int)len, b);
+    cr_assert_eq(json_string_length(u), fb.user_len);
+    cr_assert_eq(memcmp(json_string_value(u), fb.user, fb.user_len), 0);
+    cr_assert_eq(json_array_size(items), fb.n, "%.*s", (int)len, b);
+    for (size_t i = 0; i < fb.n; i++) {
+        json_t *e = json_array_get(items, i);
+        cr_assert(json_is_string(e));
+        cr_assert_eq(json_string_length(e), fb.lens[i]);
+        cr_assert_eq(memcmp(json_string_value(e), fb.ids[i], fb.lens[i]), 0);
+    }
+    json_decref(doc);
+    sr_api_rank_body_free(&fb);
+}
+
+Test(api, rank_body_fast_path_agrees_with_jansson)
+{
+    static const char *const plain[] = {
+        "{\"user\":\"u1\",\"items\":[\"a\",\"b\",\"caf\xc3\xa9\"]}",
+        " {\n\t\"items\" : [ ] , \"user\" : \"x y\" }\r\n",
+        "{\"user\":\"u\",\"other\":\"o\",\"items\":[\"a\"],\"more\":[\"p\",\"q\"]}",
+    };
+    for (size_t c = 0; c < sizeof(plain) / sizeof(plain[0]); c++) {
+        sr_api_rank_body_t fb;
+        cr_assert_eq(sr_api_parse_rank_body(plain[c], strlen(plain[c]), &fb), 1, "%s", plain[c]);
+        sr_api_rank_body_free(&fb);
+        check_fast_agrees(plain[c], strlen(plain[c]));
+    }
+    /* left to jansson: escapes, other types, duplicates, trailing bytes,
+     * invalid UTF-8, control characters, a missing field */
+    static const char *const other[] = {
+        "{\"user\":\"u\\n\",\"items\":[]}",
+        "{\"user\":\"u\",\"items\":[1]}",
+        "{\"user\":\"u\",\"items\":[],\"user\":\"v\"}",
+        "{\"user\":\"u\",\"items\":[]} x",
+        "{\"user\":\"\xff\",\"items\":[]}",
+        "{\"user\":\"a\x01\",\"items\":[]}",
+        "{\"user\":\"u\"}",
+        "{\"user\":[\"u\"],\"items\":[]}",
+        "{\"user\":\"u\",\"items\":\"a\"}",
+        "[]",
+        "",
+        "{\"user\":\"u\",\"items\":[\"a\",]}",
+        "{\"user\":\"u\",\"items\":[\"a\"],}",
+    };
+    for (size_t c = 0; c < sizeof(other) / sizeof(other[0]); c++) {
+        sr_api_rank_body_t fb;
+        cr_assert_eq(sr_api_parse_rank_body(other[c], strlen(other[c]), &fb), 0, "%s", other[c]);
+    }
+    /* mutations of the plain bodies */
+    static const char alphabet[] = "\"\\,:[]{} \tauX\x01\x80\xc3\xa9\xff"
+                                   "0";
+    uint64_t x = 88172645463325252ULL;
+    for (int it = 0; it < 30000; it++) {
+        char b[128];
+        const char *src = plain[it % 3];
+        size_t len = strlen(src);
+        memcpy(b, src, len);
+        for (int m = 0; m < 1 + it % 3; m++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t at = (size_t)(x % len);
+            int op = (int)((x >> 32) % 3);
+            char ch = alphabet[(x >> 40) % (sizeof(alphabet) - 1)];
+            if (op == 0) {
+                b[at] = ch;
+            } else if (op == 1 && len > 1) {
+                memmove(b + at, b + at + 1, len - at - 1);
+                len--;
+            } else if (len < sizeof(b) - 1) {
+                memmove(b + at + 1, b + at, len - at);
+                b[at] = ch;
+                len++;
+            }
+        }
+        check_fast_agrees(b, len);
+    }
+}
+
+static void check_score_format(float v)
+{
+    char got[40];
+    int n = sr_api_format_score(v, got);
+    json_t *j = json_real((double)v);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(7));
+    cr_assert_not_null(want);
+    cr_assert_eq(n, (int)strlen(want), "%.9g: %s vs %s", v, got, want);
+    cr_assert_str_eq(got, want, "%.9g", v);
+    free(want);
+    json_decref(j);
+}
+
+/* Scores are formatted without printf where possible (api.c): the same
+ * bytes as jansson's own number output, for every kind of float. */
+Test(api, score_format_is_janssons)
+{
+    const float edge[] = {1e-4f,
+                          nextafterf(1e-4f, 1),
+                          0.0001000001f,
+                          1e7f,
+                          nextafterf(1e7f, 0),
+                          9999999.0f,
+                          9999999.5f,
+                          999999.94f,
+                          999999.95f,
+                          999999.96f,
+                          0.5f,
+                          50.0f,
+                          1.0f,
+                          1234567.0f,
+                          0.33333334f,
+                          2.70601f,
+                          -10.8309f,
+                          1e-45f,
+                          FLT_MAX,
+                          1e30f,
+                          0.0f,
+                          -0.0f,
+                          8388608.0f,
+                          16777216.0f,
+                          0.00012345675f};
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+        check_score_format(edge[i]);
+        check_score_format(-edge[i]);
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 400000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint32_t bits = (uint32_t)x;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        if (isfinite(v)) check_score_format(v);
+        /* log-uniform over the printf-free range and around it */
+        float w = (float)pow(10.0, -5.0 + 13.0 * (double)(x >> 40) / (double)(1ULL << 24));
+        check_score_format((x >> 39) & 1 ? -w : w);
+    }
 }

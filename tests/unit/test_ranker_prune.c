@@ -1,10 +1,13 @@
-/* The two-stage recommend (ranker/quant.h) against the plain full pass:
+/* The two-stage recommend and similar (ranker/quant.h) against the plain
+ * full pass:
  * two custom rankers fed the same catalogue, one with opts.prune and one
  * without, must answer every request with the same ids and the same score
  * bits.  Random matrices, heavy ties, extreme and non-finite values, zero
  * vectors, co-occurrence and recent items (the sparse terms), excluded
  * items, negative blend weights, several dims (the AVX2 path at dim % 16
- * == 0, the scalar one otherwise), and again after item updates. */
+ * == 0, the scalar one otherwise), and again after item updates.
+ * /v1/similar (cosine plus co-occurrence) is checked on the same
+ * catalogues for a sample of items. */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -185,6 +188,34 @@ static void expect_same(pair_t *p, size_t k, sr_exclude_t ex, const char *what)
     sr_ranker_result_free(&b);
 }
 
+/* /v1/similar from both rankers for a few items (the first, the last,
+ * random ones): the same ids and score bits. */
+static void expect_same_similar(pair_t *p, uint32_t n, const char *what)
+{
+    const size_t ks[] = {1, 3, 10, 32, (size_t)n - 1, (size_t)n + 7};
+    for (int t = 0; t < 6; t++) {
+        uint32_t x = t == 0 ? 0 : t == 1 ? n - 1 : urand(n);
+        char id[16];
+        snprintf(id, sizeof(id), "i%u", x);
+        for (size_t a = 0; a < sizeof(ks) / sizeof(ks[0]); a++) {
+            sr_ranker_result_t r1, r2;
+            cr_assert_eq(sr_ranker_similar(p->on, id, strlen(id), ks[a], &r1), 0);
+            cr_assert_eq(sr_ranker_similar(p->off, id, strlen(id), ks[a], &r2), 0);
+            cr_assert_eq(r1.n, r2.n, "%s: similar %s k=%zu n %zu vs %zu", what, id, ks[a], r1.n,
+                         r2.n);
+            for (size_t j = 0; j < r1.n; j++) {
+                cr_assert_str_eq(r1.items[j].id, r2.items[j].id, "%s: similar %s k=%zu rank %zu",
+                                 what, id, ks[a], j);
+                cr_assert(same_float(r1.items[j].score, r2.items[j].score),
+                          "%s: similar %s k=%zu rank %zu score %.9g vs %.9g", what, id, ks[a], j,
+                          r1.items[j].score, r2.items[j].score);
+            }
+            sr_ranker_result_free(&r1);
+            sr_ranker_result_free(&r2);
+        }
+    }
+}
+
 static void expect_same_all_k(pair_t *p, uint32_t n, const char *what)
 {
     const size_t ks[] = {1, 2, 10, 32, 100, (size_t)n, (size_t)n + 7};
@@ -192,6 +223,7 @@ static void expect_same_all_k(pair_t *p, uint32_t n, const char *what)
     for (size_t a = 0; a < sizeof(ks) / sizeof(ks[0]); a++)
         for (size_t e = 0; e < 3; e++)
             expect_same(p, ks[a], ex[e], what);
+    expect_same_similar(p, n, what);
 }
 
 static void fill_random(float *v, float *b, float *lp, uint32_t n, int dim, float scale)
@@ -477,4 +509,59 @@ Test(ranker_prune, quantiser_edge_rows)
     int16_t w[4];
     sr_quant_user_t qu;
     cr_assert_eq(sr_quant_user_(u, 4, w, &qu), -1);
+}
+
+/* The cosine bound: every row's exact /v1/similar score (no
+ * co-occurrence) lies under the upper bound stage one reports. */
+Test(ranker_prune, cosine_upper_bound_holds_for_every_row)
+{
+    const int dims[] = {32, 24};
+    for (size_t di = 0; di < 2; di++) {
+        int dim = dims[di];
+        uint32_t n = 2003;
+        float *q = malloc((size_t)n * dim * sizeof(float)), *b = malloc(n * sizeof(float)),
+              *lp = malloc(n * sizeof(float)), *sc = malloc(n * sizeof(float)),
+              *exact = malloc(n * sizeof(float)), *heap = malloc((n + 1) * sizeof(float)),
+              *ucand = malloc(n * sizeof(float)), *norm = malloc(n * sizeof(float));
+        int8_t *codes = malloc((size_t)n * dim);
+        uint32_t *cand = malloc(n * sizeof(uint32_t));
+        uint8_t *flags = calloc(n + 8, 1);
+        fill_random(q, b, lp, n, dim, 1.0f);
+        for (uint32_t i = 0; i < n; i++) {
+            float *row = q + (size_t)i * dim;
+            if (i % 5 == 0)
+                for (int d = 0; d < dim; d++)
+                    row[d] *= 1000.0f;
+            if (i % 7 == 0)
+                for (int d = 0; d < dim; d++)
+                    row[d] *= 1e-3f;
+            if (i % 97 == 0) memset(row, 0, (size_t)dim * sizeof(float));
+            sc[i] = sr_quant_row_(row, dim, codes + (size_t)i * dim);
+            norm[i] = sqrtf(sr_dot(row, row, dim)) + 1e-12f;
+        }
+        for (uint32_t x = 1; x < n; x += 500) {
+            sr_score_items_t it = {.dim = dim, .n_items = n, .q = q, .bias = b, .logpop = lp};
+            sr_score_similar(&it, (int32_t)x, exact);
+            int16_t w[MAXDIM];
+            sr_quant_user_t qu;
+            cr_assert_eq(sr_quant_user_(q + (size_t)x * dim, dim, w, &qu), 0);
+            sr_quant_scan_t a = {.n = n,
+                                 .dim = dim,
+                                 .codes = codes,
+                                 .scale = sc,
+                                 .norm = norm,
+                                 .inv_unorm = 1.0f / norm[x]};
+            float tau;
+            size_t nc = sr_quant_scan_(&a, &qu, flags, n + 1, heap, cand, ucand, &tau);
+            cr_assert_eq(nc, n);
+            for (size_t j = 0; j < nc; j++) {
+                if (j == x) continue; /* the full pass sets its own -inf */
+                cr_assert_geq(ucand[j], exact[j], "item %u row %zu", x, j);
+                /* and not vacuous: within a few percent of a unit cosine */
+                cr_assert_lt(ucand[j] - exact[j], 0.05f, "item %u row %zu", x, j);
+            }
+        }
+        free(q), free(b), free(lp), free(sc), free(exact), free(heap), free(ucand), free(norm);
+        free(codes), free(cand), free(flags);
+    }
 }
