@@ -14,11 +14,13 @@
  * item updates go to a capped stream, partition offsets to a hash per
  * consumer group.
  *
- * Exactly-once: sr_store_flush is ONE Lua script (EVALSHA, NOSCRIPT
- * fallback) that checks the caller's expected partition offsets (fencing
- * out zombie trainers and recognising a retried flush), then writes users,
- * merges item deltas, updates popularity, appends to the update stream and
- * stores the next offsets, all or nothing.
+ * Exactly-once: sr_store_flush checks the caller's expected partition
+ * offsets (fencing out zombie trainers and recognising a retried flush),
+ * then writes users, merges item deltas, updates popularity, appends to the
+ * update stream and stores the next offsets, all or nothing: as an
+ * optimistic transaction (WATCH, reads, decisions in C, MULTI/EXEC) or, as
+ * its fallback, as ONE Lua script (EVALSHA, NOSCRIPT fallback).  Both give
+ * the same Redis state and the same result (docs/REDIS.md).
  *
  * This header has two halves: pure encode/decode functions (no I/O,
  * thread-safe, fuzzable) and the connection handle sr_store_t.
@@ -143,6 +145,20 @@ int sr_store_global_decode(const void *blob, size_t len, const void **payload,
 
 typedef struct sr_store_s sr_store_t;
 
+typedef enum sr_store_flush_mode {
+    /* Default: an optimistic transaction (WATCH, one round trip of reads,
+     * the merge computed here, MULTI/EXEC), retried when another writer
+     * got in between; after SR_STORE_TX_ATTEMPTS aborted attempts the Lua
+     * script (which cannot be interrupted) writes it. */
+    SR_STORE_FLUSH_TRANSACTION = 0,
+    /* Always the Lua script (redis.flush = script). */
+    SR_STORE_FLUSH_SCRIPT = 1,
+} sr_store_flush_mode_t;
+
+/* Aborted transactions (EXEC refused because a watched key changed) before
+ * a flush falls back to the script. */
+#define SR_STORE_TX_ATTEMPTS 2
+
 typedef struct sr_store_opts {
     const char *host;     /* default "127.0.0.1" */
     int port;             /* default 6379 */
@@ -154,6 +170,8 @@ typedef struct sr_store_opts {
      * 100000: trimmed (XADD MAXLEN ~) to maxlen/64 entries of up to 64
      * updates each. */
     long stream_maxlen;
+    /* How sr_store_flush writes (docs/REDIS.md "The atomic flush"). */
+    sr_store_flush_mode_t flush_mode;
 } sr_store_opts_t;
 
 /* Zeroes *o and fills the defaults above. */
@@ -256,11 +274,16 @@ typedef struct sr_store_flush_result {
     /* How many items were merged with another writer's delta (stored value
      * differed from base). */
     size_t n_delta_merged;
+    /* How it was written: 1 by the Lua script, 0 by a transaction; and how
+     * many transactions were aborted first (another writer in between). */
+    int by_script;
+    unsigned tx_aborts;
 } sr_store_flush_result_t;
 
-/* Writes one flush atomically (one Lua script; before it, one extra round
- * trip per 1000 item ids this handle has not seen yet, to get their global
- * numbers).
+/* Writes one flush atomically: two round trips (reads under WATCH, then
+ * MULTI ... EXEC) or one Lua script, see sr_store_flush_mode_t; before
+ * them, one extra round trip per 1000 item ids this handle has not seen
+ * yet, to get their global numbers.
  * Offset fencing: every offset with prev != ANY must be stored as prev
  * (absent = NONE); if ALL of them are already stored as next (and some next
  * != prev), the flush is a duplicate (res->duplicate = 1, returns 0);
@@ -272,6 +295,11 @@ typedef struct sr_store_flush_result {
  * been applied: retry it unchanged, the fencing makes that safe).
  * res memory stays valid until the next call on s. */
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res);
+
+/* Tests only: fn(arg) runs in every transaction attempt of sr_store_flush
+ * between its read round trip and MULTI (e.g. to write a watched key from
+ * another connection and so force an abort).  NULL removes it. */
+void sr_store_set_flush_hook(sr_store_t *s, void (*fn)(void *arg), void *arg);
 
 /* ---- reads (trainer warm load, inspect, ranker) ---- */
 

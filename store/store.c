@@ -33,6 +33,9 @@ struct sr_store_s {
     char tag[136]; /* "{prefix}" */
     int timeout_ms;
     long stream_maxlen;
+    sr_store_flush_mode_t flush_mode;
+    void (*flush_hook)(void *); /* tests: between the reads and MULTI */
+    void *flush_hook_arg;
 
     redisContext *c;
     char sha_flush[48];
@@ -482,6 +485,8 @@ sr_store_t *sr_store_new(const sr_store_opts_t *o, char *errstr, size_t errstr_s
     snprintf(s->tag, sizeof(s->tag), "{%s}", prefix);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
     s->stream_maxlen = o->stream_maxlen > 0 ? o->stream_maxlen : 100000;
+    s->flush_mode = o->flush_mode == SR_STORE_FLUSH_SCRIPT ? SR_STORE_FLUSH_SCRIPT
+                                                           : SR_STORE_FLUSH_TRANSACTION;
     int rc = begin(s);
     if (rc < 0) {
         if (errstr && errstr_size) snprintf(errstr, errstr_size, "%s", s->err);
@@ -680,6 +685,649 @@ static long encode_item_arg(sr_store_t *s, const sr_store_item_t *it, const char
     return rc;
 }
 
+/* The flush script's argv (layout in scripts.h), which is also the input
+ * of the transaction path. */
+typedef struct flush_args {
+    const char **v;
+    size_t *l;
+    size_t argc;
+    size_t n_off, n_u, n_i;
+    size_t a; /* index of ARGV[1] in v */
+} flush_args_t;
+
+/* Indexes into v: the five shared keys (off, pop, updates, global, seq),
+ * user and item keys, ARGV[k], offset j's (field, prev, next), user i's
+ * blob and item j's (id, num, base, cur, write_pop, pop_base, pop_cur). */
+#define FA_FIXED(k) (3 + (k))
+#define FA_UKEY(a, i) (8 + (i))
+#define FA_IKEY(a, j) (8 + (a)->n_u + (j))
+#define FA_ARGV(a, k) ((a)->a + (k) - 1)
+#define FA_OFF(a, j, q) (FA_ARGV(a, 8) + 3 * (j) + (q))
+#define FA_USER(a, i) (FA_ARGV(a, 8) + 3 * (a)->n_off + (i))
+#define FA_ITEM(a, j, q) (FA_USER(a, 0) + (a)->n_u + 7 * (j) + (q))
+
+/* A transaction attempt that EXEC refused because a watched key changed
+ * (positive: not an SR_ERR_*). */
+#define TX_ABORTED 1
+
+static int fa_is(const flush_args_t *a, size_t i, const char *lit)
+{
+    size_t n = strlen(lit);
+    return a->l[i] == n && !memcmp(a->v[i], lit, n);
+}
+
+static int fa_eq(const flush_args_t *a, size_t i, size_t k)
+{
+    return a->l[i] == a->l[k] && !memcmp(a->v[i], a->v[k], a->l[i]);
+}
+
+/* The caller's result from what Redis now holds per item: mv[i] the merged
+ * blob (NULL or empty when cur was stored as sent), pv[i] the popularity
+ * as text (NULL or empty when not written).  Shared by both paths so they
+ * cannot differ in what the trainer pulls back. */
+static int flush_result(sr_store_t *s, const sr_store_flush_t *f, const uint32_t *nums,
+                        const char *const *mv, const size_t *mvl, const char *const *pv,
+                        const size_t *pvl, sr_store_flush_result_t *res)
+{
+    sr_store_item_t *merged = NULL;
+    if (res && f->n_items) {
+        merged = sr_arena_alloc(&s->res, f->n_items * sizeof(*merged));
+        if (!merged) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    size_t n_delta = 0;
+    for (size_t i = 0; i < f->n_items; i++) {
+        int is_merged = mv[i] && mvl[i] > 0;
+        n_delta += is_merged;
+        if (!merged) continue;
+        const sr_store_item_t *c = f->items[i].cur;
+        sr_store_item_t *m = &merged[i];
+        memset(m, 0, sizeof(*m));
+        if (is_merged) {
+            int rc = decode_item(s, mv[i], mvl[i], m, "flush");
+            if (rc < 0) return rc;
+        } else {
+            /* Stored exactly as sent: cur itself (its memory is the
+             * caller's, see sr_store_flush_result_t). */
+            *m = *c;
+        }
+        m->id = c->id;
+        m->id_len = c->id_len;
+        m->exists = 1;
+        m->num = nums[i];
+        m->has_pop = 0;
+        m->pop = 0;
+        if (pv[i] && pvl[i] > 0 && parse_double(pv[i], pvl[i], &m->pop) == 0) m->has_pop = 1;
+    }
+    if (res) {
+        res->merged = merged;
+        res->n_merged = merged ? f->n_items : 0;
+        res->n_delta_merged = n_delta;
+    }
+    return 0;
+}
+
+/* The flush as one Lua script call. */
+static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t *a,
+                        const uint32_t *nums, sr_store_flush_result_t *res)
+{
+    s->argc = 0;
+    for (size_t i = 0; i < a->argc; i++) arg(s, a->v[i], a->l[i]);
+    s->argv[0] = "EVALSHA";
+    s->argvlen[0] = 7;
+    s->argv[1] = s->sha_flush;
+    s->argvlen[1] = strlen(s->sha_flush);
+    redisReply *r = NULL;
+    size_t argc = s->argc; /* append() clears it; the fallback resends */
+    int rc = command(s, &r);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        freeReplyObject(r);
+        /* SCRIPT FLUSH or a failover to a replica without the script:
+         * send the body once, and reload it for the next flushes. */
+        s->argc = argc;
+        s->argv[0] = "EVAL";
+        s->argvlen[0] = 4;
+        s->argv[1] = sr_store_lua_flush;
+        s->argvlen[1] = strlen(sr_store_lua_flush);
+        if ((rc = command(s, &r)) < 0) return rc;
+        sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
+        s->argc = 0;
+        char sha[48];
+        if (load_script(s, sr_store_lua_flush, sha) == 0) memcpy(s->sha_flush, sha, sizeof(sha));
+        s->err[0] = '\0';
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, r, "flush");
+        freeReplyObject(r);
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: unexpected reply");
+    }
+    if (r->element[0]->integer == 1) {
+        freeReplyObject(r);
+        if (res) res->duplicate = 1;
+        return 0;
+    }
+    if (r->elements != 1 + 2 * f->n_items) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: reply has the wrong length");
+    }
+    size_t n = f->n_items + 1;
+    const char **mv = sr_arena_alloc(&s->scratch, n * sizeof(*mv));
+    const char **pv = sr_arena_alloc(&s->scratch, n * sizeof(*pv));
+    size_t *mvl = sr_arena_alloc(&s->scratch, n * sizeof(*mvl));
+    size_t *pvl = sr_arena_alloc(&s->scratch, n * sizeof(*pvl));
+    if (!mv || !pv || !mvl || !pvl) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < f->n_items; i++) {
+        const redisReply *m = r->element[1 + 2 * i], *p = r->element[2 + 2 * i];
+        int ms = m->type == REDIS_REPLY_STRING, ps = p->type == REDIS_REPLY_STRING;
+        mv[i] = ms ? m->str : NULL;
+        mvl[i] = ms ? m->len : 0;
+        pv[i] = ps ? p->str : NULL;
+        pvl[i] = ps ? p->len : 0;
+    }
+    rc = flush_result(s, f, nums, mv, mvl, pv, pvl, res);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Item blob header as the script's hdr() / hdr_base() read it: 0 and the
+ * dims when the blob is an item of version 1 long enough for its floats
+ * (a base: exactly its floats, no extra), else -1. */
+static int item_hdr(const char *p, size_t len, int base, unsigned *d, unsigned *n)
+{
+    if (len < (base ? 16u : 20u)) return -1;
+    const uint8_t *u = (const uint8_t *)p;
+    *d = sr_store_get_u16(u + 2);
+    *n = sr_store_get_u16(u + 4);
+    size_t want = (base ? 16u : 20u) + 4 * ((size_t)*d + *n);
+    if (u[0] != 1 || u[1] != SR_STORE_KIND_ITEM) return -1;
+    return (base ? len != want : len < want) ? -1 : 0;
+}
+
+/* Redis's own rule for an integer value (string2ll): what INCRBY accepts. */
+static int redis_int(const char *p, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 20) return -1;
+    size_t i = p[0] == '-';
+    if (i == len || (p[i] == '0' && len > i + 1)) return -1;
+    for (size_t k = i; k < len; k++)
+        if (p[k] < '0' || p[k] > '9') return -1;
+    return parse_i64(p, len, out);
+}
+
+/* Open-addressing set of the flush's item ids (DUPITEM). */
+static int dup_id(const flush_args_t *a, uint32_t *slots, size_t mask, size_t j)
+{
+    size_t iv = FA_ITEM(a, j, 0);
+    for (size_t h = sr_store_hash(a->v[iv], a->l[iv]) & mask;; h = (h + 1) & mask) {
+        if (!slots[h]) {
+            slots[h] = (uint32_t)j + 1;
+            return 0;
+        }
+        if (fa_eq(a, FA_ITEM(a, slots[h] - 1, 0), iv)) return 1;
+    }
+}
+
+static void unwatch(sr_store_t *s)
+{
+    s->argc = 0;
+    arg_str(s, "UNWATCH");
+    redisReply *r = NULL;
+    if (command(s, &r) == 0) freeReplyObject(r);
+}
+
+static void free_replies(redisReply **rep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rep[i]) freeReplyObject(rep[i]);
+}
+
+/* Reads n replies into rep[]; on a connection failure frees them. */
+static int read_replies(sr_store_t *s, redisReply **rep, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = reply(s, &rep[i]);
+        if (rc < 0) {
+            free_replies(rep, i);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* One optimistic transaction attempt: the script's pass 1 (fencing, type
+ * checks, item validation and the exact-or-delta decisions) done here on
+ * values read under WATCH, then its writes in MULTI/EXEC.
+ *
+ * What is watched: the offsets hash, the popularity set, the stream, the
+ * global and the update counter, NOT the item keys (WATCH is linear in the
+ * keys a client already watches in Redis 7.0, so 10,000 items cost ~0.5 s).
+ * The counter stands in for them: every write of an item blob adds to it
+ * in the same atomic unit (both flush paths; docs/REDIS.md), so an
+ * unchanged counter at EXEC means every item still holds what was read.
+ *
+ * Returns 0, TX_ABORTED (nothing written; try again), or an error that the
+ * script would have given for the same state, with nothing written. */
+static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t *a,
+                    const uint32_t *nums, sr_store_flush_result_t *res)
+{
+    static const char *const want[5] = {"hash", "zset", "stream", "string", "string"};
+    size_t n_i = a->n_i, n_mget = (n_i + BATCH - 1) / BATCH;
+    int zm = s->has_zmscore;
+    size_t n_pop = zm ? n_mget : 0;
+    if (!zm)
+        for (size_t j = 0; j < n_i; j++) n_pop += fa_is(a, FA_ITEM(a, j, 4), "1");
+    /* 1. Reads under WATCH, one round trip. */
+    size_t i_hm = 1, i_type = i_hm + (a->n_off > 0), i_seq = i_type + 5, i_mget = i_seq + 1,
+           i_pop = i_mget + n_mget, n_rep = i_pop + n_pop;
+    s->argc = 0;
+    arg_str(s, "WATCH");
+    for (int k = 0; k < 5; k++) arg(s, a->v[FA_FIXED(k)], a->l[FA_FIXED(k)]);
+    int rc = append(s);
+    if (rc == 0 && a->n_off) {
+        arg_str(s, "HMGET");
+        arg(s, a->v[FA_FIXED(0)], a->l[FA_FIXED(0)]);
+        for (size_t j = 0; j < a->n_off; j++) arg(s, a->v[FA_OFF(a, j, 0)], a->l[FA_OFF(a, j, 0)]);
+        rc = append(s);
+    }
+    for (int k = 0; rc == 0 && k < 5; k++) {
+        arg_str(s, "TYPE");
+        arg(s, a->v[FA_FIXED(k)], a->l[FA_FIXED(k)]);
+        rc = append(s);
+    }
+    if (rc == 0) {
+        arg_str(s, "GET");
+        arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
+        rc = append(s);
+    }
+    for (size_t off = 0; rc == 0 && off < n_i; off += BATCH) {
+        arg_str(s, "MGET");
+        for (size_t j = off; j < n_i && j < off + BATCH; j++)
+            arg(s, a->v[FA_IKEY(a, j)], a->l[FA_IKEY(a, j)]);
+        rc = append(s);
+    }
+    for (size_t off = 0; rc == 0 && zm && off < n_i; off += BATCH) {
+        arg_str(s, "ZMSCORE");
+        arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+        for (size_t j = off; j < n_i && j < off + BATCH; j++)
+            arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        rc = append(s);
+    }
+    for (size_t j = 0; rc == 0 && !zm && j < n_i; j++) {
+        if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
+        arg_str(s, "ZSCORE");
+        arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        rc = append(s);
+    }
+    if (rc < 0) {
+        disconnect(s); /* commands half appended: the connection is out of step */
+        return rc;
+    }
+    redisReply **rep = sr_arena_alloc(&s->scratch, n_rep * sizeof(*rep));
+    const redisReply **stored = sr_arena_alloc(&s->scratch, (n_i + 1) * sizeof(*stored));
+    const redisReply **pops = sr_arena_alloc(&s->scratch, (n_i + 1) * sizeof(*pops));
+    if (!rep || !stored || !pops) {
+        disconnect(s); /* replies pending: the connection is out of step */
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    if ((rc = read_replies(s, rep, n_rep)) < 0) return rc;
+    if (s->flush_hook) s->flush_hook(s->flush_hook_arg);
+
+    if (rep[0]->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, rep[0], "flush WATCH");
+        goto unwatch_out;
+    }
+    for (size_t j = 0, p = 0; j < n_i; j++) {
+        const redisReply *m = rep[i_mget + j / BATCH];
+        stored[j] = m->type == REDIS_REPLY_ARRAY && j % BATCH < m->elements
+                        ? m->element[j % BATCH]
+                        : NULL;
+        if (stored[j] && stored[j]->type != REDIS_REPLY_STRING) stored[j] = NULL;
+        if (zm) {
+            const redisReply *z = rep[i_pop + j / BATCH];
+            pops[j] = z->type == REDIS_REPLY_ARRAY && j % BATCH < z->elements
+                          ? z->element[j % BATCH]
+                          : NULL;
+        } else {
+            pops[j] = fa_is(a, FA_ITEM(a, j, 4), "1") ? rep[i_pop + p++] : NULL;
+        }
+        if (pops[j] && pops[j]->type != REDIS_REPLY_STRING) pops[j] = NULL;
+    }
+
+    /* 2. The script's pass 1, in its order, with its messages. */
+    size_t n_prev = 0, n_next = 0;
+    for (size_t j = 0; j < a->n_off; j++) {
+        size_t fi = FA_OFF(a, j, 0), pi = FA_OFF(a, j, 1), ni = FA_OFF(a, j, 2);
+        if (fa_is(a, pi, "-2")) continue;
+        const redisReply *hm = rep[i_hm];
+        if (hm->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, hm, "flush");
+            goto unwatch_out;
+        }
+        const redisReply *e = hm->type == REDIS_REPLY_ARRAY && j < hm->elements ? hm->element[j]
+                                                                                 : NULL;
+        const char *cur = "-1";
+        size_t cl = 2;
+        if (e && e->type == REDIS_REPLY_STRING) cur = e->str, cl = e->len;
+        int is_prev = cl == a->l[pi] && !memcmp(cur, a->v[pi], cl);
+        int is_next = cl == a->l[ni] && !memcmp(cur, a->v[ni], cl);
+        if (is_prev && is_next) continue;
+        if (is_prev) {
+            n_prev++;
+        } else if (is_next) {
+            n_next++;
+        } else {
+            rc = set_err(s, SR_ERR_STATE,
+                         "redis flush: FENCED partition %.*s is stored at %.*s, this writer "
+                         "expected %.*s",
+                         (int)a->l[fi], a->v[fi], (int)cl, cur, (int)a->l[pi], a->v[pi]);
+            goto unwatch_out;
+        }
+    }
+    if (n_next > 0) {
+        if (n_prev > 0) {
+            rc = set_err(s, SR_ERR_STATE,
+                         "redis flush: FENCED some partitions of this flush were already written");
+            goto unwatch_out;
+        }
+        if (res) res->duplicate = 1;
+        rc = 0;
+        goto unwatch_out;
+    }
+    for (int k = 0; k < 5; k++) {
+        const redisReply *t = rep[i_type + (size_t)k];
+        if (t->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, t, "flush TYPE");
+            goto unwatch_out;
+        }
+        const char *ts = t->str ? t->str : "";
+        if (strcmp(ts, "none") != 0 && strcmp(ts, want[k]) != 0) {
+            size_t ki = FA_FIXED(k);
+            rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is a %s, not a %s",
+                         (int)a->l[ki], a->v[ki], ts, want[k]);
+            goto unwatch_out;
+        }
+    }
+    int64_t seq = 0;
+    const redisReply *sq = rep[i_seq];
+    if (sq->type == REDIS_REPLY_STRING && redis_int(sq->str, sq->len, &seq) < 0) {
+        rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is not a number",
+                     (int)a->l[FA_FIXED(4)], a->v[FA_FIXED(4)]);
+        goto unwatch_out;
+    }
+    /* The reads of items and popularity (after the type checks: on a
+     * popularity key of the wrong type the script says BADKEY). */
+    for (size_t i = i_seq; i < n_rep; i++)
+        if (rep[i]->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, rep[i], "flush");
+            goto unwatch_out;
+        }
+    size_t mask = 1;
+    while (mask < 2 * n_i) mask <<= 1;
+    uint32_t *slots = sr_arena_alloc(&s->scratch, mask * sizeof(*slots));
+    unsigned char *moved = sr_arena_alloc(&s->scratch, n_i + 1);
+    if (!slots || !moved) {
+        rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+        goto unwatch_out;
+    }
+    memset(slots, 0, mask * sizeof(*slots));
+    mask--;
+    for (size_t j = 0; j < n_i; j++) {
+        size_t ii = FA_ITEM(a, j, 0), bi = FA_ITEM(a, j, 2), ci = FA_ITEM(a, j, 3);
+        const char *why = NULL;
+        unsigned cd, cn, sd, sn, bd, bn;
+        if (dup_id(a, slots, mask, j)) {
+            rc = set_err(s, SR_ERR_INVAL, "redis flush: DUPITEM %.*s: twice in one flush",
+                         (int)a->l[ii], a->v[ii]);
+            goto unwatch_out;
+        }
+        if (item_hdr(a->v[ci], a->l[ci], 0, &cd, &cn) < 0) why = "bad blob";
+        const redisReply *st = stored[j];
+        size_t bl = a->l[bi];
+        moved[j] = st && (bl == 0 || st->len < bl || memcmp(st->str, a->v[bi], bl) != 0);
+        if (!why && moved[j]) {
+            if (item_hdr(st->str, st->len, 0, &sd, &sn) < 0 || sd != cd || sn != cn)
+                why = "stored dim/accumulators differ from this writer";
+            else if (bl && (item_hdr(a->v[bi], bl, 1, &bd, &bn) < 0 || bd != cd || bn != cn))
+                why = "bad base";
+        }
+        if (why) {
+            rc = set_err(s, SR_ERR_VERSION, "redis flush: BADITEM %.*s: %s", (int)a->l[ii],
+                         a->v[ii], why);
+            goto unwatch_out;
+        }
+    }
+
+    /* 3. The script's pass 2 as values: merged blobs, popularity. */
+    size_t n = n_i + 1;
+    const char **val = sr_arena_alloc(&s->scratch, n * sizeof(*val));
+    const char **pop = sr_arena_alloc(&s->scratch, n * sizeof(*pop));
+    size_t *vall = sr_arena_alloc(&s->scratch, n * sizeof(*vall));
+    size_t *popl = sr_arena_alloc(&s->scratch, n * sizeof(*popl));
+    const char **mv = sr_arena_alloc(&s->scratch, n * sizeof(*mv));
+    size_t *mvl = sr_arena_alloc(&s->scratch, n * sizeof(*mvl));
+    unsigned char *zadd = sr_arena_alloc(&s->scratch, n);
+    if (!val || !pop || !vall || !popl || !mv || !mvl || !zadd) {
+        rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+        goto unwatch_out;
+    }
+    size_t n_zadd = 0;
+    for (size_t j = 0; j < n_i; j++) {
+        size_t bi = FA_ITEM(a, j, 2), ci = FA_ITEM(a, j, 3);
+        size_t pbi = FA_ITEM(a, j, 5), pci = FA_ITEM(a, j, 6);
+        val[j] = a->v[ci];
+        vall[j] = a->l[ci];
+        mv[j] = NULL;
+        mvl[j] = 0;
+        if (moved[j]) {
+            /* stored + (cur - base) per float in double, rounded to float32,
+             * as the script's struct.unpack / struct.pack do; header and
+             * extra from cur. */
+            const uint8_t *cu = (const uint8_t *)a->v[ci];
+            const uint8_t *su = (const uint8_t *)stored[j]->str;
+            const uint8_t *bu = (const uint8_t *)a->v[bi];
+            size_t nf = 2 + (size_t)sr_store_get_u16(cu + 2) + sr_store_get_u16(cu + 4);
+            uint8_t *m = sr_arena_alloc(&s->scratch, a->l[ci]);
+            if (!m) {
+                rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+                goto unwatch_out;
+            }
+            memcpy(m, cu, a->l[ci]);
+            for (size_t q = 0; q < nf; q++) {
+                size_t o = 8 + 4 * q;
+                double sv = sr_store_get_f32(su + o), cv = sr_store_get_f32(cu + o);
+                double r = a->l[bi] ? sv + (cv - (double)sr_store_get_f32(bu + o)) : sv + cv;
+                sr_store_put_f32(m + o, (float)r);
+            }
+            val[j] = mv[j] = (const char *)m;
+            vall[j] = mvl[j] = a->l[ci];
+        }
+        pop[j] = "";
+        popl[j] = 0;
+        zadd[j] = 0;
+        if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
+        const redisReply *sp = pops[j];
+        if (fa_eq(a, pbi, pci)) {
+            /* Unchanged by this writer: report what Redis holds. */
+            pop[j] = sp ? sp->str : "0";
+            popl[j] = sp ? sp->len : 1;
+            continue;
+        }
+        double spv = 0, pbv = 0, pcv = 0;
+        if (sp && parse_double(sp->str, sp->len, &spv) < 0) spv = 0;
+        parse_double(a->v[pbi], a->l[pbi], &pbv);
+        parse_double(a->v[pci], a->l[pci], &pcv);
+        zadd[j] = 1;
+        n_zadd++;
+        if (spv == pbv) {
+            pop[j] = a->v[pci];
+            popl[j] = a->l[pci];
+            continue;
+        }
+        /* ZINCRBY's arithmetic: an absent member gets the increment. */
+        double inc = pcv - pbv, nv = sp ? spv + inc : inc;
+        char *t = sr_arena_alloc(&s->scratch, 32);
+        if (!t) {
+            rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+            goto unwatch_out;
+        }
+        if (isnan(nv)) {
+            rc = set_err(s, SR_ERR_CORRUPT, "redis flush: popularity of %.*s would be NaN",
+                         (int)a->l[FA_ITEM(a, j, 0)], a->v[FA_ITEM(a, j, 0)]);
+            goto unwatch_out;
+        }
+        /* Redis's own formatting of a score reply (addReplyDouble). */
+        int tl = isinf(nv) ? snprintf(t, 32, "%s", nv > 0 ? "inf" : "-inf")
+                           : snprintf(t, 32, "%.17g", nv);
+        pop[j] = t;
+        popl[j] = (size_t)tl;
+    }
+
+    /* 4. The writes, all or nothing. */
+    size_t n_cmd = 0;
+    arg_str(s, "MULTI");
+    if ((rc = append(s)) < 0) goto fail_conn;
+    if (a->n_off) {
+        arg_str(s, "HSET");
+        arg(s, a->v[FA_FIXED(0)], a->l[FA_FIXED(0)]);
+        for (size_t j = 0; j < a->n_off; j++) {
+            arg(s, a->v[FA_OFF(a, j, 0)], a->l[FA_OFF(a, j, 0)]);
+            arg(s, a->v[FA_OFF(a, j, 2)], a->l[FA_OFF(a, j, 2)]);
+        }
+        if ((rc = append(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    for (size_t off = 0; off < a->n_u + n_i; off += BATCH) {
+        arg_str(s, "MSET");
+        for (size_t k = off; k < a->n_u + n_i && k < off + BATCH; k++) {
+            if (k < a->n_u) {
+                arg(s, a->v[FA_UKEY(a, k)], a->l[FA_UKEY(a, k)]);
+                arg(s, a->v[FA_USER(a, k)], a->l[FA_USER(a, k)]);
+            } else {
+                arg(s, a->v[FA_IKEY(a, k - a->n_u)], a->l[FA_IKEY(a, k - a->n_u)]);
+                arg(s, val[k - a->n_u], vall[k - a->n_u]);
+            }
+        }
+        if ((rc = append(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    if (n_i) {
+        arg_str(s, "INCRBY");
+        arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
+        argf(s, "%zu", n_i);
+        if ((rc = append(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    for (size_t j = 0, in_cmd = 0; j < n_i; j++) {
+        if (!zadd[j]) continue;
+        if (!in_cmd) {
+            arg_str(s, "ZADD");
+            arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+        }
+        arg(s, pop[j], popl[j]);
+        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        n_zadd--;
+        if (++in_cmd == BATCH || n_zadd == 0) {
+            if ((rc = append(s)) < 0) goto fail_conn;
+            n_cmd++;
+            in_cmd = 0;
+        }
+    }
+    for (size_t j = 0; j < n_i; j++) {
+        if (j % SR_STORE_STREAM_CHUNK == 0) {
+            arg_str(s, "XADD");
+            arg(s, a->v[FA_FIXED(2)], a->l[FA_FIXED(2)]);
+            arg_str(s, "MAXLEN");
+            arg_str(s, "~");
+            arg(s, a->v[FA_ARGV(a, 4)], a->l[FA_ARGV(a, 4)]);
+            arg_str(s, "*");
+            arg_str(s, "s");
+            argf(s, "%" PRId64, seq + (int64_t)j + 1);
+        }
+        arg_str(s, "n");
+        arg(s, a->v[FA_ITEM(a, j, 1)], a->l[FA_ITEM(a, j, 1)]);
+        arg_str(s, "id");
+        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        arg_str(s, "v");
+        arg(s, val[j], vall[j]);
+        arg_str(s, "p");
+        arg(s, pop[j], popl[j]);
+        if ((j + 1) % SR_STORE_STREAM_CHUNK == 0 || j + 1 == n_i) {
+            if ((rc = append(s)) < 0) goto fail_conn;
+            n_cmd++;
+        }
+    }
+    if (fa_is(a, FA_ARGV(a, 5), "1")) {
+        arg_str(s, "SET");
+        arg(s, a->v[FA_FIXED(3)], a->l[FA_FIXED(3)]);
+        arg(s, a->v[FA_ARGV(a, 6)], a->l[FA_ARGV(a, 6)]);
+        if ((rc = append(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    arg_str(s, "EXEC");
+    if ((rc = append(s)) < 0) goto fail_conn;
+
+    /* MULTI's OK, one QUEUED (or a refusal, e.g. OOM) per command, EXEC. */
+    redisReply *r = NULL;
+    char queued_err[256] = "";
+    for (size_t i = 0; i < n_cmd + 1; i++) {
+        if ((rc = reply(s, &r)) < 0) goto out;
+        if (r->type == REDIS_REPLY_ERROR && !queued_err[0])
+            snprintf(queued_err, sizeof(queued_err), "%.*s", (int)r->len, r->str);
+        freeReplyObject(r);
+    }
+    if ((rc = reply(s, &r)) < 0) goto out;
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        rc = TX_ABORTED;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* EXECABORT: a command was refused while queueing, nothing ran. */
+        rc = reply_err(s, r, "flush");
+        if (queued_err[0])
+            set_err(s, rc, "redis flush: %s (transaction discarded)", queued_err);
+        freeReplyObject(r);
+        goto out;
+    }
+    rc = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n_cmd)
+        rc = set_err(s, SR_ERR_REDIS, "flush: unexpected EXEC reply");
+    for (size_t i = 0; rc == 0 && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR) /* checked above; cannot happen */
+            rc = set_err(s, SR_ERR_REDIS, "redis flush: EXEC: %.*s (partly applied)",
+                         (int)r->element[i]->len, r->element[i]->str);
+    freeReplyObject(r);
+    /* pop[] may point into the reads: they are freed after this. */
+    if (rc == 0) rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+out:
+    free_replies(rep, n_rep);
+    return rc;
+
+unwatch_out:
+    free_replies(rep, n_rep);
+    {
+        char keep[sizeof(s->err)];
+        memcpy(keep, s->err, sizeof(keep));
+        unwatch(s);
+        memcpy(s->err, keep, sizeof(keep));
+    }
+    return rc;
+fail_conn:
+    /* Commands half appended: drop the connection (and with it WATCH). */
+    free_replies(rep, n_rep);
+    disconnect(s);
+    return rc;
+}
+
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res)
 {
     if (res) memset(res, 0, sizeof(*res));
@@ -736,7 +1384,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         if (!nums[miss_at[q]]) return set_err(s, SR_ERR_REDIS, "flush: no number for an item");
     }
 
-    /* 2. The script call. */
+    /* 2. The script's argv (scripts.h), which is the transaction's input too. */
     args_reset(s);
     arg_str(s, "EVALSHA");
     arg_str(s, s->sha_flush);
@@ -834,88 +1482,40 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         }
     }
 
-    redisReply *r = NULL;
-    size_t argc = s->argc; /* append() clears it; the fallback resends */
-    if ((rc = command(s, &r)) < 0) return rc;
-    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
-        freeReplyObject(r);
-        /* SCRIPT FLUSH or a failover to a replica without the script:
-         * send the body once, and reload it for the next flushes. */
-        s->argc = argc;
-        s->argv[0] = "EVAL";
-        s->argvlen[0] = 4;
-        s->argv[1] = sr_store_lua_flush;
-        s->argvlen[1] = strlen(sr_store_lua_flush);
-        if ((rc = command(s, &r)) < 0) return rc;
-        sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
-        args_reset(s);
-        char sha[48];
-        if (load_script(s, sr_store_lua_flush, sha) == 0) memcpy(s->sha_flush, sha, sizeof(sha));
-        s->err[0] = '\0';
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(s, r, "flush");
-        freeReplyObject(r);
-        return rc;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(r);
-        return set_err(s, SR_ERR_REDIS, "flush: unexpected reply");
-    }
-    if (r->element[0]->integer == 1) {
-        freeReplyObject(r);
-        if (res) res->duplicate = 1;
-        return 0;
-    }
-    if (r->elements != 1 + 2 * f->n_items) {
-        freeReplyObject(r);
-        return set_err(s, SR_ERR_REDIS, "flush: reply has the wrong length");
-    }
-    sr_store_item_t *merged = NULL;
-    if (res && f->n_items) {
-        merged = sr_arena_alloc(&s->res, f->n_items * sizeof(*merged));
-        if (!merged) {
-            freeReplyObject(r);
-            return set_err(s, SR_ERR_NOMEM, "out of memory");
-        }
-    }
-    size_t n_delta = 0;
-    for (size_t i = 0; i < f->n_items; i++) {
-        const redisReply *mv = r->element[1 + 2 * i], *pv = r->element[2 + 2 * i];
-        int is_merged = mv->type == REDIS_REPLY_STRING && mv->len > 0;
-        n_delta += is_merged;
-        if (!merged) continue;
-        const sr_store_item_t *c = f->items[i].cur;
-        sr_store_item_t *m = &merged[i];
-        memset(m, 0, sizeof(*m));
-        if (is_merged) {
-            if ((rc = decode_item(s, mv->str, mv->len, m, "flush")) < 0) {
-                freeReplyObject(r);
+    /* The script's argv is the input of both paths: keep it, the
+     * transaction builds its commands in s->argv. */
+    flush_args_t a = {.argc = s->argc, .n_off = f->n_offsets, .n_u = f->n_users,
+                      .n_i = f->n_items, .a = 8 + f->n_users + f->n_items};
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    a.v = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.v));
+    a.l = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.l));
+    if (!a.v || !a.l) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    memcpy(a.v, s->argv, a.argc * sizeof(*a.v));
+    memcpy(a.l, s->argvlen, a.argc * sizeof(*a.l));
+    unsigned aborts = 0;
+    if (s->flush_mode == SR_STORE_FLUSH_TRANSACTION) {
+        for (; aborts < SR_STORE_TX_ATTEMPTS; aborts++) {
+            rc = flush_tx(s, f, &a, nums, res);
+            if (rc != TX_ABORTED) {
+                if (res) res->tx_aborts = aborts;
                 return rc;
             }
-        } else {
-            /* Stored exactly as sent: cur itself (its memory is the
-             * caller's, see sr_store_flush_result_t). */
-            *m = *c;
         }
-        m->id = c->id;
-        m->id_len = c->id_len;
-        m->exists = 1;
-        m->num = nums[i];
-        m->has_pop = 0;
-        m->pop = 0;
-        if (pv->type == REDIS_REPLY_STRING && pv->len > 0 &&
-            parse_double(pv->str, pv->len, &m->pop) == 0)
-            m->has_pop = 1;
+        sr_log(SR_LOG_DEBUG, "store: %u flush transactions aborted by other writers; "
+                             "writing it with the script", aborts);
     }
-    freeReplyObject(r);
+    rc = flush_script(s, f, &a, nums, res);
     if (res) {
-        res->merged = merged;
-        res->n_merged = merged ? f->n_items : 0;
-        res->n_delta_merged = n_delta;
+        res->by_script = 1;
+        res->tx_aborts = aborts;
     }
-    return 0;
+    return rc;
+}
+
+void sr_store_set_flush_hook(sr_store_t *s, void (*fn)(void *arg), void *arg)
+{
+    s->flush_hook = fn;
+    s->flush_hook_arg = arg;
 }
 
 /* ------------------------------------------------------------------ */
