@@ -208,8 +208,9 @@ int sr_trainer_state_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
     st->opts.port = st->url.port;
     st->opts.password = st->url.password;
     st->opts.db = st->url.db;
+    /* The stream cap and flush mode too: the trainer is their writer. */
+    sr_store_opts_conf(conf, &st->opts);
     st->opts.prefix = st->prefix;
-    st->opts.timeout_ms = (int)sr_conf_int(conf, "redis.timeout.ms");
     st->params = *sr_model_params(t->model);
     st->dim = st->params.dim;
     st->merge_vec = calloc((size_t)st->dim + 1, sizeof(float));

@@ -192,9 +192,14 @@ sr_store_t *sr_store_new(const sr_store_opts_t *opts, char *errstr, size_t errst
 sr_store_t *sr_store_new_url(const char *url, const char *prefix, int timeout_ms,
                              char *errstr, size_t errstr_size);
 /* The way every command opens its store: redis.url, redis.prefix,
- * redis.timeout.ms and redis.stream.maxlen from conf (read once). */
+ * redis.timeout.ms, redis.stream.maxlen and redis.flush from conf (read
+ * once). */
 struct sr_conf_s;
 sr_store_t *sr_store_new_conf(const struct sr_conf_s *conf, char *errstr, size_t errstr_size);
+/* Sets prefix, timeout_ms, stream_maxlen and flush_mode of *o from conf
+ * (for callers that keep their own opts, e.g. to open a store per thread);
+ * o->prefix points into conf. */
+void sr_store_opts_conf(const struct sr_conf_s *conf, sr_store_opts_t *o);
 /* Closes the connection and frees everything, including memory returned by
  * earlier reads.  NULL is a no-op. */
 void sr_store_destroy(sr_store_t *s);

@@ -16,6 +16,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sr_config.h"
 #include "sr_err.h"
 #include "sr_store.h"
 #include "sr_testproc.h"
@@ -1548,4 +1549,27 @@ Test(store, refusals_are_the_same_on_both_paths_and_write_nothing)
     cr_assert_str_eq(et, es);
     free(et);
     free(es);
+}
+
+/* redis.flush selects the path (the script stays reachable for operators). */
+Test(store, redis_flush_property_selects_the_script_or_the_transaction)
+{
+    char err[256], url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    sr_conf_t *c = sr_conf_new();
+    cr_assert_eq(sr_conf_set(c, "redis.url", url, err, sizeof(err)), 0, "%s", err);
+    cr_assert_neq(sr_conf_set(c, "redis.flush", "lua", err, sizeof(err)), 0);
+    const char *modes[] = {"script", "transaction"};
+    for (int m = 0; m < 2; m++) {
+        cr_assert_eq(sr_conf_set(c, "redis.flush", modes[m], err, sizeof(err)), 0, "%s", err);
+        sr_store_t *s = sr_store_new_conf(c, err, sizeof(err));
+        cr_assert_not_null(s, "%s", err);
+        small_flush_t x;
+        small_flush_init(&x, "u1", "i1", m == 0 ? SR_STORE_OFFSET_NONE : 5, 5 + 5 * m);
+        sr_store_flush_result_t res;
+        cr_assert_eq(sr_store_flush(s, &x.f, &res), 0, "%s", sr_store_errstr(s));
+        cr_assert_eq(res.by_script, m == 0, "%s", modes[m]);
+        sr_store_destroy(s);
+    }
+    sr_conf_destroy(c);
 }
