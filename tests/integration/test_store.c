@@ -1434,7 +1434,7 @@ Test(store, transactions_aborted_every_time_fall_back_to_the_script)
 }
 
 /* Runs the one-user flush (prev -> next) on database db in the given mode
- * and returns its code; *err gets the message (malloc'd). */
+ * and returns its code (1 for a duplicate); *err gets the message. */
 static int try_flush(int db, sr_store_flush_mode_t mode, small_flush_t *x, char **err)
 {
     sr_store_t *s = open_store_db(db, mode);
@@ -1446,15 +1446,46 @@ static int try_flush(int db, sr_store_flush_mode_t mode, small_flush_t *x, char 
     return rc;
 }
 
+/* The flush x on database 3 by transaction and on database 4 by script
+ * (both prepared alike) must give code want and the same message; the
+ * transaction must not have written user u1 or item i1 unless it applied. */
+static void same_on_both(small_flush_t *x, int want, int compare_msg, int k)
+{
+    char *et, *es;
+    int rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, x, &et);
+    int rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, x, &es);
+    cr_assert_eq(rt, want, "case %d: %d (%s)", k, rt, et);
+    cr_assert_eq(rs, rt, "case %d: script %d (%s), transaction %d (%s)", k, rs, es, rt, et);
+    if (compare_msg) cr_assert_str_eq(et, es, "case %d", k);
+    if (want < 0) {
+        redisContext *c = raw_db(3);
+        redisReply *r = redisCommand(c, "EXISTS {sr}:u:u1");
+        cr_assert_eq(r->integer, 0, "case %d: the transaction wrote", k);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    free(et);
+    free(es);
+}
+
+static void both_dbs(const char *cmd, const char *a1, const char *a2)
+{
+    for (int db = 3; db <= 4; db++) {
+        raw(db, "FLUSHDB", NULL, NULL, NULL);
+        if (cmd) raw(db, cmd, a1, a2, NULL);
+    }
+}
+
 /* Every refusal gives the same code and message on both paths, and the
- * transaction path writes nothing (checked on its database). */
+ * transaction path writes nothing. */
 Test(store, refusals_are_the_same_on_both_paths_and_write_nothing)
 {
     static const struct {
         const char *cmd, *key, *val;
         int want;
     } bad[] = {
-        {"SET %s %s", "{sr}:off:g", "x", SR_ERR_REDIS}, /* the fencing read itself fails */
+        /* the fencing read itself fails; the script wraps Redis's message */
+        {"SET %s %s", "{sr}:off:g", "x", SR_ERR_REDIS},
         {"SET %s %s", "{sr}:pop", "x", SR_ERR_CORRUPT},
         {"SET %s %s", "{sr}:updates", "x", SR_ERR_CORRUPT},
         {"HSET %s f %s", "{sr}:global", "x", SR_ERR_CORRUPT},
@@ -1462,93 +1493,48 @@ Test(store, refusals_are_the_same_on_both_paths_and_write_nothing)
         {"SET %s %s", "{sr}:updates:seq", "12abc", SR_ERR_CORRUPT},
         {"HSET %s events:0 %s", "{sr}:off:g", "4", SR_ERR_STATE}, /* fenced: not prev */
     };
+    small_flush_t x;
     int n = (int)(sizeof(bad) / sizeof(bad[0]));
     for (int k = 0; k < n; k++) {
-        char *et, *es;
-        for (int db = 3; db <= 4; db++) {
-            raw(db, "FLUSHDB", NULL, NULL, NULL);
-            raw(db, bad[k].cmd, bad[k].key, bad[k].val, NULL);
-        }
-        small_flush_t x;
+        both_dbs(bad[k].cmd, bad[k].key, bad[k].val);
         small_flush_init(&x, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
-        int rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, &x, &et);
-        int rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, &x, &es);
-        cr_assert_eq(rt, bad[k].want, "case %d: %d (%s)", k, rt, et);
-        cr_assert_eq(rs, rt, "case %d: script %d (%s), transaction %d (%s)", k, rs, es, rt, et);
-        if (rt != SR_ERR_REDIS) /* the script's wraps Redis's own error */
-            cr_assert_str_eq(et, es, "case %d", k);
-        redisContext *c = raw_db(3);
-        redisReply *r = redisCommand(c, "EXISTS {sr}:u:u1 {sr}:i:i1");
-        cr_assert_eq(r->integer, 0, "case %d: the transaction wrote", k);
-        freeReplyObject(r);
-        redisFree(c);
-        free(et);
-        free(es);
+        same_on_both(&x, bad[k].want, bad[k].want != SR_ERR_REDIS, k);
     }
-    /* Fenced because only some partitions were written; a duplicate; an
-     * item twice; a stored item of another dim. */
-    for (int db = 3; db <= 4; db++) {
-        raw(db, "FLUSHDB", NULL, NULL, NULL);
-        raw(db, "HSET {sr}:off:g events:0 %s", "5", NULL, NULL);
-    }
+    /* Fenced because only some partitions were written, then a duplicate. */
+    both_dbs("HSET {sr}:off:g events:0 %s", "5", NULL);
     sr_store_offset_t two[2] = {{.topic = "events", .partition = 0, .prev = 1, .next = 5},
                                 {.topic = "events", .partition = 1, .prev = SR_STORE_OFFSET_NONE,
                                  .next = 2}};
-    small_flush_t x;
     small_flush_init(&x, "u1", "i1", 1, 5);
     x.f.offsets = two;
     x.f.n_offsets = 2;
-    char *et, *es;
-    int rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, &x, &et),
-        rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, &x, &es);
-    cr_assert_eq(rt, SR_ERR_STATE, "%s", et);
-    cr_assert_eq(rs, rt);
-    cr_assert_str_eq(et, es);
-    free(et);
-    free(es);
+    same_on_both(&x, SR_ERR_STATE, 1, n);
     x.f.n_offsets = 1;
-    rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, &x, &et);
-    rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, &x, &es);
-    cr_assert_eq(rt, 1, "a duplicate: %s", et);
-    cr_assert_eq(rs, 1, "a duplicate: %s", es);
-    free(et);
-    free(es);
-
+    same_on_both(&x, 1, 1, n + 1);
+    /* An item twice. */
     small_flush_init(&x, "u1", "i1", 5, 6);
     sr_store_item_write_t w2[2] = {x.w, x.w};
     x.f.items = w2;
     x.f.n_items = 2;
-    rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, &x, &et);
-    rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, &x, &es);
-    cr_assert_eq(rt, SR_ERR_INVAL, "%s", et);
-    cr_assert_eq(rs, rt);
-    cr_assert_str_eq(et, es);
-    free(et);
-    free(es);
-
+    same_on_both(&x, SR_ERR_INVAL, 1, n + 2);
     /* i1 stored with dim 4; this writer's i1 has dim 8 and a stale base. */
     float v4[4] = {1, 2, 3, 4};
     sr_store_item_t small = {.id = "i1", .id_len = 2, .dim = 4, .vec = v4};
     sr_store_item_write_t ws = {.cur = &small};
     sr_store_flush_t fs = {.items = &ws, .n_items = 1};
+    both_dbs(NULL, NULL, NULL);
     for (int db = 3; db <= 4; db++) {
         sr_store_t *s = open_store_db(db, SR_STORE_FLUSH_SCRIPT);
         sr_store_flush_result_t res;
         cr_assert_eq(sr_store_flush(s, &fs, &res), 0, "%s", sr_store_errstr(s));
         sr_store_destroy(s);
     }
-    small_flush_init(&x, "u1", "i1", 5, 6);
+    small_flush_init(&x, "u1", "i1", SR_STORE_OFFSET_NONE, 6);
     item_val_t stale = x.it;
     stale.vec[0] = 9;
     sr_store_item_t sb = item_of(&stale);
     x.w.base = &sb;
-    rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, &x, &et);
-    rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, &x, &es);
-    cr_assert_eq(rt, SR_ERR_VERSION, "%s", et);
-    cr_assert_eq(rs, rt);
-    cr_assert_str_eq(et, es);
-    free(et);
-    free(es);
+    same_on_both(&x, SR_ERR_VERSION, 1, n + 3);
 }
 
 /* redis.flush selects the path (the script stays reachable for operators). */
