@@ -283,6 +283,10 @@ typedef struct sr_store_flush_result {
      * many transactions were aborted first (another writer in between). */
     int by_script;
     unsigned tx_aborts;
+    /* Items whose stored value and popularity were read from Redis; the
+     * others came from what this handle's own last transactions wrote
+     * (valid because no one else wrote an item since: docs/REDIS.md). */
+    size_t n_items_read;
 } sr_store_flush_result_t;
 
 /* Writes one flush atomically: two round trips (reads under WATCH, then

@@ -36,6 +36,12 @@ struct sr_store_s {
     sr_store_flush_mode_t flush_mode;
     void (*flush_hook)(void *); /* tests: between the reads and MULTI */
     void *flush_hook_arg;
+    /* Items as this handle's last transactions left them (see
+     * icache_ent_t), valid while {prefix}:updates:seq == cache_seq. */
+    struct icache_ent *icache;
+    size_t icache_cap;
+    uint32_t cache_gen;
+    int64_t cache_seq; /* -1: nothing known */
 
     redisContext *c;
     char sha_flush[48];
@@ -57,6 +63,8 @@ struct sr_store_s {
     size_t argc, argcap;
     int argv_oom;
 };
+
+static void cache_free(sr_store_t *s);
 
 /* ------------------------------------------------------------------ */
 /* errors and connection                                               */
@@ -485,6 +493,7 @@ sr_store_t *sr_store_new(const sr_store_opts_t *o, char *errstr, size_t errstr_s
     snprintf(s->tag, sizeof(s->tag), "{%s}", prefix);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
     s->stream_maxlen = o->stream_maxlen > 0 ? o->stream_maxlen : 100000;
+    s->cache_seq = -1;
     s->flush_mode = o->flush_mode == SR_STORE_FLUSH_SCRIPT ? SR_STORE_FLUSH_SCRIPT
                                                            : SR_STORE_FLUSH_TRANSACTION;
     int rc = begin(s);
@@ -503,6 +512,7 @@ void sr_store_destroy(sr_store_t *s)
     sr_arena_free(&s->res);
     sr_arena_free(&s->scratch);
     sr_idmap_free(&s->idmap);
+    cache_free(s);
     free(s->argv);
     free(s->argvlen);
     free(s);
@@ -883,23 +893,197 @@ static void unwatch(sr_store_t *s)
     if (command(s, &r) == 0) freeReplyObject(r);
 }
 
-static void free_replies(redisReply **rep, size_t n)
+/* ---- what Redis holds for the items this handle wrote ----
+ *
+ * After a transaction, the writer knows every item of it exactly as Redis
+ * now holds it.  As long as {p}:updates:seq still has the value that
+ * transaction left, nobody else wrote an item since (docs/REDIS.md, rule
+ * for writers of item keys), so the next transaction can take those items
+ * from here instead of reading them again; the counter is read under WATCH
+ * in the same round trip, so EXEC refuses the transaction if that changes
+ * before it applies.  Only the header and floats are kept (what the exact
+ * test and the merge read), indexed by global item number; an entry counts
+ * only while its gen is the handle's cache_gen (bumped to forget all). */
+typedef struct icache_ent {
+    uint8_t *floats;  /* header + floats of the stored blob */
+    uint32_t n_floats; /* bytes held */
+    uint32_t len;      /* length of the whole stored blob */
+    uint32_t gen;
+    int8_t pop;        /* -1 unknown, 0 not in the set, 1 in the set */
+    uint8_t pop_len;
+    char pop_str[40];  /* the score as Redis gives it */
+} icache_ent_t;
+
+static void cache_forget(sr_store_t *s)
 {
-    for (size_t i = 0; i < n; i++)
-        if (rep[i]) freeReplyObject(rep[i]);
+    s->cache_gen++;
+    s->cache_seq = -1;
 }
 
-/* Reads n replies into rep[]; on a connection failure frees them. */
-static int read_replies(sr_store_t *s, redisReply **rep, size_t n)
+static const icache_ent_t *cache_get(const sr_store_t *s, uint32_t num)
 {
-    for (size_t i = 0; i < n; i++) {
-        int rc = reply(s, &rep[i]);
-        if (rc < 0) {
-            free_replies(rep, i);
-            return rc;
+    if (s->cache_seq < 0 || num >= s->icache_cap || s->icache[num].gen != s->cache_gen) return NULL;
+    return &s->icache[num];
+}
+
+/* Records what Redis holds for item num after a transaction: blob v (a
+ * valid item blob), popularity p (NULL: not in the set; pk 0: unknown). */
+static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int pk,
+                     const char *p, size_t pl)
+{
+    if (num >= s->icache_cap) {
+        size_t nc = s->icache_cap ? s->icache_cap : 1024;
+        while (nc <= num) nc *= 2;
+        icache_ent_t *e = realloc(s->icache, nc * sizeof(*e));
+        if (!e) return -1;
+        memset(e + s->icache_cap, 0, (nc - s->icache_cap) * sizeof(*e));
+        s->icache = e;
+        s->icache_cap = nc;
+    }
+    icache_ent_t *e = &s->icache[num];
+    const uint8_t *u = (const uint8_t *)v;
+    size_t nf = SR_STORE_ITEM_HDR + 4 * ((size_t)sr_store_get_u16(u + 2) + sr_store_get_u16(u + 4));
+    if (nf > vl) nf = vl;
+    if (nf > e->n_floats || !e->floats) {
+        uint8_t *b = realloc(e->floats, nf);
+        if (!b) return -1;
+        e->floats = b;
+    }
+    memcpy(e->floats, v, nf);
+    e->n_floats = (uint32_t)nf;
+    e->len = (uint32_t)vl;
+    e->pop = pk ? (p != NULL) : -1;
+    e->pop_len = 0;
+    if (p && pl < sizeof(e->pop_str)) {
+        memcpy(e->pop_str, p, pl);
+        e->pop_len = (uint8_t)pl;
+    } else if (p) {
+        e->pop = -1;
+    }
+    e->gen = s->cache_gen;
+    return 0;
+}
+
+static void cache_free(sr_store_t *s)
+{
+    for (size_t i = 0; i < s->icache_cap; i++) free(s->icache[i].floats);
+    free(s->icache);
+    s->icache = NULL;
+    s->icache_cap = 0;
+}
+
+/* The reads of one transaction attempt: per item the stored blob (sv/sl;
+ * sv NULL when absent; for a cached item only its header and floats, with
+ * the whole length) and the popularity text (pv/pl; NULL when not in the
+ * set).  want[j]: 1 when item j still has to be read. */
+typedef struct tx_reads {
+    const char **sv, **pv;
+    size_t *sl, *pl;
+    unsigned char *want, *pop_known;
+    redisReply **keep; /* replies the pointers point into */
+    size_t n_keep, cap_keep;
+} tx_reads_t;
+
+/* Appends MGET (and ZMSCORE, or ZSCORE per item before Redis 6.2) of the
+ * items still wanted; returns the number of commands or <0. */
+static long append_item_reads(sr_store_t *s, const flush_args_t *a, const tx_reads_t *t)
+{
+    long cmds = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t in_cmd = 0;
+        for (size_t j = 0; j < a->n_i; j++) {
+            if (!t->want[j]) continue;
+            if (pass == 1 && !s->has_zmscore) {
+                if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
+                arg_str(s, "ZSCORE");
+                arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+                arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+                if (append(s) < 0) return SR_ERR_UNAVAIL;
+                cmds++;
+                continue;
+            }
+            if (in_cmd == 0) {
+                arg_str(s, pass ? "ZMSCORE" : "MGET");
+                if (pass) arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+            }
+            if (pass) arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+            else arg(s, a->v[FA_IKEY(a, j)], a->l[FA_IKEY(a, j)]);
+            if (++in_cmd == BATCH) {
+                if (append(s) < 0) return SR_ERR_UNAVAIL;
+                cmds++;
+                in_cmd = 0;
+            }
+        }
+        if (in_cmd) {
+            if (append(s) < 0) return SR_ERR_UNAVAIL;
+            cmds++;
         }
     }
+    return cmds;
+}
+
+/* Reads the replies of append_item_reads into t (and clears want[]).  A
+ * Redis error reply is returned as SR_ERR_* with *err_reply set (kept). */
+static int read_item_reads(sr_store_t *s, const flush_args_t *a, tx_reads_t *t, long cmds,
+                           const redisReply **err_reply)
+{
+    if (t->n_keep + (size_t)cmds > t->cap_keep) {
+        size_t nc = (t->n_keep + (size_t)cmds) * 2;
+        redisReply **k = realloc(t->keep, nc * sizeof(*k));
+        if (!k) {
+            disconnect(s);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+        t->keep = k;
+        t->cap_keep = nc;
+    }
+    size_t first = t->n_keep;
+    for (long c = 0; c < cmds; c++) {
+        int rc = reply(s, &t->keep[t->n_keep]);
+        if (rc < 0) return rc;
+        t->n_keep++;
+    }
+    for (size_t i = first; i < t->n_keep; i++)
+        if (t->keep[i]->type == REDIS_REPLY_ERROR) *err_reply = t->keep[i];
+    size_t r = first, k = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        k = 0;
+        for (size_t j = 0; j < a->n_i; j++) {
+            if (!t->want[j]) continue;
+            const redisReply *e = NULL;
+            if (pass == 1 && !s->has_zmscore) {
+                t->pop_known[j] = fa_is(a, FA_ITEM(a, j, 4), "1");
+                if (!t->pop_known[j]) continue;
+                e = r < t->n_keep ? t->keep[r++] : NULL;
+            } else {
+                const redisReply *m = r < t->n_keep ? t->keep[r] : NULL;
+                e = m && m->type == REDIS_REPLY_ARRAY && k < m->elements ? m->element[k] : NULL;
+                if (++k == BATCH) k = 0, r++;
+                if (pass) t->pop_known[j] = 1;
+            }
+            int str = e && e->type == REDIS_REPLY_STRING;
+            if (pass) {
+                t->pv[j] = str ? e->str : NULL;
+                t->pl[j] = str ? e->len : 0;
+            } else {
+                t->sv[j] = str ? e->str : NULL;
+                t->sl[j] = str ? e->len : 0;
+            }
+        }
+        if (k) r++, k = 0;
+    }
+    for (size_t j = 0; j < a->n_i; j++) t->want[j] = 0;
     return 0;
+}
+
+static void release_reads(redisReply **fixed, size_t n_fixed, tx_reads_t *t)
+{
+    for (size_t i = 0; i < n_fixed; i++)
+        if (fixed[i]) freeReplyObject(fixed[i]);
+    for (size_t i = 0; i < t->n_keep; i++) freeReplyObject(t->keep[i]);
+    free(t->keep);
+    t->keep = NULL;
+    t->n_keep = 0;
 }
 
 /* One optimistic transaction attempt: the script's pass 1 (fencing, type
@@ -912,6 +1096,9 @@ static int read_replies(sr_store_t *s, redisReply **rep, size_t n)
  * The counter stands in for them: every write of an item blob adds to it
  * in the same atomic unit (both flush paths; docs/REDIS.md), so an
  * unchanged counter at EXEC means every item still holds what was read.
+ * Items this handle wrote in its last transactions come from its cache
+ * when the counter shows nobody else wrote since (else a second round trip
+ * reads them too).
  *
  * Returns 0, TX_ABORTED (nothing written; try again), or an error that the
  * script would have given for the same state, with nothing written. */
@@ -919,14 +1106,47 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
                     const uint32_t *nums, sr_store_flush_result_t *res)
 {
     static const char *const want[5] = {"hash", "zset", "stream", "string", "string"};
-    size_t n_i = a->n_i, n_mget = (n_i + BATCH - 1) / BATCH;
-    int zm = s->has_zmscore;
-    size_t n_pop = zm ? n_mget : 0;
-    if (!zm)
-        for (size_t j = 0; j < n_i; j++) n_pop += fa_is(a, FA_ITEM(a, j, 4), "1");
-    /* 1. Reads under WATCH, one round trip. */
-    size_t i_hm = 1, i_type = i_hm + (a->n_off > 0), i_seq = i_type + 5, i_mget = i_seq + 1,
-           i_pop = i_mget + n_mget, n_rep = i_pop + n_pop;
+    size_t n_i = a->n_i, n = n_i + 1;
+    tx_reads_t t = {0};
+    t.sv = sr_arena_alloc(&s->scratch, n * sizeof(*t.sv));
+    t.pv = sr_arena_alloc(&s->scratch, n * sizeof(*t.pv));
+    t.sl = sr_arena_alloc(&s->scratch, n * sizeof(*t.sl));
+    t.pl = sr_arena_alloc(&s->scratch, n * sizeof(*t.pl));
+    t.want = sr_arena_alloc(&s->scratch, n);
+    t.pop_known = sr_arena_alloc(&s->scratch, n);
+    unsigned char *from_cache = sr_arena_alloc(&s->scratch, n);
+    redisReply *fixed[8] = {0};
+    size_t n_fixed = 0;
+    if (!t.sv || !t.pv || !t.sl || !t.pl || !t.want || !t.pop_known || !from_cache)
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    /* Items from the cache, if it is still good (checked below).  Only for
+     * a fenced flush: if Redis lost data and the counter came back to the
+     * same value with other contents (a restore, then other writers), the
+     * offsets went back too, and the fencing refuses the flush. */
+    int64_t cached_at = s->cache_seq;
+    size_t n_cached = 0;
+    int fenced = 0;
+    for (size_t j = 0; j < a->n_off; j++) fenced |= !fa_is(a, FA_OFF(a, j, 1), "-2");
+    for (size_t j = 0; j < n_i; j++) {
+        const icache_ent_t *e = fenced ? cache_get(s, nums[j]) : NULL;
+        int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
+        from_cache[j] = e && (!wp || e->pop >= 0);
+        t.want[j] = !from_cache[j];
+        t.sv[j] = t.pv[j] = NULL;
+        t.sl[j] = t.pl[j] = 0;
+        t.pop_known[j] = 0;
+        if (!from_cache[j]) continue;
+        n_cached++;
+        t.sv[j] = (const char *)e->floats;
+        t.sl[j] = e->len;
+        t.pop_known[j] = e->pop >= 0;
+        t.pv[j] = e->pop > 0 ? e->pop_str : NULL;
+        t.pl[j] = e->pop > 0 ? e->pop_len : 0;
+    }
+
+    /* 1. Reads under WATCH, one round trip (two when the cache was stale). */
+    size_t i_hm = 1, i_type = i_hm + (a->n_off > 0), i_seq = i_type + 5;
+    n_fixed = i_seq + 1;
     s->argc = 0;
     arg_str(s, "WATCH");
     for (int k = 0; k < 5; k++) arg(s, a->v[FA_FIXED(k)], a->l[FA_FIXED(k)]);
@@ -947,67 +1167,52 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
         rc = append(s);
     }
-    for (size_t off = 0; rc == 0 && off < n_i; off += BATCH) {
-        arg_str(s, "MGET");
-        for (size_t j = off; j < n_i && j < off + BATCH; j++)
-            arg(s, a->v[FA_IKEY(a, j)], a->l[FA_IKEY(a, j)]);
-        rc = append(s);
-    }
-    for (size_t off = 0; rc == 0 && zm && off < n_i; off += BATCH) {
-        arg_str(s, "ZMSCORE");
-        arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
-        for (size_t j = off; j < n_i && j < off + BATCH; j++)
-            arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
-        rc = append(s);
-    }
-    for (size_t j = 0; rc == 0 && !zm && j < n_i; j++) {
-        if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
-        arg_str(s, "ZSCORE");
-        arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
-        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
-        rc = append(s);
-    }
-    if (rc < 0) {
+    long cmds = rc == 0 ? append_item_reads(s, a, &t) : rc;
+    if (rc < 0 || cmds < 0) {
         disconnect(s); /* commands half appended: the connection is out of step */
-        return rc;
+        cache_forget(s);
+        return rc < 0 ? rc : (int)cmds;
     }
-    redisReply **rep = sr_arena_alloc(&s->scratch, n_rep * sizeof(*rep));
-    const redisReply **stored = sr_arena_alloc(&s->scratch, (n_i + 1) * sizeof(*stored));
-    const redisReply **pops = sr_arena_alloc(&s->scratch, (n_i + 1) * sizeof(*pops));
-    if (!rep || !stored || !pops) {
-        disconnect(s); /* replies pending: the connection is out of step */
-        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    const redisReply *err_reply = NULL;
+    for (size_t i = 0; i < n_fixed; i++)
+        if ((rc = reply(s, &fixed[i])) < 0) goto out;
+    if ((rc = read_item_reads(s, a, &t, cmds, &err_reply)) < 0) goto out;
+    int64_t seq = 0;
+    const redisReply *sq = fixed[i_seq];
+    int seq_ok = sq->type != REDIS_REPLY_STRING || redis_int(sq->str, sq->len, &seq) == 0;
+    if (!seq_ok || seq != cached_at || sq->type == REDIS_REPLY_ERROR) cache_forget(s);
+    if (n_cached && s->cache_seq < 0) {
+        /* Someone else wrote items since this handle's last transaction:
+         * read the cached ones too, still under the same WATCH. */
+        for (size_t j = 0; j < n_i; j++) {
+            t.want[j] = from_cache[j];
+            if (!from_cache[j]) continue;
+            from_cache[j] = 0;
+            t.sv[j] = t.pv[j] = NULL;
+            t.sl[j] = t.pl[j] = 0;
+            t.pop_known[j] = 0;
+        }
+        n_cached = 0;
+        cmds = append_item_reads(s, a, &t);
+        if (cmds < 0) {
+            disconnect(s);
+            rc = (int)cmds;
+            goto out;
+        }
+        if ((rc = read_item_reads(s, a, &t, cmds, &err_reply)) < 0) goto out;
     }
-    if ((rc = read_replies(s, rep, n_rep)) < 0) return rc;
+    if (res) res->n_items_read = n_i - n_cached;
     if (s->flush_hook) s->flush_hook(s->flush_hook_arg);
-
-    if (rep[0]->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(s, rep[0], "flush WATCH");
+    if (fixed[0]->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, fixed[0], "flush WATCH");
         goto unwatch_out;
     }
-    for (size_t j = 0, p = 0; j < n_i; j++) {
-        const redisReply *m = rep[i_mget + j / BATCH];
-        stored[j] = m->type == REDIS_REPLY_ARRAY && j % BATCH < m->elements
-                        ? m->element[j % BATCH]
-                        : NULL;
-        if (stored[j] && stored[j]->type != REDIS_REPLY_STRING) stored[j] = NULL;
-        if (zm) {
-            const redisReply *z = rep[i_pop + j / BATCH];
-            pops[j] = z->type == REDIS_REPLY_ARRAY && j % BATCH < z->elements
-                          ? z->element[j % BATCH]
-                          : NULL;
-        } else {
-            pops[j] = fa_is(a, FA_ITEM(a, j, 4), "1") ? rep[i_pop + p++] : NULL;
-        }
-        if (pops[j] && pops[j]->type != REDIS_REPLY_STRING) pops[j] = NULL;
-    }
-
     /* 2. The script's pass 1, in its order, with its messages. */
     size_t n_prev = 0, n_next = 0;
     for (size_t j = 0; j < a->n_off; j++) {
         size_t fi = FA_OFF(a, j, 0), pi = FA_OFF(a, j, 1), ni = FA_OFF(a, j, 2);
         if (fa_is(a, pi, "-2")) continue;
-        const redisReply *hm = rep[i_hm];
+        const redisReply *hm = fixed[i_hm];
         if (hm->type == REDIS_REPLY_ERROR) {
             rc = reply_err(s, hm, "flush");
             goto unwatch_out;
@@ -1043,12 +1248,12 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         goto unwatch_out;
     }
     for (int k = 0; k < 5; k++) {
-        const redisReply *t = rep[i_type + (size_t)k];
-        if (t->type == REDIS_REPLY_ERROR) {
-            rc = reply_err(s, t, "flush TYPE");
+        const redisReply *ty = fixed[i_type + (size_t)k];
+        if (ty->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, ty, "flush TYPE");
             goto unwatch_out;
         }
-        const char *ts = t->str ? t->str : "";
+        const char *ts = ty->str ? ty->str : "";
         if (strcmp(ts, "none") != 0 && strcmp(ts, want[k]) != 0) {
             size_t ki = FA_FIXED(k);
             rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is a %s, not a %s",
@@ -1056,20 +1261,21 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             goto unwatch_out;
         }
     }
-    int64_t seq = 0;
-    const redisReply *sq = rep[i_seq];
-    if (sq->type == REDIS_REPLY_STRING && redis_int(sq->str, sq->len, &seq) < 0) {
+    if (sq->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, sq, "flush");
+        goto unwatch_out;
+    }
+    if (!seq_ok) {
         rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is not a number",
                      (int)a->l[FA_FIXED(4)], a->v[FA_FIXED(4)]);
         goto unwatch_out;
     }
     /* The reads of items and popularity (after the type checks: on a
      * popularity key of the wrong type the script says BADKEY). */
-    for (size_t i = i_seq; i < n_rep; i++)
-        if (rep[i]->type == REDIS_REPLY_ERROR) {
-            rc = reply_err(s, rep[i], "flush");
-            goto unwatch_out;
-        }
+    if (err_reply) {
+        rc = reply_err(s, err_reply, "flush");
+        goto unwatch_out;
+    }
     size_t mask = 1;
     while (mask < 2 * n_i) mask <<= 1;
     uint32_t *slots = sr_arena_alloc(&s->scratch, mask * sizeof(*slots));
@@ -1090,11 +1296,15 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             goto unwatch_out;
         }
         if (item_hdr(a->v[ci], a->l[ci], 0, &cd, &cn) < 0) why = "bad blob";
-        const redisReply *st = stored[j];
-        size_t bl = a->l[bi];
-        moved[j] = st && (bl == 0 || st->len < bl || memcmp(st->str, a->v[bi], bl) != 0);
+        /* A cached blob holds its header and floats only: enough, since a
+         * base that is not longer than those matches them or differs in
+         * its header already. */
+        const char *st = t.sv[j];
+        size_t bl = a->l[bi], sl = t.sl[j];
+        size_t have = from_cache[j] ? cache_get(s, nums[j])->n_floats : sl;
+        moved[j] = st && (bl == 0 || sl < bl || have < bl || memcmp(st, a->v[bi], bl) != 0);
         if (!why && moved[j]) {
-            if (item_hdr(st->str, st->len, 0, &sd, &sn) < 0 || sd != cd || sn != cn)
+            if (item_hdr(st, sl, 0, &sd, &sn) < 0 || sd != cd || sn != cn)
                 why = "stored dim/accumulators differ from this writer";
             else if (bl && (item_hdr(a->v[bi], bl, 1, &bd, &bn) < 0 || bd != cd || bn != cn))
                 why = "bad base";
@@ -1107,7 +1317,6 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     }
 
     /* 3. The script's pass 2 as values: merged blobs, popularity. */
-    size_t n = n_i + 1;
     const char **val = sr_arena_alloc(&s->scratch, n * sizeof(*val));
     const char **pop = sr_arena_alloc(&s->scratch, n * sizeof(*pop));
     size_t *vall = sr_arena_alloc(&s->scratch, n * sizeof(*vall));
@@ -1132,7 +1341,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
              * as the script's struct.unpack / struct.pack do; header and
              * extra from cur. */
             const uint8_t *cu = (const uint8_t *)a->v[ci];
-            const uint8_t *su = (const uint8_t *)stored[j]->str;
+            const uint8_t *su = (const uint8_t *)t.sv[j];
             const uint8_t *bu = (const uint8_t *)a->v[bi];
             size_t nf = 2 + (size_t)sr_store_get_u16(cu + 2) + sr_store_get_u16(cu + 4);
             uint8_t *m = sr_arena_alloc(&s->scratch, a->l[ci]);
@@ -1154,15 +1363,15 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         popl[j] = 0;
         zadd[j] = 0;
         if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
-        const redisReply *sp = pops[j];
+        const char *sp = t.pv[j];
         if (fa_eq(a, pbi, pci)) {
             /* Unchanged by this writer: report what Redis holds. */
-            pop[j] = sp ? sp->str : "0";
-            popl[j] = sp ? sp->len : 1;
+            pop[j] = sp ? sp : "0";
+            popl[j] = sp ? t.pl[j] : 1;
             continue;
         }
         double spv = 0, pbv = 0, pcv = 0;
-        if (sp && parse_double(sp->str, sp->len, &spv) < 0) spv = 0;
+        if (sp && parse_double(sp, t.pl[j], &spv) < 0) spv = 0;
         parse_double(a->v[pbi], a->l[pbi], &pbv);
         parse_double(a->v[pci], a->l[pci], &pcv);
         zadd[j] = 1;
@@ -1219,6 +1428,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         if ((rc = append(s)) < 0) goto fail_conn;
         n_cmd++;
     }
+    size_t i_incr = n_cmd;
     if (n_i) {
         arg_str(s, "INCRBY");
         arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
@@ -1305,15 +1515,40 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         if (r->element[i]->type == REDIS_REPLY_ERROR) /* checked above; cannot happen */
             rc = set_err(s, SR_ERR_REDIS, "redis flush: EXEC: %.*s (partly applied)",
                          (int)r->element[i]->len, r->element[i]->str);
+    int64_t now_seq = seq;
+    if (rc == 0 && n_i) {
+        const redisReply *ir = r->element[i_incr];
+        now_seq = ir->type == REDIS_REPLY_INTEGER ? ir->integer : -1;
+    }
     freeReplyObject(r);
-    /* pop[] may point into the reads: they are freed after this. */
-    if (rc == 0) rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+    if (rc < 0) goto out;
+    /* What Redis holds now, for the next transaction of this handle. */
+    if (now_seq >= 0 && now_seq == seq + (int64_t)n_i) {
+        int ok = 1;
+        for (size_t j = 0; ok && j < n_i; j++) {
+            int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
+            if (wp && zadd[j])
+                ok = cache_put(s, nums[j], val[j], vall[j], 1, pop[j], popl[j]) == 0;
+            else
+                ok = cache_put(s, nums[j], val[j], vall[j], t.pop_known[j], t.pv[j], t.pl[j]) == 0;
+        }
+        s->cache_seq = ok ? now_seq : -1;
+        if (!ok) cache_forget(s);
+    } else {
+        cache_forget(s);
+    }
+    /* pop[] may point into the reads: they are released after this. */
+    rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+    release_reads(fixed, n_fixed, &t);
+    return rc;
 out:
-    free_replies(rep, n_rep);
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
     return rc;
 
 unwatch_out:
-    free_replies(rep, n_rep);
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
     {
         char keep[sizeof(s->err)];
         memcpy(keep, s->err, sizeof(keep));
@@ -1323,7 +1558,8 @@ unwatch_out:
     return rc;
 fail_conn:
     /* Commands half appended: drop the connection (and with it WATCH). */
-    free_replies(rep, n_rep);
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
     disconnect(s);
     return rc;
 }
@@ -1504,8 +1740,11 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         sr_log(SR_LOG_DEBUG, "store: %u flush transactions aborted by other writers; "
                              "writing it with the script", aborts);
     }
+    /* The script writes items this handle then does not know exactly. */
+    cache_forget(s);
     rc = flush_script(s, f, &a, nums, res);
     if (res) {
+        res->n_items_read = f->n_items;
         res->by_script = 1;
         res->tx_aborts = aborts;
     }

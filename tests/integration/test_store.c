@@ -1314,6 +1314,55 @@ static buf_t scenario(int db, sr_store_flush_mode_t mode)
     cr_assert_eq(res.duplicate, 1);
     /* F4, writer B: a stale offset is fenced. */
     record(&out, sr_store_flush(b, &f2, &res), &res);
+
+    /* F5, F6, writer A alone: F5 adds to what is stored (no bases); F6
+     * starts i1 from F5's value although Redis holds more (a delta merge
+     * onto what A's own transaction left), i2 exact with an unchanged
+     * popularity, i3 from what Redis holds.  The transaction takes F6's
+     * items from what F5 wrote instead of reading them. */
+    rich_t d1 = v1, d3 = v3;
+    for (int j = 0; j < DIM; j++) d1.vec[j] = 0.001f * (float)j, d3.vec[j] = -0.5f;
+    sr_store_item_t k1c = rich_item(&d1, 1), k2c = rich_item(&v2, 1), k3c = rich_item(&d3, 0);
+    sr_store_item_write_t w5[3] = {{.cur = &k1c, .write_pop = 1, .pop_base = 0, .pop_cur = 7},
+                                   {.cur = &k2c, .write_pop = 1, .pop_base = 0.3, .pop_cur = 0.7},
+                                   {.cur = &k3c}};
+    oa.prev = 20;
+    oa.next = 30;
+    sr_store_flush_t f5 = {.group = "g", .offsets = &oa, .n_offsets = 1, .items = w5, .n_items = 3};
+    rc = sr_store_flush(a, &f5, &res);
+    record(&out, rc, &res);
+    cr_assert_eq(res.n_items_read, 3);
+    rich_t e2, e3; /* what Redis holds for i2 and i3 now */
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(res.merged[1].n_acc, DIM);
+    e2 = v2;
+    e3 = v3;
+    memcpy(e2.vec, res.merged[1].vec, sizeof(e2.vec));
+    memcpy(e2.acc, res.merged[1].acc, sizeof(e2.acc));
+    e2.bias = res.merged[1].bias;
+    e2.bias_acc = res.merged[1].bias_acc;
+    memcpy(e3.vec, res.merged[2].vec, sizeof(e3.vec));
+    memcpy(e3.acc, res.merged[2].acc, sizeof(e3.acc));
+    e3.bias = res.merged[2].bias;
+    e3.bias_acc = res.merged[2].bias_acc;
+    rich_t n1 = d1, n2 = e2, n3 = e3;
+    n1.vec[3] += 0.25f;
+    n2.vec[4] -= 1.0f;
+    n3.bias += 1e-3f;
+    sr_store_item_t b1c = rich_item(&d1, 0), m1 = rich_item(&n1, 1), b2c = rich_item(&e2, 0),
+                    m2 = rich_item(&n2, 1), b3c = rich_item(&e3, 0), m3 = rich_item(&n3, 0);
+    sr_store_item_write_t w6[3] = {
+        {.cur = &m1, .base = &b1c, .write_pop = 1, .pop_base = 7, .pop_cur = 8},
+        {.cur = &m2, .base = &b2c, .write_pop = 1, .pop_base = 0.7, .pop_cur = 0.7},
+        {.cur = &m3, .base = &b3c, .write_pop = 1, .pop_base = 0, .pop_cur = 0.125}};
+    oa.prev = 30;
+    oa.next = 40;
+    sr_store_flush_t f6 = {.group = "g", .offsets = &oa, .n_offsets = 1, .items = w6, .n_items = 3};
+    rc = sr_store_flush(a, &f6, &res);
+    record(&out, rc, &res);
+    cr_assert_eq(res.n_delta_merged, 1, "i1 only");
+    if (mode == SR_STORE_FLUSH_TRANSACTION)
+        cr_assert_eq(res.n_items_read, 0, "F5 left every item of F6 known");
     sr_store_destroy(a);
     sr_store_destroy(b);
     return out;
@@ -1558,4 +1607,56 @@ Test(store, redis_flush_property_selects_the_script_or_the_transaction)
         sr_store_destroy(s);
     }
     sr_conf_destroy(c);
+}
+
+/* A writer takes the items its last transaction wrote from memory only
+ * while nobody else wrote an item since: here B changes x between two of
+ * A's flushes, and A's second flush must read x and merge onto B's value. */
+Test(store, a_write_by_another_writer_between_two_flushes_is_read_and_merged)
+{
+    sr_store_t *a = open_store("sr"), *b = open_store("sr");
+    rich_t v0, vb, va;
+    rich_init(&v0, "x", 1.0f);
+    vb = va = v0;
+    for (int j = 0; j < DIM; j++) vb.vec[j] += 2.0f, va.vec[j] += 0.5f;
+    sr_store_item_t c0 = rich_item(&v0, 1), cb = rich_item(&vb, 1), ca = rich_item(&va, 1),
+                    base = rich_item(&v0, 0);
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 1};
+    sr_store_item_write_t w = {.cur = &c0};
+    sr_store_flush_t f = {.group = "g", .offsets = &off, .n_offsets = 1, .items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    sr_store_item_write_t wb = {.cur = &cb, .base = &base};
+    sr_store_flush_t fb = {.items = &wb, .n_items = 1};
+    cr_assert_eq(sr_store_flush(b, &fb, &res), 0, "%s", sr_store_errstr(b));
+    cr_assert_eq(res.n_delta_merged, 0);
+    w = (sr_store_item_write_t){.cur = &ca, .base = &base};
+    off.prev = 1;
+    off.next = 2;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 1, "A must not trust what it wrote before B");
+    cr_assert_eq(res.n_delta_merged, 1);
+    for (int j = 0; j < DIM; j++)
+        cr_assert_eq(res.merged[0].vec[j],
+                     (float)((double)vb.vec[j] + ((double)va.vec[j] - (double)v0.vec[j])));
+    /* Alone again: the next flush needs no read. */
+    rich_t va2 = va;
+    va2.bias = 5.0f;
+    sr_store_item_t ca2 = rich_item(&va2, 1), base2 = res.merged[0];
+    base2.extra = NULL;
+    base2.extra_len = 0;
+    rich_t keep; /* base2 points into res, valid until the next call */
+    memcpy(keep.vec, base2.vec, sizeof(keep.vec));
+    memcpy(keep.acc, base2.acc, sizeof(keep.acc));
+    base2.vec = keep.vec;
+    base2.acc = keep.acc;
+    w = (sr_store_item_write_t){.cur = &ca2, .base = &base2};
+    off.prev = 2;
+    off.next = 3;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 0);
+    cr_assert_eq(res.n_delta_merged, 0, "Redis held exactly A's base");
+    sr_store_destroy(a);
+    sr_store_destroy(b);
 }
