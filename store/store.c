@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
@@ -42,6 +43,8 @@ struct sr_store_s {
     size_t icache_cap;
     uint32_t cache_gen;
     int64_t cache_seq; /* -1: nothing known */
+    char *wbuf;        /* the transaction's writes as RESP (append_raw) */
+    size_t wlen, wcap;
 
     redisContext *c;
     char sha_flush[48];
@@ -171,6 +174,62 @@ static int append(sr_store_t *s)
     if (redisAppendCommandArgv(s->c, (int)s->argc, s->argv, s->argvlen) != REDIS_OK)
         return conn_fail(s, "append");
     s->argc = 0;
+    return 0;
+}
+
+/* Like append, into s->wbuf, which send_raw then writes to the socket.
+ * For the megabytes of a transaction's writes: hiredis grows its output
+ * buffer 1 MB at a time and moves the rest down after every partial
+ * write, which cost more than Redis's work on them. */
+static int append_raw(sr_store_t *s)
+{
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    size_t need = 16;
+    for (size_t i = 0; i < s->argc; i++) need += s->argvlen[i] + 24;
+    if (s->wlen + need > s->wcap) {
+        size_t nc = s->wcap ? s->wcap : 65536;
+        while (nc < s->wlen + need) nc *= 2;
+        char *b = realloc(s->wbuf, nc);
+        if (!b) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+        s->wbuf = b;
+        s->wcap = nc;
+    }
+    char *p = s->wbuf + s->wlen;
+    p += sprintf(p, "*%zu\r\n", s->argc);
+    for (size_t i = 0; i < s->argc; i++) {
+        char num[24];
+        size_t l = s->argvlen[i], k = sizeof(num);
+        do num[--k] = (char)('0' + l % 10); while ((l /= 10) > 0);
+        *p++ = '$';
+        memcpy(p, num + k, sizeof(num) - k);
+        p += sizeof(num) - k;
+        *p++ = '\r', *p++ = '\n';
+        memcpy(p, s->argv[i], s->argvlen[i]);
+        p += s->argvlen[i];
+        *p++ = '\r', *p++ = '\n';
+    }
+    s->wlen = (size_t)(p - s->wbuf);
+    s->argc = 0;
+    return 0;
+}
+
+/* Writes s->wbuf to the connection (whose hiredis output buffer is empty:
+ * every earlier reply was read), then the replies are read as usual. */
+static int send_raw(sr_store_t *s)
+{
+    for (size_t off = 0; off < s->wlen;) {
+        ssize_t n = send(s->c->fd, s->wbuf + off, s->wlen - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int timeout = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+            set_err(s, timeout ? SR_ERR_TIMEOUT : SR_ERR_UNAVAIL, "redis %s: write: %s", s->node,
+                    timeout ? "timed out" : n < 0 ? strerror(errno) : "connection closed");
+            disconnect(s);
+            return timeout ? SR_ERR_TIMEOUT : SR_ERR_UNAVAIL;
+        }
+        off += (size_t)n;
+    }
+    s->wlen = 0;
     return 0;
 }
 
@@ -513,6 +572,7 @@ void sr_store_destroy(sr_store_t *s)
     sr_arena_free(&s->scratch);
     sr_idmap_free(&s->idmap);
     cache_free(s);
+    free(s->wbuf);
     free(s->argv);
     free(s->argvlen);
     free(s);
@@ -1402,8 +1462,9 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
 
     /* 4. The writes, all or nothing. */
     size_t n_cmd = 0;
+    s->wlen = 0;
     arg_str(s, "MULTI");
-    if ((rc = append(s)) < 0) goto fail_conn;
+    if ((rc = append_raw(s)) < 0) goto fail_conn;
     if (a->n_off) {
         arg_str(s, "HSET");
         arg(s, a->v[FA_FIXED(0)], a->l[FA_FIXED(0)]);
@@ -1411,7 +1472,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             arg(s, a->v[FA_OFF(a, j, 0)], a->l[FA_OFF(a, j, 0)]);
             arg(s, a->v[FA_OFF(a, j, 2)], a->l[FA_OFF(a, j, 2)]);
         }
-        if ((rc = append(s)) < 0) goto fail_conn;
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
         n_cmd++;
     }
     for (size_t off = 0; off < a->n_u + n_i; off += BATCH) {
@@ -1425,7 +1486,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
                 arg(s, val[k - a->n_u], vall[k - a->n_u]);
             }
         }
-        if ((rc = append(s)) < 0) goto fail_conn;
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
         n_cmd++;
     }
     size_t i_incr = n_cmd;
@@ -1433,7 +1494,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg_str(s, "INCRBY");
         arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
         argf(s, "%zu", n_i);
-        if ((rc = append(s)) < 0) goto fail_conn;
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
         n_cmd++;
     }
     for (size_t j = 0, in_cmd = 0; j < n_i; j++) {
@@ -1446,7 +1507,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
         n_zadd--;
         if (++in_cmd == BATCH || n_zadd == 0) {
-            if ((rc = append(s)) < 0) goto fail_conn;
+            if ((rc = append_raw(s)) < 0) goto fail_conn;
             n_cmd++;
             in_cmd = 0;
         }
@@ -1471,7 +1532,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg_str(s, "p");
         arg(s, pop[j], popl[j]);
         if ((j + 1) % SR_STORE_STREAM_CHUNK == 0 || j + 1 == n_i) {
-            if ((rc = append(s)) < 0) goto fail_conn;
+            if ((rc = append_raw(s)) < 0) goto fail_conn;
             n_cmd++;
         }
     }
@@ -1479,11 +1540,11 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg_str(s, "SET");
         arg(s, a->v[FA_FIXED(3)], a->l[FA_FIXED(3)]);
         arg(s, a->v[FA_ARGV(a, 6)], a->l[FA_ARGV(a, 6)]);
-        if ((rc = append(s)) < 0) goto fail_conn;
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
         n_cmd++;
     }
     arg_str(s, "EXEC");
-    if ((rc = append(s)) < 0) goto fail_conn;
+    if ((rc = append_raw(s)) < 0 || (rc = send_raw(s)) < 0) goto fail_conn;
 
     /* MULTI's OK, one QUEUED (or a refusal, e.g. OOM) per command, EXEC. */
     redisReply *r = NULL;
