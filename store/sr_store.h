@@ -290,9 +290,12 @@ typedef struct sr_store_flush_result {
 } sr_store_flush_result_t;
 
 /* Writes one flush atomically: two round trips (reads under WATCH, then
- * MULTI ... EXEC) or one Lua script, see sr_store_flush_mode_t; before
- * them, one extra round trip per 1000 item ids this handle has not seen
- * yet, to get their global numbers.
+ * MULTI ... EXEC; a third when another writer wrote items since this
+ * handle's last transaction) or one Lua script, see sr_store_flush_mode_t;
+ * before them, one extra round trip per 1000 item ids this handle has not
+ * seen yet, to get their global numbers.  The handle remembers the header
+ * and floats of the items its transactions wrote (about 16 + 4·(dim +
+ * n_acc) bytes each) so that it need not read them back next time.
  * Offset fencing: every offset with prev != ANY must be stored as prev
  * (absent = NONE); if ALL of them are already stored as next (and some next
  * != prev), the flush is a duplicate (res->duplicate = 1, returns 0);
