@@ -308,10 +308,13 @@ typedef struct sr_store_flush_result {
  * res memory stays valid until the next call on s. */
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res);
 
-/* Tests only: fn(arg) runs in every transaction attempt of sr_store_flush
- * between its read round trip and MULTI (e.g. to write a watched key from
- * another connection and so force an abort).  NULL removes it. */
-void sr_store_set_flush_hook(sr_store_t *s, void (*fn)(void *arg), void *arg);
+/* Tests only: fn(arg, stage) runs in every transaction attempt of
+ * sr_store_flush: stage 0 between its read round trip and MULTI (e.g. to
+ * write a watched key from another connection and so force an abort),
+ * stage 1 after an EXEC that applied, where a nonzero return makes the
+ * store act as if that reply was lost (connection dropped,
+ * SR_ERR_UNAVAIL).  NULL removes it. */
+void sr_store_set_flush_hook(sr_store_t *s, int (*fn)(void *arg, int stage), void *arg);
 
 /* ---- reads (trainer warm load, inspect, ranker) ---- */
 

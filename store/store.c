@@ -35,7 +35,7 @@ struct sr_store_s {
     int timeout_ms;
     long stream_maxlen;
     sr_store_flush_mode_t flush_mode;
-    void (*flush_hook)(void *); /* tests: between the reads and MULTI */
+    int (*flush_hook)(void *, int); /* tests: sr_store_set_flush_hook */
     void *flush_hook_arg;
     /* Items as this handle's last transactions left them (see
      * icache_ent_t), valid while {prefix}:updates:seq == cache_seq. */
@@ -1262,7 +1262,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         if ((rc = read_item_reads(s, a, &t, cmds, &err_reply)) < 0) goto out;
     }
     if (res) res->n_items_read = n_i - n_cached;
-    if (s->flush_hook) s->flush_hook(s->flush_hook_arg);
+    if (s->flush_hook) s->flush_hook(s->flush_hook_arg, 0);
     if (fixed[0]->type == REDIS_REPLY_ERROR) {
         rc = reply_err(s, fixed[0], "flush WATCH");
         goto unwatch_out;
@@ -1582,6 +1582,10 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         now_seq = ir->type == REDIS_REPLY_INTEGER ? ir->integer : -1;
     }
     freeReplyObject(r);
+    if (rc == 0 && s->flush_hook && s->flush_hook(s->flush_hook_arg, 1)) {
+        disconnect(s);
+        rc = set_err(s, SR_ERR_UNAVAIL, "redis %s: read: reply dropped by the test hook", s->node);
+    }
     if (rc < 0) goto out;
     /* What Redis holds now, for the next transaction of this handle. */
     if (now_seq >= 0 && now_seq == seq + (int64_t)n_i) {
@@ -1812,7 +1816,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
     return rc;
 }
 
-void sr_store_set_flush_hook(sr_store_t *s, void (*fn)(void *arg), void *arg)
+void sr_store_set_flush_hook(sr_store_t *s, int (*fn)(void *arg, int stage), void *arg)
 {
     s->flush_hook = fn;
     s->flush_hook_arg = arg;

@@ -1391,10 +1391,10 @@ typedef struct racer {
     int calls, max_calls;
 } racer_t;
 
-static void race(void *arg)
+static int race(void *arg, int stage)
 {
     racer_t *r = arg;
-    if (r->calls++ >= r->max_calls) return;
+    if (stage != 0 || r->calls++ >= r->max_calls) return 0;
     r->v.vec[0] += 1.0f; /* a change each time */
     sr_store_item_t c = rich_item(&r->v, 1), b = rich_item(&r->base, 0);
     sr_store_item_write_t w = {.cur = &c, .base = &b, .write_pop = 1, .pop_base = 1.0,
@@ -1403,6 +1403,7 @@ static void race(void *arg)
     sr_store_flush_result_t res;
     cr_assert_eq(sr_store_flush(r->s, &f, &res), 0, "racer: %s", sr_store_errstr(r->s));
     r->base = r->v; /* what Redis holds now */
+    return 0;
 }
 
 /* A's first attempt reads item x (= v0, its base: an exact write) and
@@ -1657,6 +1658,69 @@ Test(store, a_write_by_another_writer_between_two_flushes_is_read_and_merged)
     cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
     cr_assert_eq(res.n_items_read, 0);
     cr_assert_eq(res.n_delta_merged, 0, "Redis held exactly A's base");
+    sr_store_destroy(a);
+    sr_store_destroy(b);
+}
+
+static int lose_exec_reply(void *arg, int stage)
+{
+    int *lost = arg;
+    if (stage != 1 || *lost) return 0;
+    *lost = 1;
+    return 1;
+}
+
+/* EXEC applied but its reply never arrived: the trainer sends the same
+ * flush again, which must be recognised as a duplicate (nothing applied
+ * twice), and the next flush must not trust what the lost one wrote. */
+Test(store, a_lost_exec_reply_makes_the_retry_a_duplicate)
+{
+    sr_store_t *a = open_store("sr");
+    int lost = 0;
+    rich_t v0, v1;
+    rich_init(&v0, "x", 1.0f);
+    sr_store_item_t c0 = rich_item(&v0, 1);
+    sr_store_item_write_t w = {.cur = &c0, .write_pop = 1, .pop_cur = 2.0};
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 4};
+    sr_store_flush_t f = {.group = "g", .offsets = &off, .n_offsets = 1, .items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    v1 = v0;
+    for (int j = 0; j < DIM; j++) v1.vec[j] += 1.0f;
+    sr_store_item_t c1 = rich_item(&v1, 1), b0 = rich_item(&v0, 0);
+    w = (sr_store_item_write_t){.cur = &c1, .base = &b0, .write_pop = 1, .pop_base = 2.0,
+                                .pop_cur = 3.0};
+    off.prev = 4;
+    off.next = 9;
+    sr_store_set_flush_hook(a, lose_exec_reply, &lost);
+    int rc = sr_store_flush(a, &f, &res);
+    cr_assert_eq(rc, SR_ERR_UNAVAIL, "%d: %s", rc, sr_store_errstr(a));
+    cr_assert(sr_store_err_retryable(rc));
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.duplicate, 1, "the retry of an applied flush must be a duplicate");
+    char *seq = cli("GET", "{sr}:updates:seq", NULL, NULL);
+    cr_assert_eq(atoi(seq), 2, "applied once: %s", seq);
+    free(seq);
+    /* Another writer moves x; this writer's next flush must read it. */
+    sr_store_t *b = open_store("sr");
+    rich_t vb = v1;
+    vb.bias = 9.0f;
+    sr_store_item_t cb = rich_item(&vb, 1), b1 = rich_item(&v1, 0);
+    sr_store_item_write_t wb = {.cur = &cb, .base = &b1};
+    sr_store_flush_t fb = {.items = &wb, .n_items = 1};
+    cr_assert_eq(sr_store_flush(b, &fb, &res), 0, "%s", sr_store_errstr(b));
+    rich_t v2 = v1;
+    v2.vec[0] += 1.0f;
+    sr_store_item_t c2 = rich_item(&v2, 1);
+    w = (sr_store_item_write_t){.cur = &c2, .base = &b1};
+    off.prev = 9;
+    off.next = 12;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 1);
+    cr_assert_eq(res.n_delta_merged, 1);
+    cr_assert_eq(res.merged[0].bias, 9.0f, "B's bias kept");
+    cr_assert_eq(res.merged[0].vec[0], (float)((double)v1.vec[0] + 1.0), "A's change added");
     sr_store_destroy(a);
     sr_store_destroy(b);
 }
