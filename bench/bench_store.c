@@ -1,13 +1,22 @@
 /* Store throughput on one connection: the atomic flush (users + items +
- * popularity + update stream + offsets in one Lua script) against, in the
+ * popularity + update stream + offsets, as a transaction or with
+ * --flush script as one Lua script) against, in the
  * same run, plain pipelined SETs of the same bytes (what Redis can take
  * without the script), plus batched warm-load reads and the full item load.
  *
- *   build/bench_store [--port P] [--batch N] [--reps R]
+ *   build/bench_store [--port P] [--batch N] [--reps R] [--flush transaction|script]
+ *                     [--contend SECONDS]
+ *
+ * --contend S: afterwards, two writers (own connections, partitions 1 and
+ * 2 of group "contend") flush the same N items (with 300 extra bytes each,
+ * like the trainer's) back to back for S seconds: flushes per second and,
+ * for the transaction, how many were aborted by the other writer or
+ * written by the script.
  *
  * Without --port it starts a private redis-server on a free loopback port
  * and stops it (by PID) at the end.  Prints medians over R repetitions. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -137,6 +146,80 @@ static void data_init(data_t *d, int n, int round)
 
 static pid_t redis_pid = -1;
 
+typedef struct contender {
+    int port, part, n;
+    sr_store_flush_mode_t mode;
+    double seconds;
+    long flushes, aborts, by_script;
+    double busy;
+} contender_t;
+
+/* One writer of the --contend phase: flushes all n items from the value
+ * its last flush got back, as a trainer does. */
+static void *contend(void *arg)
+{
+    contender_t *c = arg;
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = c->port;
+    o.prefix = "contend";
+    o.timeout_ms = 10000;
+    o.flush_mode = c->mode;
+    char err[256];
+    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+    if (!s) {
+        fprintf(stderr, "bench_store: contend: %s\n", err);
+        return NULL;
+    }
+    char (*ids)[24] = calloc((size_t)c->n, sizeof(*ids));
+    float(*v)[K] = calloc((size_t)c->n, sizeof(*v)), (*b)[K] = calloc((size_t)c->n, sizeof(*b));
+    sr_store_item_t *cur = calloc((size_t)c->n, sizeof(*cur)),
+                    *base = calloc((size_t)c->n, sizeof(*base));
+    sr_store_item_write_t *w = calloc((size_t)c->n, sizeof(*w));
+    static const float acc = 1.0f;
+    static char extra[300];
+    for (int i = 0; i < c->n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "item%07d", i);
+        cur[i] = (sr_store_item_t){.id = ids[i], .id_len = strlen(ids[i]), .dim = K, .n_acc = 1,
+                                   .vec = v[i], .acc = &acc, .extra = extra,
+                                   .extra_len = sizeof(extra)};
+        base[i] = cur[i];
+        base[i].vec = b[i];
+        w[i] = (sr_store_item_write_t){.cur = &cur[i], .base = &base[i], .write_pop = 1};
+    }
+    sr_store_offset_t off = {.topic = "events", .partition = c->part,
+                             .prev = SR_STORE_OFFSET_NONE, .next = 1};
+    sr_store_flush_t f = {.group = "contend", .offsets = &off, .n_offsets = 1, .items = w,
+                          .n_items = (size_t)c->n};
+    double end = now_s() + c->seconds;
+    while (now_s() < end) {
+        for (int i = 0; i < c->n; i++) v[i][i % K] += 1e-3f;
+        sr_store_flush_result_t res;
+        double t0 = now_s();
+        if (sr_store_flush(s, &f, &res) < 0) {
+            fprintf(stderr, "bench_store: contend: %s\n", sr_store_errstr(s));
+            break;
+        }
+        c->busy += now_s() - t0;
+        for (int i = 0; i < c->n; i++) {
+            memcpy(b[i], res.merged[i].vec, sizeof(b[i]));
+            memcpy(v[i], b[i], sizeof(v[i]));
+        }
+        c->flushes++;
+        c->aborts += res.tx_aborts;
+        c->by_script += res.by_script;
+        off.prev = off.next++;
+    }
+    sr_store_destroy(s);
+    free(ids);
+    free(v);
+    free(b);
+    free(cur);
+    free(base);
+    free(w);
+    return NULL;
+}
+
 /* Every exit path stops the private redis-server (by PID). */
 static void stop_redis(void)
 {
@@ -150,7 +233,11 @@ static void stop_redis(void)
 int main(int argc, char **argv)
 {
     int port = 0, batch = 2000, reps = 7;
+    const char *mode = "transaction";
+    double contend_s = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--contend")) contend_s = atof(argv[i + 1]);
+        if (!strcmp(argv[i], "--flush")) mode = argv[i + 1];
         if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
@@ -171,6 +258,7 @@ int main(int argc, char **argv)
     o.port = port;
     o.prefix = "bench";
     o.timeout_ms = 10000;
+    o.flush_mode = strcmp(mode, "script") ? SR_STORE_FLUSH_TRANSACTION : SR_STORE_FLUSH_SCRIPT;
     char err[512];
     sr_store_t *s = sr_store_new(&o, err, sizeof(err));
     if (!s) {
@@ -320,15 +408,16 @@ int main(int argc, char **argv)
     double fe = median(flush_exact, reps), fd = median(flush_delta, reps),
            rs = median(raw_set, reps), wl = median(warm, reps), ld = median(load, reps);
     long mem = sr_store_user_memory(s, d.uid[0], strlen(d.uid[0]));
-    printf("bench_store: batch %d users + %d items per flush, k=%d, %d recent, %d reps (medians)\n",
-           batch, batch, K, NR, reps);
+    printf("bench_store: batch %d users + %d items per flush, k=%d, %d recent, %d reps (medians), "
+           "flush by %s\n",
+           batch, batch, K, NR, reps, o.flush_mode == SR_STORE_FLUSH_SCRIPT ? "script" : "transaction");
     printf("  flush, exact path : %8.2f ms  %9.0f users+items/s\n", fe * 1e3, 2 * batch / fe);
     printf("  flush, delta merge: %8.2f ms  %9.0f users+items/s\n", fd * 1e3, 2 * batch / fd);
     printf("  flush, users only : %8.2f ms  %9.0f users/s\n", uo * 1e3, batch / uo);
     printf("  flush, items only : %8.2f ms  %9.0f items/s\n", io * 1e3, batch / io);
     printf("  items, 1/5 pop    : %8.2f ms  %9.0f items/s (popularity changes on 1 in 5)\n",
            in * 1e3, batch / in);
-    printf("  pipelined SETs    : %8.2f ms  %9.0f keys/s (same bytes, no script)\n", rs * 1e3,
+    printf("  pipelined SETs    : %8.2f ms  %9.0f keys/s (same bytes, no atomicity)\n", rs * 1e3,
            2 * batch / rs);
     printf("  ratio flush/SETs  : %.2f (exact), %.2f (delta)\n", fe / rs, fd / rs);
     printf("  warm load users   : %8.2f ms  %9.0f users/s\n", wl * 1e3, batch / wl);
@@ -337,5 +426,21 @@ int main(int argc, char **argv)
            iblob, mem);
     sr_store_destroy(s);
     redisFree(raw);
+    if (contend_s > 0) {
+        contender_t c[2];
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) {
+            c[i] = (contender_t){.port = port, .part = i + 1, .n = batch, .mode = o.flush_mode,
+                                 .seconds = contend_s};
+            pthread_create(&th[i], NULL, contend, &c[i]);
+        }
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            printf("  contend, writer %d : %8.2f ms  %9.1f flushes/s of %d items (%ld flushes, "
+                   "%ld transactions aborted, %ld by script)\n",
+                   i + 1, c[i].flushes ? 1e3 * c[i].busy / (double)c[i].flushes : 0.0,
+                   (double)c[i].flushes / contend_s, batch, c[i].flushes, c[i].aborts,
+                   c[i].by_script);
+    }
     return 0;
 }

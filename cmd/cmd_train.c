@@ -147,6 +147,7 @@ int sr_cmd_train(int argc, char **argv)
     if (json)
         printf("{\"events_in\":%lld,\"events_applied\":%lld,\"events_duplicate\":%lld,"
                "\"events_invalid\":%lld,\"flushes\":%lld,\"flush_retries\":%lld,"
+               "\"flush_tx_aborts\":%lld,\"flushes_by_script\":%lld,"
                "\"rebalances\":%lld,\"items_delta_merged\":%lld,\"users_loaded\":%lld,"
                "\"items_loaded\":%lld,\"evaluated\":%lld,\"live_hr\":%.6f,\"live_ndcg\":%.6f,"
                "\"freshness_p50_ms\":%.1f,\"freshness_p99_ms\":%.1f,"
@@ -155,7 +156,9 @@ int sr_cmd_train(int argc, char **argv)
                "\"load_s\":%.3f,\"active_s\":%.3f,\"events_per_s\":%.1f}\n",
                (long long)s.events_in, (long long)s.events_applied,
                (long long)s.events_duplicate, (long long)s.events_invalid,
-               (long long)s.flushes, (long long)s.flush_retries, (long long)s.rebalances,
+               (long long)s.flushes, (long long)s.flush_retries,
+               (long long)s.flush_tx_aborts, (long long)s.flushes_by_script,
+               (long long)s.rebalances,
                (long long)s.items_delta_merged, (long long)s.users_loaded,
                (long long)s.items_loaded,
                (long long)s.evaluated, s.live_hr, s.live_ndcg, s.freshness_p50_ms,

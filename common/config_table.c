@@ -59,6 +59,13 @@ static int v_topic(const char *v, char *errstr, size_t n)
 
 /* The Redis key prefix goes in front of hash tags, so braces would break the
  * cluster slot layout; blanks would break redis-cli use. */
+static int v_flush(const char *v, char *errstr, size_t n)
+{
+    if (!strcmp(v, "transaction") || !strcmp(v, "script")) return 0;
+    snprintf(errstr, n, "must be transaction or script");
+    return SR_ERR_INVAL;
+}
+
 static int v_prefix(const char *v, char *errstr, size_t n)
 {
     size_t len = strlen(v);
@@ -98,6 +105,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"redis.url", STR, 0, 0, "redis://127.0.0.1:6379", "Redis server: `redis://[:password@]host[:port][/db]` (port 6379 and db 0 when omitted; percent-encode `@` in the password).", v_redis_url},
     {"redis.prefix", STR, 0, 0, "sr", "Namespace of every Redis key (`<prefix>:...`, docs/REDIS.md); no blanks or braces.", v_prefix},
     {"redis.timeout.ms", INT, 1, 600000, "1000", "Connect and command timeout for Redis, in milliseconds.", NULL},
+    {"redis.flush", STR, 0, 0, "transaction", "How the trainer's atomic flush is written (docs/REDIS.md): `transaction` (WATCH, reads, the merge computed by the trainer, MULTI/EXEC; the Lua script after 2 transactions aborted by other writers) or `script` (always the Lua script, which holds Redis about 6x longer per item).", v_flush},
     {"redis.stream.maxlen", INT, 100, 100000000, "100000", "Approximate cap (XADD MAXLEN ~) of the item update stream `{<prefix>}:updates` that rankers follow; a ranker that falls further behind reloads all items.", NULL},
 
     {"topic.events", STR, 0, 0, "events", "Kafka topic of the shop events.", v_topic},

@@ -90,6 +90,10 @@ typedef struct sr_trainer_stats {
     int64_t dlq_failed;       /* DLQ deliveries that failed */
     int64_t flushes;          /* successful atomic flushes */
     int64_t flush_retries;    /* failed flush / load attempts (Redis down) */
+    int64_t flush_tx_aborts;  /* flush transactions another trainer's flush aborted
+                               * (each retried; docs/REDIS.md "The atomic flush") */
+    int64_t flushes_by_script; /* flushes written by the Lua script: redis.flush =
+                                * script, or after SR_STORE_TX_ATTEMPTS aborts */
     int64_t users_loaded;     /* warm loads that found state in Redis */
     int64_t items_loaded;
     int64_t items_delta_merged; /* flushed items Redis merged with another writer's delta */

@@ -114,6 +114,8 @@ typedef struct flush_job {
     /* result, written by the flusher thread */
     int rc;
     const sr_store_item_t *merged; /* n_items values Redis holds now (NULL: none) */
+    unsigned tx_aborts; /* transactions another writer's flush aborted */
+    int by_script;      /* written by the Lua script (after aborts, or configured) */
     int64_t start_ms, done_ms, done_wall_ms;
 } flush_job_t;
 
@@ -208,8 +210,9 @@ int sr_trainer_state_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
     st->opts.port = st->url.port;
     st->opts.password = st->url.password;
     st->opts.db = st->url.db;
+    /* The stream cap and flush mode too: the trainer is their writer. */
+    sr_store_opts_conf(conf, &st->opts);
     st->opts.prefix = st->prefix;
-    st->opts.timeout_ms = (int)sr_conf_int(conf, "redis.timeout.ms");
     st->params = *sr_model_params(t->model);
     st->dim = st->params.dim;
     st->merge_vec = calloc((size_t)st->dim + 1, sizeof(float));
@@ -908,6 +911,8 @@ static void run_job(struct sr_trainer_state_s *st, flush_job_t *j)
                           .global_len = sizeof(j->gs)};
     sr_store_flush_result_t res;
     rc = sr_store_flush(st->fstore, &f, &res);
+    j->tx_aborts = res.tx_aborts;
+    j->by_script = rc == 0 && res.by_script;
     if (rc == 0 && res.duplicate && j->n_items) {
         /* Our previous attempt was applied but its reply lost: the stored
          * items may include other writers' deltas; re-read them. */
@@ -1081,6 +1086,8 @@ static int apply_job(sr_trainer_t *t, flush_job_t *j)
     t->stats.flush_s += (double)(j->done_ms - j->start_ms) / 1000.0;
     sr_qhist_add(&t->flush_keys_iv, (int64_t)(j->n_users + j->n_items));
     t->stats.flushes++;
+    t->stats.flush_tx_aborts += j->tx_aborts;
+    t->stats.flushes_by_script += j->by_script;
 
     /* Monitoring only: Kafka's committed offsets follow Redis's. */
     rd_kafka_topic_partition_list_t *cl =

@@ -1,9 +1,13 @@
-/* The Lua scripts of the store.  They are the only code that writes state
- * keys, so their atomicity is the exactly-once guarantee: Redis runs a
- * script to completion with no other command in between.  Redis does NOT
- * roll back a script that fails half-way, so both scripts validate
- * everything before their first write.  Every key is passed in KEYS (Redis
- * Cluster requirement); all share the `{prefix}` hash tag. */
+/* The Lua scripts of the store.  With the flush transaction of store.c
+ * (which does what the flush script does, with the decisions taken by the
+ * client under WATCH) they are the only code that writes state keys, so
+ * their atomicity is the exactly-once guarantee: Redis runs a script to
+ * completion with no other command in between.  Redis does NOT roll back a
+ * script that fails half-way, so both scripts validate everything before
+ * their first write.  Every key is passed in KEYS (Redis Cluster
+ * requirement); all share the `{prefix}` hash tag.  A change to the flush
+ * script must be made to flush_tx in store.c too: test_store.c checks that
+ * both leave the same bytes in Redis. */
 #ifndef SR_STORE_SCRIPTS_H
 #define SR_STORE_SCRIPTS_H
 

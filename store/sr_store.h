@@ -14,11 +14,13 @@
  * item updates go to a capped stream, partition offsets to a hash per
  * consumer group.
  *
- * Exactly-once: sr_store_flush is ONE Lua script (EVALSHA, NOSCRIPT
- * fallback) that checks the caller's expected partition offsets (fencing
- * out zombie trainers and recognising a retried flush), then writes users,
- * merges item deltas, updates popularity, appends to the update stream and
- * stores the next offsets, all or nothing.
+ * Exactly-once: sr_store_flush checks the caller's expected partition
+ * offsets (fencing out zombie trainers and recognising a retried flush),
+ * then writes users, merges item deltas, updates popularity, appends to the
+ * update stream and stores the next offsets, all or nothing: as an
+ * optimistic transaction (WATCH, reads, decisions in C, MULTI/EXEC) or, as
+ * its fallback, as ONE Lua script (EVALSHA, NOSCRIPT fallback).  Both give
+ * the same Redis state and the same result (docs/REDIS.md).
  *
  * This header has two halves: pure encode/decode functions (no I/O,
  * thread-safe, fuzzable) and the connection handle sr_store_t.
@@ -143,6 +145,20 @@ int sr_store_global_decode(const void *blob, size_t len, const void **payload,
 
 typedef struct sr_store_s sr_store_t;
 
+typedef enum sr_store_flush_mode {
+    /* Default: an optimistic transaction (WATCH, one round trip of reads,
+     * the merge computed here, MULTI/EXEC), retried when another writer
+     * got in between; after SR_STORE_TX_ATTEMPTS aborted attempts the Lua
+     * script (which cannot be interrupted) writes it. */
+    SR_STORE_FLUSH_TRANSACTION = 0,
+    /* Always the Lua script (redis.flush = script). */
+    SR_STORE_FLUSH_SCRIPT = 1,
+} sr_store_flush_mode_t;
+
+/* Aborted transactions (EXEC refused because a watched key changed) before
+ * a flush falls back to the script. */
+#define SR_STORE_TX_ATTEMPTS 2
+
 typedef struct sr_store_opts {
     const char *host;     /* default "127.0.0.1" */
     int port;             /* default 6379 */
@@ -154,6 +170,8 @@ typedef struct sr_store_opts {
      * 100000: trimmed (XADD MAXLEN ~) to maxlen/64 entries of up to 64
      * updates each. */
     long stream_maxlen;
+    /* How sr_store_flush writes (docs/REDIS.md "The atomic flush"). */
+    sr_store_flush_mode_t flush_mode;
 } sr_store_opts_t;
 
 /* Zeroes *o and fills the defaults above. */
@@ -174,9 +192,14 @@ sr_store_t *sr_store_new(const sr_store_opts_t *opts, char *errstr, size_t errst
 sr_store_t *sr_store_new_url(const char *url, const char *prefix, int timeout_ms,
                              char *errstr, size_t errstr_size);
 /* The way every command opens its store: redis.url, redis.prefix,
- * redis.timeout.ms and redis.stream.maxlen from conf (read once). */
+ * redis.timeout.ms, redis.stream.maxlen and redis.flush from conf (read
+ * once). */
 struct sr_conf_s;
 sr_store_t *sr_store_new_conf(const struct sr_conf_s *conf, char *errstr, size_t errstr_size);
+/* Sets prefix, timeout_ms, stream_maxlen and flush_mode of *o from conf
+ * (for callers that keep their own opts, e.g. to open a store per thread);
+ * o->prefix points into conf. */
+void sr_store_opts_conf(const struct sr_conf_s *conf, sr_store_opts_t *o);
 /* Closes the connection and frees everything, including memory returned by
  * earlier reads.  NULL is a no-op. */
 void sr_store_destroy(sr_store_t *s);
@@ -256,11 +279,23 @@ typedef struct sr_store_flush_result {
     /* How many items were merged with another writer's delta (stored value
      * differed from base). */
     size_t n_delta_merged;
+    /* How it was written: 1 by the Lua script, 0 by a transaction; and how
+     * many transactions were aborted first (another writer in between). */
+    int by_script;
+    unsigned tx_aborts;
+    /* Items whose stored value and popularity were read from Redis; the
+     * others came from what this handle's own last transactions wrote
+     * (valid because no one else wrote an item since: docs/REDIS.md). */
+    size_t n_items_read;
 } sr_store_flush_result_t;
 
-/* Writes one flush atomically (one Lua script; before it, one extra round
- * trip per 1000 item ids this handle has not seen yet, to get their global
- * numbers).
+/* Writes one flush atomically: two round trips (reads under WATCH, then
+ * MULTI ... EXEC; a third when another writer wrote items since this
+ * handle's last transaction) or one Lua script, see sr_store_flush_mode_t;
+ * before them, one extra round trip per 1000 item ids this handle has not
+ * seen yet, to get their global numbers.  The handle remembers the header
+ * and floats of the items its transactions wrote (about 16 + 4·(dim +
+ * n_acc) bytes each) so that it need not read them back next time.
  * Offset fencing: every offset with prev != ANY must be stored as prev
  * (absent = NONE); if ALL of them are already stored as next (and some next
  * != prev), the flush is a duplicate (res->duplicate = 1, returns 0);
@@ -272,6 +307,14 @@ typedef struct sr_store_flush_result {
  * been applied: retry it unchanged, the fencing makes that safe).
  * res memory stays valid until the next call on s. */
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res);
+
+/* Tests only: fn(arg, stage) runs in every transaction attempt of
+ * sr_store_flush: stage 0 between its read round trip and MULTI (e.g. to
+ * write a watched key from another connection and so force an abort),
+ * stage 1 after an EXEC that applied, where a nonzero return makes the
+ * store act as if that reply was lost (connection dropped,
+ * SR_ERR_UNAVAIL).  NULL removes it. */
+void sr_store_set_flush_hook(sr_store_t *s, int (*fn)(void *arg, int stage), void *arg);
 
 /* ---- reads (trainer warm load, inspect, ranker) ---- */
 

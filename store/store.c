@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
@@ -33,6 +34,17 @@ struct sr_store_s {
     char tag[136]; /* "{prefix}" */
     int timeout_ms;
     long stream_maxlen;
+    sr_store_flush_mode_t flush_mode;
+    int (*flush_hook)(void *, int); /* tests: sr_store_set_flush_hook */
+    void *flush_hook_arg;
+    /* Items as this handle's last transactions left them (see
+     * icache_ent_t), valid while {prefix}:updates:seq == cache_seq. */
+    struct icache_ent *icache;
+    size_t icache_cap;
+    uint32_t cache_gen;
+    int64_t cache_seq; /* -1: nothing known */
+    char *wbuf;        /* the transaction's writes as RESP (append_raw) */
+    size_t wlen, wcap;
 
     redisContext *c;
     char sha_flush[48];
@@ -54,6 +66,8 @@ struct sr_store_s {
     size_t argc, argcap;
     int argv_oom;
 };
+
+static void cache_free(sr_store_t *s);
 
 /* ------------------------------------------------------------------ */
 /* errors and connection                                               */
@@ -160,6 +174,62 @@ static int append(sr_store_t *s)
     if (redisAppendCommandArgv(s->c, (int)s->argc, s->argv, s->argvlen) != REDIS_OK)
         return conn_fail(s, "append");
     s->argc = 0;
+    return 0;
+}
+
+/* Like append, into s->wbuf, which send_raw then writes to the socket.
+ * For the megabytes of a transaction's writes: hiredis grows its output
+ * buffer 1 MB at a time and moves the rest down after every partial
+ * write, which cost more than Redis's work on them. */
+static int append_raw(sr_store_t *s)
+{
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    size_t need = 16;
+    for (size_t i = 0; i < s->argc; i++) need += s->argvlen[i] + 24;
+    if (s->wlen + need > s->wcap) {
+        size_t nc = s->wcap ? s->wcap : 65536;
+        while (nc < s->wlen + need) nc *= 2;
+        char *b = realloc(s->wbuf, nc);
+        if (!b) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+        s->wbuf = b;
+        s->wcap = nc;
+    }
+    char *p = s->wbuf + s->wlen;
+    p += sprintf(p, "*%zu\r\n", s->argc);
+    for (size_t i = 0; i < s->argc; i++) {
+        char num[24];
+        size_t l = s->argvlen[i], k = sizeof(num);
+        do num[--k] = (char)('0' + l % 10); while ((l /= 10) > 0);
+        *p++ = '$';
+        memcpy(p, num + k, sizeof(num) - k);
+        p += sizeof(num) - k;
+        *p++ = '\r', *p++ = '\n';
+        memcpy(p, s->argv[i], s->argvlen[i]);
+        p += s->argvlen[i];
+        *p++ = '\r', *p++ = '\n';
+    }
+    s->wlen = (size_t)(p - s->wbuf);
+    s->argc = 0;
+    return 0;
+}
+
+/* Writes s->wbuf to the connection (whose hiredis output buffer is empty:
+ * every earlier reply was read), then the replies are read as usual. */
+static int send_raw(sr_store_t *s)
+{
+    for (size_t off = 0; off < s->wlen;) {
+        ssize_t n = send(s->c->fd, s->wbuf + off, s->wlen - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int timeout = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+            set_err(s, timeout ? SR_ERR_TIMEOUT : SR_ERR_UNAVAIL, "redis %s: write: %s", s->node,
+                    timeout ? "timed out" : n < 0 ? strerror(errno) : "connection closed");
+            disconnect(s);
+            return timeout ? SR_ERR_TIMEOUT : SR_ERR_UNAVAIL;
+        }
+        off += (size_t)n;
+    }
+    s->wlen = 0;
     return 0;
 }
 
@@ -482,6 +552,9 @@ sr_store_t *sr_store_new(const sr_store_opts_t *o, char *errstr, size_t errstr_s
     snprintf(s->tag, sizeof(s->tag), "{%s}", prefix);
     s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
     s->stream_maxlen = o->stream_maxlen > 0 ? o->stream_maxlen : 100000;
+    s->cache_seq = -1;
+    s->flush_mode = o->flush_mode == SR_STORE_FLUSH_SCRIPT ? SR_STORE_FLUSH_SCRIPT
+                                                           : SR_STORE_FLUSH_TRANSACTION;
     int rc = begin(s);
     if (rc < 0) {
         if (errstr && errstr_size) snprintf(errstr, errstr_size, "%s", s->err);
@@ -498,6 +571,8 @@ void sr_store_destroy(sr_store_t *s)
     sr_arena_free(&s->res);
     sr_arena_free(&s->scratch);
     sr_idmap_free(&s->idmap);
+    cache_free(s);
+    free(s->wbuf);
     free(s->argv);
     free(s->argvlen);
     free(s);
@@ -680,6 +755,880 @@ static long encode_item_arg(sr_store_t *s, const sr_store_item_t *it, const char
     return rc;
 }
 
+/* The flush script's argv (layout in scripts.h), which is also the input
+ * of the transaction path. */
+typedef struct flush_args {
+    const char **v;
+    size_t *l;
+    size_t argc;
+    size_t n_off, n_u, n_i;
+    size_t a; /* index of ARGV[1] in v */
+} flush_args_t;
+
+/* Indexes into v: the five shared keys (off, pop, updates, global, seq),
+ * user and item keys, ARGV[k], offset j's (field, prev, next), user i's
+ * blob and item j's (id, num, base, cur, write_pop, pop_base, pop_cur). */
+#define FA_FIXED(k) (3 + (k))
+#define FA_UKEY(a, i) (8 + (i))
+#define FA_IKEY(a, j) (8 + (a)->n_u + (j))
+#define FA_ARGV(a, k) ((a)->a + (k) - 1)
+#define FA_OFF(a, j, q) (FA_ARGV(a, 8) + 3 * (j) + (q))
+#define FA_USER(a, i) (FA_ARGV(a, 8) + 3 * (a)->n_off + (i))
+#define FA_ITEM(a, j, q) (FA_USER(a, 0) + (a)->n_u + 7 * (j) + (q))
+
+/* A transaction attempt that EXEC refused because a watched key changed
+ * (positive: not an SR_ERR_*). */
+#define TX_ABORTED 1
+
+static int fa_is(const flush_args_t *a, size_t i, const char *lit)
+{
+    size_t n = strlen(lit);
+    return a->l[i] == n && !memcmp(a->v[i], lit, n);
+}
+
+static int fa_eq(const flush_args_t *a, size_t i, size_t k)
+{
+    return a->l[i] == a->l[k] && !memcmp(a->v[i], a->v[k], a->l[i]);
+}
+
+/* The caller's result from what Redis now holds per item: mv[i] the merged
+ * blob (NULL or empty when cur was stored as sent), pv[i] the popularity
+ * as text (NULL or empty when not written).  Shared by both paths so they
+ * cannot differ in what the trainer pulls back. */
+static int flush_result(sr_store_t *s, const sr_store_flush_t *f, const uint32_t *nums,
+                        const char *const *mv, const size_t *mvl, const char *const *pv,
+                        const size_t *pvl, sr_store_flush_result_t *res)
+{
+    sr_store_item_t *merged = NULL;
+    if (res && f->n_items) {
+        merged = sr_arena_alloc(&s->res, f->n_items * sizeof(*merged));
+        if (!merged) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    size_t n_delta = 0;
+    for (size_t i = 0; i < f->n_items; i++) {
+        int is_merged = mv[i] && mvl[i] > 0;
+        n_delta += is_merged;
+        if (!merged) continue;
+        const sr_store_item_t *c = f->items[i].cur;
+        sr_store_item_t *m = &merged[i];
+        memset(m, 0, sizeof(*m));
+        if (is_merged) {
+            int rc = decode_item(s, mv[i], mvl[i], m, "flush");
+            if (rc < 0) return rc;
+        } else {
+            /* Stored exactly as sent: cur itself (its memory is the
+             * caller's, see sr_store_flush_result_t). */
+            *m = *c;
+        }
+        m->id = c->id;
+        m->id_len = c->id_len;
+        m->exists = 1;
+        m->num = nums[i];
+        m->has_pop = 0;
+        m->pop = 0;
+        if (pv[i] && pvl[i] > 0 && parse_double(pv[i], pvl[i], &m->pop) == 0) m->has_pop = 1;
+    }
+    if (res) {
+        res->merged = merged;
+        res->n_merged = merged ? f->n_items : 0;
+        res->n_delta_merged = n_delta;
+    }
+    return 0;
+}
+
+/* The flush as one Lua script call. */
+static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t *a,
+                        const uint32_t *nums, sr_store_flush_result_t *res)
+{
+    s->argc = 0;
+    for (size_t i = 0; i < a->argc; i++) arg(s, a->v[i], a->l[i]);
+    s->argv[0] = "EVALSHA";
+    s->argvlen[0] = 7;
+    s->argv[1] = s->sha_flush;
+    s->argvlen[1] = strlen(s->sha_flush);
+    redisReply *r = NULL;
+    size_t argc = s->argc; /* append() clears it; the fallback resends */
+    int rc = command(s, &r);
+    if (rc < 0) return rc;
+    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
+        freeReplyObject(r);
+        /* SCRIPT FLUSH or a failover to a replica without the script:
+         * send the body once, and reload it for the next flushes. */
+        s->argc = argc;
+        s->argv[0] = "EVAL";
+        s->argvlen[0] = 4;
+        s->argv[1] = sr_store_lua_flush;
+        s->argvlen[1] = strlen(sr_store_lua_flush);
+        if ((rc = command(s, &r)) < 0) return rc;
+        sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
+        s->argc = 0;
+        char sha[48];
+        if (load_script(s, sr_store_lua_flush, sha) == 0) memcpy(s->sha_flush, sha, sizeof(sha));
+        s->err[0] = '\0';
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, r, "flush");
+        freeReplyObject(r);
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: unexpected reply");
+    }
+    if (r->element[0]->integer == 1) {
+        freeReplyObject(r);
+        if (res) res->duplicate = 1;
+        return 0;
+    }
+    if (r->elements != 1 + 2 * f->n_items) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_REDIS, "flush: reply has the wrong length");
+    }
+    size_t n = f->n_items + 1;
+    const char **mv = sr_arena_alloc(&s->scratch, n * sizeof(*mv));
+    const char **pv = sr_arena_alloc(&s->scratch, n * sizeof(*pv));
+    size_t *mvl = sr_arena_alloc(&s->scratch, n * sizeof(*mvl));
+    size_t *pvl = sr_arena_alloc(&s->scratch, n * sizeof(*pvl));
+    if (!mv || !pv || !mvl || !pvl) {
+        freeReplyObject(r);
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < f->n_items; i++) {
+        const redisReply *m = r->element[1 + 2 * i], *p = r->element[2 + 2 * i];
+        int ms = m->type == REDIS_REPLY_STRING, ps = p->type == REDIS_REPLY_STRING;
+        mv[i] = ms ? m->str : NULL;
+        mvl[i] = ms ? m->len : 0;
+        pv[i] = ps ? p->str : NULL;
+        pvl[i] = ps ? p->len : 0;
+    }
+    rc = flush_result(s, f, nums, mv, mvl, pv, pvl, res);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Item blob header as the script's hdr() / hdr_base() read it: 0 and the
+ * dims when the blob is an item of version 1 long enough for its floats
+ * (a base: exactly its floats, no extra), else -1. */
+static int item_hdr(const char *p, size_t len, int base, unsigned *d, unsigned *n)
+{
+    if (len < (base ? 16u : 20u)) return -1;
+    const uint8_t *u = (const uint8_t *)p;
+    *d = sr_store_get_u16(u + 2);
+    *n = sr_store_get_u16(u + 4);
+    size_t want = (base ? 16u : 20u) + 4 * ((size_t)*d + *n);
+    if (u[0] != 1 || u[1] != SR_STORE_KIND_ITEM) return -1;
+    return (base ? len != want : len < want) ? -1 : 0;
+}
+
+/* Redis's own rule for an integer value (string2ll): what INCRBY accepts. */
+static int redis_int(const char *p, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 20) return -1;
+    size_t i = p[0] == '-';
+    if (i == len || (p[i] == '0' && len > i + 1)) return -1;
+    for (size_t k = i; k < len; k++)
+        if (p[k] < '0' || p[k] > '9') return -1;
+    return parse_i64(p, len, out);
+}
+
+/* Open-addressing set of the flush's item ids (DUPITEM). */
+static int dup_id(const flush_args_t *a, uint32_t *slots, size_t mask, size_t j)
+{
+    size_t iv = FA_ITEM(a, j, 0);
+    for (size_t h = sr_store_hash(a->v[iv], a->l[iv]) & mask;; h = (h + 1) & mask) {
+        if (!slots[h]) {
+            slots[h] = (uint32_t)j + 1;
+            return 0;
+        }
+        if (fa_eq(a, FA_ITEM(a, slots[h] - 1, 0), iv)) return 1;
+    }
+}
+
+static void unwatch(sr_store_t *s)
+{
+    s->argc = 0;
+    arg_str(s, "UNWATCH");
+    redisReply *r = NULL;
+    if (command(s, &r) == 0) freeReplyObject(r);
+}
+
+/* ---- what Redis holds for the items this handle wrote ----
+ *
+ * After a transaction, the writer knows every item of it exactly as Redis
+ * now holds it.  As long as {p}:updates:seq still has the value that
+ * transaction left, nobody else wrote an item since (docs/REDIS.md, rule
+ * for writers of item keys), so the next transaction can take those items
+ * from here instead of reading them again; the counter is read under WATCH
+ * in the same round trip, so EXEC refuses the transaction if that changes
+ * before it applies.  Only the header and floats are kept (what the exact
+ * test and the merge read), indexed by global item number; an entry counts
+ * only while its gen is the handle's cache_gen (bumped to forget all). */
+typedef struct icache_ent {
+    uint8_t *floats;  /* header + floats of the stored blob */
+    uint32_t n_floats; /* bytes held */
+    uint32_t len;      /* length of the whole stored blob */
+    uint32_t gen;
+    int8_t pop;        /* -1 unknown, 0 not in the set, 1 in the set */
+    uint8_t pop_len;
+    char pop_str[40];  /* the score as Redis gives it */
+} icache_ent_t;
+
+static void cache_forget(sr_store_t *s)
+{
+    s->cache_gen++;
+    s->cache_seq = -1;
+}
+
+static const icache_ent_t *cache_get(const sr_store_t *s, uint32_t num)
+{
+    if (s->cache_seq < 0 || num >= s->icache_cap || s->icache[num].gen != s->cache_gen) return NULL;
+    return &s->icache[num];
+}
+
+/* Records what Redis holds for item num after a transaction: blob v (a
+ * valid item blob), popularity p (NULL: not in the set; pk 0: unknown). */
+static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int pk,
+                     const char *p, size_t pl)
+{
+    if (num >= s->icache_cap) {
+        size_t nc = s->icache_cap ? s->icache_cap : 1024;
+        while (nc <= num) nc *= 2;
+        icache_ent_t *e = realloc(s->icache, nc * sizeof(*e));
+        if (!e) return -1;
+        memset(e + s->icache_cap, 0, (nc - s->icache_cap) * sizeof(*e));
+        s->icache = e;
+        s->icache_cap = nc;
+    }
+    icache_ent_t *e = &s->icache[num];
+    const uint8_t *u = (const uint8_t *)v;
+    size_t nf = SR_STORE_ITEM_HDR + 4 * ((size_t)sr_store_get_u16(u + 2) + sr_store_get_u16(u + 4));
+    if (nf > vl) nf = vl;
+    if (nf > e->n_floats || !e->floats) {
+        uint8_t *b = realloc(e->floats, nf);
+        if (!b) return -1;
+        e->floats = b;
+    }
+    memcpy(e->floats, v, nf);
+    e->n_floats = (uint32_t)nf;
+    e->len = (uint32_t)vl;
+    e->pop = pk ? (p != NULL) : -1;
+    e->pop_len = 0;
+    if (p && pl < sizeof(e->pop_str)) {
+        memcpy(e->pop_str, p, pl);
+        e->pop_len = (uint8_t)pl;
+    } else if (p) {
+        e->pop = -1;
+    }
+    e->gen = s->cache_gen;
+    return 0;
+}
+
+static void cache_free(sr_store_t *s)
+{
+    for (size_t i = 0; i < s->icache_cap; i++) free(s->icache[i].floats);
+    free(s->icache);
+    s->icache = NULL;
+    s->icache_cap = 0;
+}
+
+/* The reads of one transaction attempt: per item the stored blob (sv/sl;
+ * sv NULL when absent; for a cached item only its header and floats, with
+ * the whole length) and the popularity text (pv/pl; NULL when not in the
+ * set).  want[j]: 1 when item j still has to be read. */
+typedef struct tx_reads {
+    const char **sv, **pv;
+    size_t *sl, *pl;
+    unsigned char *want, *pop_known;
+    redisReply **keep; /* replies the pointers point into */
+    size_t n_keep, cap_keep;
+} tx_reads_t;
+
+/* Appends MGET (and ZMSCORE, or ZSCORE per item before Redis 6.2) of the
+ * items still wanted; returns the number of commands or <0. */
+static long append_item_reads(sr_store_t *s, const flush_args_t *a, const tx_reads_t *t)
+{
+    long cmds = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t in_cmd = 0;
+        for (size_t j = 0; j < a->n_i; j++) {
+            if (!t->want[j]) continue;
+            if (pass == 1 && !s->has_zmscore) {
+                if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
+                arg_str(s, "ZSCORE");
+                arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+                arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+                if (append(s) < 0) return SR_ERR_UNAVAIL;
+                cmds++;
+                continue;
+            }
+            if (in_cmd == 0) {
+                arg_str(s, pass ? "ZMSCORE" : "MGET");
+                if (pass) arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+            }
+            if (pass) arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+            else arg(s, a->v[FA_IKEY(a, j)], a->l[FA_IKEY(a, j)]);
+            if (++in_cmd == BATCH) {
+                if (append(s) < 0) return SR_ERR_UNAVAIL;
+                cmds++;
+                in_cmd = 0;
+            }
+        }
+        if (in_cmd) {
+            if (append(s) < 0) return SR_ERR_UNAVAIL;
+            cmds++;
+        }
+    }
+    return cmds;
+}
+
+/* Reads the replies of append_item_reads into t (and clears want[]).  A
+ * Redis error reply is returned as SR_ERR_* with *err_reply set (kept). */
+static int read_item_reads(sr_store_t *s, const flush_args_t *a, tx_reads_t *t, long cmds,
+                           const redisReply **err_reply)
+{
+    if (t->n_keep + (size_t)cmds > t->cap_keep) {
+        size_t nc = (t->n_keep + (size_t)cmds) * 2;
+        redisReply **k = realloc(t->keep, nc * sizeof(*k));
+        if (!k) {
+            disconnect(s);
+            return set_err(s, SR_ERR_NOMEM, "out of memory");
+        }
+        t->keep = k;
+        t->cap_keep = nc;
+    }
+    size_t first = t->n_keep;
+    for (long c = 0; c < cmds; c++) {
+        int rc = reply(s, &t->keep[t->n_keep]);
+        if (rc < 0) return rc;
+        t->n_keep++;
+    }
+    for (size_t i = first; i < t->n_keep; i++)
+        if (t->keep[i]->type == REDIS_REPLY_ERROR) *err_reply = t->keep[i];
+    size_t r = first, k = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        k = 0;
+        for (size_t j = 0; j < a->n_i; j++) {
+            if (!t->want[j]) continue;
+            const redisReply *e = NULL;
+            if (pass == 1 && !s->has_zmscore) {
+                t->pop_known[j] = fa_is(a, FA_ITEM(a, j, 4), "1");
+                if (!t->pop_known[j]) continue;
+                e = r < t->n_keep ? t->keep[r++] : NULL;
+            } else {
+                const redisReply *m = r < t->n_keep ? t->keep[r] : NULL;
+                e = m && m->type == REDIS_REPLY_ARRAY && k < m->elements ? m->element[k] : NULL;
+                if (++k == BATCH) k = 0, r++;
+                if (pass) t->pop_known[j] = 1;
+            }
+            int str = e && e->type == REDIS_REPLY_STRING;
+            if (pass) {
+                t->pv[j] = str ? e->str : NULL;
+                t->pl[j] = str ? e->len : 0;
+            } else {
+                t->sv[j] = str ? e->str : NULL;
+                t->sl[j] = str ? e->len : 0;
+            }
+        }
+        if (k) r++, k = 0;
+    }
+    for (size_t j = 0; j < a->n_i; j++) t->want[j] = 0;
+    return 0;
+}
+
+static void release_reads(redisReply **fixed, size_t n_fixed, tx_reads_t *t)
+{
+    for (size_t i = 0; i < n_fixed; i++)
+        if (fixed[i]) freeReplyObject(fixed[i]);
+    for (size_t i = 0; i < t->n_keep; i++) freeReplyObject(t->keep[i]);
+    free(t->keep);
+    t->keep = NULL;
+    t->n_keep = 0;
+}
+
+/* One optimistic transaction attempt: the script's pass 1 (fencing, type
+ * checks, item validation and the exact-or-delta decisions) done here on
+ * values read under WATCH, then its writes in MULTI/EXEC.
+ *
+ * What is watched: the offsets hash, the popularity set, the stream, the
+ * global and the update counter, NOT the item keys (WATCH is linear in the
+ * keys a client already watches in Redis 7.0, so 10,000 items cost ~0.5 s).
+ * The counter stands in for them: every write of an item blob adds to it
+ * in the same atomic unit (both flush paths; docs/REDIS.md), so an
+ * unchanged counter at EXEC means every item still holds what was read.
+ * Items this handle wrote in its last transactions come from its cache
+ * when the counter shows nobody else wrote since (else a second round trip
+ * reads them too).
+ *
+ * Returns 0, TX_ABORTED (nothing written; try again), or an error that the
+ * script would have given for the same state, with nothing written. */
+static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t *a,
+                    const uint32_t *nums, sr_store_flush_result_t *res)
+{
+    static const char *const want[5] = {"hash", "zset", "stream", "string", "string"};
+    size_t n_i = a->n_i, n = n_i + 1;
+    tx_reads_t t = {0};
+    t.sv = sr_arena_alloc(&s->scratch, n * sizeof(*t.sv));
+    t.pv = sr_arena_alloc(&s->scratch, n * sizeof(*t.pv));
+    t.sl = sr_arena_alloc(&s->scratch, n * sizeof(*t.sl));
+    t.pl = sr_arena_alloc(&s->scratch, n * sizeof(*t.pl));
+    t.want = sr_arena_alloc(&s->scratch, n);
+    t.pop_known = sr_arena_alloc(&s->scratch, n);
+    unsigned char *from_cache = sr_arena_alloc(&s->scratch, n);
+    redisReply *fixed[8] = {0};
+    size_t n_fixed = 0;
+    if (!t.sv || !t.pv || !t.sl || !t.pl || !t.want || !t.pop_known || !from_cache)
+        return set_err(s, SR_ERR_NOMEM, "out of memory");
+    /* Items from the cache, if it is still good (checked below).  Only for
+     * a fenced flush: if Redis lost data and the counter came back to the
+     * same value with other contents (a restore, then other writers), the
+     * offsets went back too, and the fencing refuses the flush. */
+    int64_t cached_at = s->cache_seq;
+    size_t n_cached = 0;
+    int fenced = 0;
+    for (size_t j = 0; j < a->n_off; j++) fenced |= !fa_is(a, FA_OFF(a, j, 1), "-2");
+    for (size_t j = 0; j < n_i; j++) {
+        const icache_ent_t *e = fenced ? cache_get(s, nums[j]) : NULL;
+        int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
+        from_cache[j] = e && (!wp || e->pop >= 0);
+        t.want[j] = !from_cache[j];
+        t.sv[j] = t.pv[j] = NULL;
+        t.sl[j] = t.pl[j] = 0;
+        t.pop_known[j] = 0;
+        if (!from_cache[j]) continue;
+        n_cached++;
+        t.sv[j] = (const char *)e->floats;
+        t.sl[j] = e->len;
+        t.pop_known[j] = e->pop >= 0;
+        t.pv[j] = e->pop > 0 ? e->pop_str : NULL;
+        t.pl[j] = e->pop > 0 ? e->pop_len : 0;
+    }
+
+    /* 1. Reads under WATCH, one round trip (two when the cache was stale). */
+    size_t i_hm = 1, i_type = i_hm + (a->n_off > 0), i_seq = i_type + 5;
+    n_fixed = i_seq + 1;
+    s->argc = 0;
+    arg_str(s, "WATCH");
+    for (int k = 0; k < 5; k++) arg(s, a->v[FA_FIXED(k)], a->l[FA_FIXED(k)]);
+    int rc = append(s);
+    if (rc == 0 && a->n_off) {
+        arg_str(s, "HMGET");
+        arg(s, a->v[FA_FIXED(0)], a->l[FA_FIXED(0)]);
+        for (size_t j = 0; j < a->n_off; j++) arg(s, a->v[FA_OFF(a, j, 0)], a->l[FA_OFF(a, j, 0)]);
+        rc = append(s);
+    }
+    for (int k = 0; rc == 0 && k < 5; k++) {
+        arg_str(s, "TYPE");
+        arg(s, a->v[FA_FIXED(k)], a->l[FA_FIXED(k)]);
+        rc = append(s);
+    }
+    if (rc == 0) {
+        arg_str(s, "GET");
+        arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
+        rc = append(s);
+    }
+    long cmds = rc == 0 ? append_item_reads(s, a, &t) : rc;
+    if (rc < 0 || cmds < 0) {
+        disconnect(s); /* commands half appended: the connection is out of step */
+        cache_forget(s);
+        return rc < 0 ? rc : (int)cmds;
+    }
+    const redisReply *err_reply = NULL;
+    for (size_t i = 0; i < n_fixed; i++)
+        if ((rc = reply(s, &fixed[i])) < 0) goto out;
+    if ((rc = read_item_reads(s, a, &t, cmds, &err_reply)) < 0) goto out;
+    int64_t seq = 0;
+    const redisReply *sq = fixed[i_seq];
+    int seq_ok = sq->type != REDIS_REPLY_STRING || redis_int(sq->str, sq->len, &seq) == 0;
+    if (!seq_ok || seq != cached_at || sq->type == REDIS_REPLY_ERROR) cache_forget(s);
+    if (n_cached && s->cache_seq < 0) {
+        /* Someone else wrote items since this handle's last transaction:
+         * read the cached ones too, still under the same WATCH. */
+        for (size_t j = 0; j < n_i; j++) {
+            t.want[j] = from_cache[j];
+            if (!from_cache[j]) continue;
+            from_cache[j] = 0;
+            t.sv[j] = t.pv[j] = NULL;
+            t.sl[j] = t.pl[j] = 0;
+            t.pop_known[j] = 0;
+        }
+        n_cached = 0;
+        cmds = append_item_reads(s, a, &t);
+        if (cmds < 0) {
+            disconnect(s);
+            rc = (int)cmds;
+            goto out;
+        }
+        if ((rc = read_item_reads(s, a, &t, cmds, &err_reply)) < 0) goto out;
+    }
+    if (res) res->n_items_read = n_i - n_cached;
+    if (s->flush_hook) s->flush_hook(s->flush_hook_arg, 0);
+    if (fixed[0]->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, fixed[0], "flush WATCH");
+        goto unwatch_out;
+    }
+    /* 2. The script's pass 1, in its order, with its messages. */
+    size_t n_prev = 0, n_next = 0;
+    for (size_t j = 0; j < a->n_off; j++) {
+        size_t fi = FA_OFF(a, j, 0), pi = FA_OFF(a, j, 1), ni = FA_OFF(a, j, 2);
+        if (fa_is(a, pi, "-2")) continue;
+        const redisReply *hm = fixed[i_hm];
+        if (hm->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, hm, "flush");
+            goto unwatch_out;
+        }
+        const redisReply *e = hm->type == REDIS_REPLY_ARRAY && j < hm->elements ? hm->element[j]
+                                                                                 : NULL;
+        const char *cur = "-1";
+        size_t cl = 2;
+        if (e && e->type == REDIS_REPLY_STRING) cur = e->str, cl = e->len;
+        int is_prev = cl == a->l[pi] && !memcmp(cur, a->v[pi], cl);
+        int is_next = cl == a->l[ni] && !memcmp(cur, a->v[ni], cl);
+        if (is_prev && is_next) continue;
+        if (is_prev) {
+            n_prev++;
+        } else if (is_next) {
+            n_next++;
+        } else {
+            rc = set_err(s, SR_ERR_STATE,
+                         "redis flush: FENCED partition %.*s is stored at %.*s, this writer "
+                         "expected %.*s",
+                         (int)a->l[fi], a->v[fi], (int)cl, cur, (int)a->l[pi], a->v[pi]);
+            goto unwatch_out;
+        }
+    }
+    if (n_next > 0) {
+        if (n_prev > 0) {
+            rc = set_err(s, SR_ERR_STATE,
+                         "redis flush: FENCED some partitions of this flush were already written");
+            goto unwatch_out;
+        }
+        if (res) res->duplicate = 1;
+        rc = 0;
+        goto unwatch_out;
+    }
+    for (int k = 0; k < 5; k++) {
+        const redisReply *ty = fixed[i_type + (size_t)k];
+        if (ty->type == REDIS_REPLY_ERROR) {
+            rc = reply_err(s, ty, "flush TYPE");
+            goto unwatch_out;
+        }
+        const char *ts = ty->str ? ty->str : "";
+        if (strcmp(ts, "none") != 0 && strcmp(ts, want[k]) != 0) {
+            size_t ki = FA_FIXED(k);
+            rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is a %s, not a %s",
+                         (int)a->l[ki], a->v[ki], ts, want[k]);
+            goto unwatch_out;
+        }
+    }
+    if (sq->type == REDIS_REPLY_ERROR) {
+        rc = reply_err(s, sq, "flush");
+        goto unwatch_out;
+    }
+    if (!seq_ok) {
+        rc = set_err(s, SR_ERR_CORRUPT, "redis flush: BADKEY %.*s is not a number",
+                     (int)a->l[FA_FIXED(4)], a->v[FA_FIXED(4)]);
+        goto unwatch_out;
+    }
+    /* The reads of items and popularity (after the type checks: on a
+     * popularity key of the wrong type the script says BADKEY). */
+    if (err_reply) {
+        rc = reply_err(s, err_reply, "flush");
+        goto unwatch_out;
+    }
+    size_t mask = 1;
+    while (mask < 2 * n_i) mask <<= 1;
+    uint32_t *slots = sr_arena_alloc(&s->scratch, mask * sizeof(*slots));
+    unsigned char *moved = sr_arena_alloc(&s->scratch, n_i + 1);
+    if (!slots || !moved) {
+        rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+        goto unwatch_out;
+    }
+    memset(slots, 0, mask * sizeof(*slots));
+    mask--;
+    for (size_t j = 0; j < n_i; j++) {
+        size_t ii = FA_ITEM(a, j, 0), bi = FA_ITEM(a, j, 2), ci = FA_ITEM(a, j, 3);
+        const char *why = NULL;
+        unsigned cd, cn, sd, sn, bd, bn;
+        if (dup_id(a, slots, mask, j)) {
+            rc = set_err(s, SR_ERR_INVAL, "redis flush: DUPITEM %.*s: twice in one flush",
+                         (int)a->l[ii], a->v[ii]);
+            goto unwatch_out;
+        }
+        if (item_hdr(a->v[ci], a->l[ci], 0, &cd, &cn) < 0) why = "bad blob";
+        /* A cached blob holds its header and floats only: enough, since a
+         * base that is not longer than those matches them or differs in
+         * its header already. */
+        const char *st = t.sv[j];
+        size_t bl = a->l[bi], sl = t.sl[j];
+        size_t have = from_cache[j] ? cache_get(s, nums[j])->n_floats : sl;
+        moved[j] = st && (bl == 0 || sl < bl || have < bl || memcmp(st, a->v[bi], bl) != 0);
+        if (!why && moved[j]) {
+            if (item_hdr(st, sl, 0, &sd, &sn) < 0 || sd != cd || sn != cn)
+                why = "stored dim/accumulators differ from this writer";
+            else if (bl && (item_hdr(a->v[bi], bl, 1, &bd, &bn) < 0 || bd != cd || bn != cn))
+                why = "bad base";
+        }
+        if (why) {
+            rc = set_err(s, SR_ERR_VERSION, "redis flush: BADITEM %.*s: %s", (int)a->l[ii],
+                         a->v[ii], why);
+            goto unwatch_out;
+        }
+    }
+
+    /* 3. The script's pass 2 as values: merged blobs, popularity. */
+    const char **val = sr_arena_alloc(&s->scratch, n * sizeof(*val));
+    const char **pop = sr_arena_alloc(&s->scratch, n * sizeof(*pop));
+    size_t *vall = sr_arena_alloc(&s->scratch, n * sizeof(*vall));
+    size_t *popl = sr_arena_alloc(&s->scratch, n * sizeof(*popl));
+    const char **mv = sr_arena_alloc(&s->scratch, n * sizeof(*mv));
+    size_t *mvl = sr_arena_alloc(&s->scratch, n * sizeof(*mvl));
+    unsigned char *zadd = sr_arena_alloc(&s->scratch, n);
+    if (!val || !pop || !vall || !popl || !mv || !mvl || !zadd) {
+        rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+        goto unwatch_out;
+    }
+    size_t n_zadd = 0;
+    for (size_t j = 0; j < n_i; j++) {
+        size_t bi = FA_ITEM(a, j, 2), ci = FA_ITEM(a, j, 3);
+        size_t pbi = FA_ITEM(a, j, 5), pci = FA_ITEM(a, j, 6);
+        val[j] = a->v[ci];
+        vall[j] = a->l[ci];
+        mv[j] = NULL;
+        mvl[j] = 0;
+        if (moved[j]) {
+            /* stored + (cur - base) per float in double, rounded to float32,
+             * as the script's struct.unpack / struct.pack do; header and
+             * extra from cur. */
+            const uint8_t *cu = (const uint8_t *)a->v[ci];
+            const uint8_t *su = (const uint8_t *)t.sv[j];
+            const uint8_t *bu = (const uint8_t *)a->v[bi];
+            size_t nf = 2 + (size_t)sr_store_get_u16(cu + 2) + sr_store_get_u16(cu + 4);
+            uint8_t *m = sr_arena_alloc(&s->scratch, a->l[ci]);
+            if (!m) {
+                rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+                goto unwatch_out;
+            }
+            memcpy(m, cu, a->l[ci]);
+            for (size_t q = 0; q < nf; q++) {
+                size_t o = 8 + 4 * q;
+                double sv = sr_store_get_f32(su + o), cv = sr_store_get_f32(cu + o);
+                double r = a->l[bi] ? sv + (cv - (double)sr_store_get_f32(bu + o)) : sv + cv;
+                sr_store_put_f32(m + o, (float)r);
+            }
+            val[j] = mv[j] = (const char *)m;
+            vall[j] = mvl[j] = a->l[ci];
+        }
+        pop[j] = "";
+        popl[j] = 0;
+        zadd[j] = 0;
+        if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
+        const char *sp = t.pv[j];
+        if (fa_eq(a, pbi, pci)) {
+            /* Unchanged by this writer: report what Redis holds. */
+            pop[j] = sp ? sp : "0";
+            popl[j] = sp ? t.pl[j] : 1;
+            continue;
+        }
+        double spv = 0, pbv = 0, pcv = 0;
+        if (sp && parse_double(sp, t.pl[j], &spv) < 0) spv = 0;
+        parse_double(a->v[pbi], a->l[pbi], &pbv);
+        parse_double(a->v[pci], a->l[pci], &pcv);
+        zadd[j] = 1;
+        n_zadd++;
+        if (spv == pbv) {
+            pop[j] = a->v[pci];
+            popl[j] = a->l[pci];
+            continue;
+        }
+        /* ZINCRBY's arithmetic: an absent member gets the increment. */
+        double inc = pcv - pbv, nv = sp ? spv + inc : inc;
+        char *t = sr_arena_alloc(&s->scratch, 32);
+        if (!t) {
+            rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+            goto unwatch_out;
+        }
+        if (isnan(nv)) {
+            rc = set_err(s, SR_ERR_CORRUPT, "redis flush: popularity of %.*s would be NaN",
+                         (int)a->l[FA_ITEM(a, j, 0)], a->v[FA_ITEM(a, j, 0)]);
+            goto unwatch_out;
+        }
+        /* Redis's own formatting of a score reply (addReplyDouble). */
+        int tl = isinf(nv) ? snprintf(t, 32, "%s", nv > 0 ? "inf" : "-inf")
+                           : snprintf(t, 32, "%.17g", nv);
+        pop[j] = t;
+        popl[j] = (size_t)tl;
+    }
+
+    /* 4. The writes, all or nothing. */
+    size_t n_cmd = 0;
+    s->wlen = 0;
+    arg_str(s, "MULTI");
+    if ((rc = append_raw(s)) < 0) goto fail_conn;
+    if (a->n_off) {
+        arg_str(s, "HSET");
+        arg(s, a->v[FA_FIXED(0)], a->l[FA_FIXED(0)]);
+        for (size_t j = 0; j < a->n_off; j++) {
+            arg(s, a->v[FA_OFF(a, j, 0)], a->l[FA_OFF(a, j, 0)]);
+            arg(s, a->v[FA_OFF(a, j, 2)], a->l[FA_OFF(a, j, 2)]);
+        }
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    for (size_t off = 0; off < a->n_u + n_i; off += BATCH) {
+        arg_str(s, "MSET");
+        for (size_t k = off; k < a->n_u + n_i && k < off + BATCH; k++) {
+            if (k < a->n_u) {
+                arg(s, a->v[FA_UKEY(a, k)], a->l[FA_UKEY(a, k)]);
+                arg(s, a->v[FA_USER(a, k)], a->l[FA_USER(a, k)]);
+            } else {
+                arg(s, a->v[FA_IKEY(a, k - a->n_u)], a->l[FA_IKEY(a, k - a->n_u)]);
+                arg(s, val[k - a->n_u], vall[k - a->n_u]);
+            }
+        }
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    size_t i_incr = n_cmd;
+    if (n_i) {
+        arg_str(s, "INCRBY");
+        arg(s, a->v[FA_FIXED(4)], a->l[FA_FIXED(4)]);
+        argf(s, "%zu", n_i);
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    for (size_t j = 0, in_cmd = 0; j < n_i; j++) {
+        if (!zadd[j]) continue;
+        if (!in_cmd) {
+            arg_str(s, "ZADD");
+            arg(s, a->v[FA_FIXED(1)], a->l[FA_FIXED(1)]);
+        }
+        arg(s, pop[j], popl[j]);
+        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        n_zadd--;
+        if (++in_cmd == BATCH || n_zadd == 0) {
+            if ((rc = append_raw(s)) < 0) goto fail_conn;
+            n_cmd++;
+            in_cmd = 0;
+        }
+    }
+    for (size_t j = 0; j < n_i; j++) {
+        if (j % SR_STORE_STREAM_CHUNK == 0) {
+            arg_str(s, "XADD");
+            arg(s, a->v[FA_FIXED(2)], a->l[FA_FIXED(2)]);
+            arg_str(s, "MAXLEN");
+            arg_str(s, "~");
+            arg(s, a->v[FA_ARGV(a, 4)], a->l[FA_ARGV(a, 4)]);
+            arg_str(s, "*");
+            arg_str(s, "s");
+            argf(s, "%" PRId64, seq + (int64_t)j + 1);
+        }
+        arg_str(s, "n");
+        arg(s, a->v[FA_ITEM(a, j, 1)], a->l[FA_ITEM(a, j, 1)]);
+        arg_str(s, "id");
+        arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        arg_str(s, "v");
+        arg(s, val[j], vall[j]);
+        arg_str(s, "p");
+        arg(s, pop[j], popl[j]);
+        if ((j + 1) % SR_STORE_STREAM_CHUNK == 0 || j + 1 == n_i) {
+            if ((rc = append_raw(s)) < 0) goto fail_conn;
+            n_cmd++;
+        }
+    }
+    if (fa_is(a, FA_ARGV(a, 5), "1")) {
+        arg_str(s, "SET");
+        arg(s, a->v[FA_FIXED(3)], a->l[FA_FIXED(3)]);
+        arg(s, a->v[FA_ARGV(a, 6)], a->l[FA_ARGV(a, 6)]);
+        if ((rc = append_raw(s)) < 0) goto fail_conn;
+        n_cmd++;
+    }
+    arg_str(s, "EXEC");
+    if ((rc = append_raw(s)) < 0 || (rc = send_raw(s)) < 0) goto fail_conn;
+
+    /* MULTI's OK, one QUEUED (or a refusal, e.g. OOM) per command, EXEC. */
+    redisReply *r = NULL;
+    char queued_err[256] = "";
+    for (size_t i = 0; i < n_cmd + 1; i++) {
+        if ((rc = reply(s, &r)) < 0) goto out;
+        if (r->type == REDIS_REPLY_ERROR && !queued_err[0])
+            snprintf(queued_err, sizeof(queued_err), "%.*s", (int)r->len, r->str);
+        freeReplyObject(r);
+    }
+    if ((rc = reply(s, &r)) < 0) goto out;
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        rc = TX_ABORTED;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* EXECABORT: a command was refused while queueing, nothing ran. */
+        rc = reply_err(s, r, "flush");
+        if (queued_err[0])
+            set_err(s, rc, "redis flush: %s (transaction discarded)", queued_err);
+        freeReplyObject(r);
+        goto out;
+    }
+    rc = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n_cmd)
+        rc = set_err(s, SR_ERR_REDIS, "flush: unexpected EXEC reply");
+    for (size_t i = 0; rc == 0 && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR) /* checked above; cannot happen */
+            rc = set_err(s, SR_ERR_REDIS, "redis flush: EXEC: %.*s (partly applied)",
+                         (int)r->element[i]->len, r->element[i]->str);
+    int64_t now_seq = seq;
+    if (rc == 0 && n_i) {
+        const redisReply *ir = r->element[i_incr];
+        now_seq = ir->type == REDIS_REPLY_INTEGER ? ir->integer : -1;
+    }
+    freeReplyObject(r);
+    if (rc == 0 && s->flush_hook && s->flush_hook(s->flush_hook_arg, 1)) {
+        disconnect(s);
+        rc = set_err(s, SR_ERR_UNAVAIL, "redis %s: read: reply dropped by the test hook", s->node);
+    }
+    if (rc < 0) goto out;
+    /* What Redis holds now, for the next transaction of this handle. */
+    if (now_seq >= 0 && now_seq == seq + (int64_t)n_i) {
+        int ok = 1;
+        for (size_t j = 0; ok && j < n_i; j++) {
+            int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
+            if (wp && zadd[j])
+                ok = cache_put(s, nums[j], val[j], vall[j], 1, pop[j], popl[j]) == 0;
+            else
+                ok = cache_put(s, nums[j], val[j], vall[j], t.pop_known[j], t.pv[j], t.pl[j]) == 0;
+        }
+        s->cache_seq = ok ? now_seq : -1;
+        if (!ok) cache_forget(s);
+    } else {
+        cache_forget(s);
+    }
+    /* pop[] may point into the reads: they are released after this. */
+    rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+    release_reads(fixed, n_fixed, &t);
+    return rc;
+out:
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
+    return rc;
+
+unwatch_out:
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
+    {
+        char keep[sizeof(s->err)];
+        memcpy(keep, s->err, sizeof(keep));
+        unwatch(s);
+        memcpy(s->err, keep, sizeof(keep));
+    }
+    return rc;
+fail_conn:
+    /* Commands half appended: drop the connection (and with it WATCH). */
+    cache_forget(s);
+    release_reads(fixed, n_fixed, &t);
+    disconnect(s);
+    return rc;
+}
+
 int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_result_t *res)
 {
     if (res) memset(res, 0, sizeof(*res));
@@ -736,7 +1685,7 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         if (!nums[miss_at[q]]) return set_err(s, SR_ERR_REDIS, "flush: no number for an item");
     }
 
-    /* 2. The script call. */
+    /* 2. The script's argv (scripts.h), which is the transaction's input too. */
     args_reset(s);
     arg_str(s, "EVALSHA");
     arg_str(s, s->sha_flush);
@@ -834,88 +1783,43 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
         }
     }
 
-    redisReply *r = NULL;
-    size_t argc = s->argc; /* append() clears it; the fallback resends */
-    if ((rc = command(s, &r)) < 0) return rc;
-    if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
-        freeReplyObject(r);
-        /* SCRIPT FLUSH or a failover to a replica without the script:
-         * send the body once, and reload it for the next flushes. */
-        s->argc = argc;
-        s->argv[0] = "EVAL";
-        s->argvlen[0] = 4;
-        s->argv[1] = sr_store_lua_flush;
-        s->argvlen[1] = strlen(sr_store_lua_flush);
-        if ((rc = command(s, &r)) < 0) return rc;
-        sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
-        args_reset(s);
-        char sha[48];
-        if (load_script(s, sr_store_lua_flush, sha) == 0) memcpy(s->sha_flush, sha, sizeof(sha));
-        s->err[0] = '\0';
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        rc = reply_err(s, r, "flush");
-        freeReplyObject(r);
-        return rc;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(r);
-        return set_err(s, SR_ERR_REDIS, "flush: unexpected reply");
-    }
-    if (r->element[0]->integer == 1) {
-        freeReplyObject(r);
-        if (res) res->duplicate = 1;
-        return 0;
-    }
-    if (r->elements != 1 + 2 * f->n_items) {
-        freeReplyObject(r);
-        return set_err(s, SR_ERR_REDIS, "flush: reply has the wrong length");
-    }
-    sr_store_item_t *merged = NULL;
-    if (res && f->n_items) {
-        merged = sr_arena_alloc(&s->res, f->n_items * sizeof(*merged));
-        if (!merged) {
-            freeReplyObject(r);
-            return set_err(s, SR_ERR_NOMEM, "out of memory");
-        }
-    }
-    size_t n_delta = 0;
-    for (size_t i = 0; i < f->n_items; i++) {
-        const redisReply *mv = r->element[1 + 2 * i], *pv = r->element[2 + 2 * i];
-        int is_merged = mv->type == REDIS_REPLY_STRING && mv->len > 0;
-        n_delta += is_merged;
-        if (!merged) continue;
-        const sr_store_item_t *c = f->items[i].cur;
-        sr_store_item_t *m = &merged[i];
-        memset(m, 0, sizeof(*m));
-        if (is_merged) {
-            if ((rc = decode_item(s, mv->str, mv->len, m, "flush")) < 0) {
-                freeReplyObject(r);
+    /* The script's argv is the input of both paths: keep it, the
+     * transaction builds its commands in s->argv. */
+    flush_args_t a = {.argc = s->argc, .n_off = f->n_offsets, .n_u = f->n_users,
+                      .n_i = f->n_items, .a = 8 + f->n_users + f->n_items};
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    a.v = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.v));
+    a.l = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.l));
+    if (!a.v || !a.l) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    memcpy(a.v, s->argv, a.argc * sizeof(*a.v));
+    memcpy(a.l, s->argvlen, a.argc * sizeof(*a.l));
+    unsigned aborts = 0;
+    if (s->flush_mode == SR_STORE_FLUSH_TRANSACTION) {
+        for (; aborts < SR_STORE_TX_ATTEMPTS; aborts++) {
+            rc = flush_tx(s, f, &a, nums, res);
+            if (rc != TX_ABORTED) {
+                if (res) res->tx_aborts = aborts;
                 return rc;
             }
-        } else {
-            /* Stored exactly as sent: cur itself (its memory is the
-             * caller's, see sr_store_flush_result_t). */
-            *m = *c;
         }
-        m->id = c->id;
-        m->id_len = c->id_len;
-        m->exists = 1;
-        m->num = nums[i];
-        m->has_pop = 0;
-        m->pop = 0;
-        if (pv->type == REDIS_REPLY_STRING && pv->len > 0 &&
-            parse_double(pv->str, pv->len, &m->pop) == 0)
-            m->has_pop = 1;
+        sr_log(SR_LOG_DEBUG, "store: %u flush transactions aborted by other writers; "
+                             "writing it with the script", aborts);
     }
-    freeReplyObject(r);
+    /* The script writes items this handle then does not know exactly. */
+    cache_forget(s);
+    rc = flush_script(s, f, &a, nums, res);
     if (res) {
-        res->merged = merged;
-        res->n_merged = merged ? f->n_items : 0;
-        res->n_delta_merged = n_delta;
+        res->n_items_read = f->n_items;
+        res->by_script = 1;
+        res->tx_aborts = aborts;
     }
-    return 0;
+    return rc;
+}
+
+void sr_store_set_flush_hook(sr_store_t *s, int (*fn)(void *arg, int stage), void *arg)
+{
+    s->flush_hook = fn;
+    s->flush_hook_arg = arg;
 }
 
 /* ------------------------------------------------------------------ */

@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
+#include "sr_config.h"
 #include "sr_err.h"
 #include "sr_store.h"
 #include "sr_testproc.h"
@@ -1061,4 +1064,663 @@ Test(store, recent_items_read_back_by_a_fresh_handle_keep_their_ids)
                       "user %d recent %u: %.*s, want %s", i, k, (int)r->item_id_len, r->item_id, w);
         }
     sr_store_destroy(s);
+}
+
+/* ---- the two flush paths: transaction (default) and Lua script ---- */
+
+static sr_store_t *open_store_db(int db, sr_store_flush_mode_t mode)
+{
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    o.db = db;
+    o.timeout_ms = 2000;
+    o.flush_mode = mode;
+    char err[512];
+    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+    cr_assert_not_null(s, "sr_store_new: %s", err);
+    return s;
+}
+
+static redisContext *raw_db(int db)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    cr_assert(c && !c->err, "hiredis connect");
+    redisReply *r = redisCommand(c, "SELECT %d", db);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    return c;
+}
+
+static void raw(int db, const char *fmt, const char *a1, const char *a2, const char *a3)
+{
+    redisContext *c = raw_db(db);
+    redisReply *r = redisCommand(c, fmt, a1, a2, a3);
+    cr_assert_not_null(r);
+    cr_assert_neq(r->type, REDIS_REPLY_ERROR, "%s: %s", fmt, r->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf_t;
+
+static void put(buf_t *b, const void *p, size_t n)
+{
+    if (b->n + n + 8 > b->cap) {
+        b->cap = (b->n + n + 8) * 2;
+        b->p = realloc(b->p, b->cap);
+        cr_assert_not_null(b->p);
+    }
+    uint64_t l = n;
+    memcpy(b->p + b->n, &l, 8);
+    if (n) memcpy(b->p + b->n + 8, p, n);
+    b->n += 8 + n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Everything database db holds, keys sorted, hash fields sorted, stream
+ * entries without their (time-based) ids. */
+static buf_t dump_db(int db)
+{
+    buf_t b = {0};
+    redisContext *c = raw_db(db);
+    redisReply *keys = redisCommand(c, "KEYS *");
+    cr_assert(keys && keys->type == REDIS_REPLY_ARRAY);
+    char **k = calloc(keys->elements + 1, sizeof(*k));
+    for (size_t i = 0; i < keys->elements; i++) k[i] = keys->element[i]->str;
+    qsort(k, keys->elements, sizeof(*k), cmp_str);
+    for (size_t i = 0; i < keys->elements; i++) {
+        put(&b, k[i], strlen(k[i]));
+        redisReply *t = redisCommand(c, "TYPE %s", k[i]), *r = NULL;
+        put(&b, t->str, strlen(t->str));
+        if (!strcmp(t->str, "string")) {
+            r = redisCommand(c, "GET %s", k[i]);
+            put(&b, r->str, r->len);
+        } else if (!strcmp(t->str, "hash")) {
+            r = redisCommand(c, "HGETALL %s", k[i]);
+            size_t n = r->elements / 2;
+            char **f = calloc(n + 1, sizeof(*f));
+            for (size_t j = 0; j < n; j++) f[j] = r->element[2 * j]->str;
+            qsort(f, n, sizeof(*f), cmp_str);
+            for (size_t j = 0; j < n; j++) {
+                redisReply *v = redisCommand(c, "HGET %s %s", k[i], f[j]);
+                put(&b, f[j], strlen(f[j]));
+                put(&b, v->str, v->len);
+                freeReplyObject(v);
+            }
+            free(f);
+        } else if (!strcmp(t->str, "zset")) {
+            r = redisCommand(c, "ZRANGE %s 0 -1 WITHSCORES", k[i]);
+            for (size_t j = 0; j < r->elements; j++) put(&b, r->element[j]->str, r->element[j]->len);
+        } else if (!strcmp(t->str, "stream")) {
+            r = redisCommand(c, "XRANGE %s - +", k[i]);
+            for (size_t j = 0; j < r->elements; j++) {
+                const redisReply *fl = r->element[j]->element[1];
+                for (size_t q = 0; q < fl->elements; q++)
+                    put(&b, fl->element[q]->str, fl->element[q]->len);
+            }
+        } else {
+            cr_assert_fail("unexpected type %s of %s", t->str, k[i]);
+        }
+        if (r) freeReplyObject(r);
+        freeReplyObject(t);
+    }
+    free(k);
+    freeReplyObject(keys);
+    redisFree(c);
+    return b;
+}
+
+/* An item with accumulators and extra bytes, so every merged field and the
+ * bytes carried from cur are covered. */
+typedef struct rich {
+    char id[16];
+    float vec[DIM], acc[DIM];
+    float bias, bias_acc;
+    char extra[12];
+} rich_t;
+
+static sr_store_item_t rich_item(rich_t *r, int with_extra)
+{
+    return (sr_store_item_t){.id = r->id, .id_len = strlen(r->id), .dim = DIM, .n_acc = DIM,
+                             .vec = r->vec, .acc = r->acc, .bias = r->bias,
+                             .bias_acc = r->bias_acc, .extra = with_extra ? r->extra : NULL,
+                             .extra_len = with_extra ? sizeof(r->extra) : 0};
+}
+
+static void rich_init(rich_t *r, const char *id, float scale)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    for (int j = 0; j < DIM; j++) {
+        r->vec[j] = scale * (float)(j + 1) / 7.0f;
+        r->acc[j] = scale * 0.5f + (float)j;
+    }
+    r->bias = scale / 3.0f;
+    r->bias_acc = scale;
+    snprintf(r->extra, sizeof(r->extra), "x-%s", id);
+}
+
+/* Appends what a flush returned (rc, flags, every merged item) to out. */
+static void record(buf_t *out, int rc, const sr_store_flush_result_t *res)
+{
+    put(out, &rc, sizeof(rc));
+    if (rc != 0) return;
+    put(out, &res->duplicate, sizeof(res->duplicate));
+    put(out, &res->n_delta_merged, sizeof(res->n_delta_merged));
+    put(out, &res->n_merged, sizeof(res->n_merged));
+    for (size_t i = 0; i < res->n_merged; i++) {
+        const sr_store_item_t *m = &res->merged[i];
+        put(out, m->id, m->id_len);
+        put(out, m->vec, m->dim * sizeof(float));
+        put(out, m->acc, m->n_acc * sizeof(float));
+        put(out, &m->bias, sizeof(m->bias));
+        put(out, &m->bias_acc, sizeof(m->bias_acc));
+        put(out, m->extra, m->extra_len);
+        put(out, &m->num, sizeof(m->num));
+        put(out, &m->has_pop, sizeof(m->has_pop));
+        put(out, &m->pop, sizeof(m->pop));
+    }
+}
+
+/* Two writers A and B (partitions 0 and 1 of group g) on database db:
+ * new items, exact writes, delta merges onto another writer's change (with
+ * and without a base), popularity written exactly, as a delta and
+ * unchanged, a retried flush, users and the global state. */
+static buf_t scenario(int db, sr_store_flush_mode_t mode)
+{
+    buf_t out = {0};
+    sr_store_t *a = open_store_db(db, mode), *b = open_store_db(db, mode);
+    sr_store_flush_result_t res;
+    rich_t v1, v2, v3, v4, c1, c2, c3;
+    rich_init(&v1, "i1", 1.0f);
+    rich_init(&v2, "i2", -2.0f);
+    rich_init(&v3, "i3", 3.0f);
+    rich_init(&v4, "i4", 0.25f);
+    float uv[DIM] = {1, 2, 3, 4, 5, 6, 7, 8}, ua[1] = {0.5f};
+    sr_store_recent_t rec[2] = {{.item_id = "i1", .item_id_len = 2, .ts_ms = 100, .type = 1},
+                                {.item_id = "i2", .item_id_len = 2, .ts_ms = 150, .type = 0}};
+    sr_store_user_t u[2] = {{.id = "u1", .id_len = 2, .dim = DIM, .n_acc = 1, .vec = uv, .acc = ua,
+                             .events = 2, .last_ts_ms = 150, .n_recent = 2, .recent = rec},
+                            {.id = "u2", .id_len = 2, .dim = DIM, .vec = uv, .events = 1,
+                             .last_ts_ms = 90}};
+    /* F1, writer A: three new items. */
+    sr_store_item_t i1 = rich_item(&v1, 1), i2 = rich_item(&v2, 1), i3 = rich_item(&v3, 0);
+    sr_store_item_write_t w1[3] = {{.cur = &i1, .write_pop = 1, .pop_cur = 1.5},
+                                   {.cur = &i2, .write_pop = 1, .pop_cur = 0.1 + 0.2},
+                                   {.cur = &i3}};
+    sr_store_offset_t oa = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                            .next = 10};
+    sr_store_flush_t f1 = {.group = "g", .offsets = &oa, .n_offsets = 1, .users = u, .n_users = 2,
+                           .items = w1, .n_items = 3, .global = "G1", .global_len = 2};
+    int rc = sr_store_flush(a, &f1, &res);
+    cr_assert_eq(res.by_script, mode == SR_STORE_FLUSH_SCRIPT);
+    record(&out, rc, &res);
+
+    /* F2, writer B: i1 from the value A wrote (exact), i2 from a stale
+     * base (delta), i4 new from an initial value. */
+    c1 = v1;
+    c2 = v2;
+    for (int j = 0; j < DIM; j++) {
+        c1.vec[j] += 0.01f * (float)j;
+        c2.vec[j] = c2.vec[j] * 1.5f + 1e-3f;
+        c2.acc[j] += 0.125f;
+    }
+    c2.bias += 0.75f;
+    rich_t stale2 = v2, init4 = v4;
+    stale2.vec[0] = 42.0f;
+    for (int j = 0; j < DIM; j++) v4.vec[j] += 1.0f;
+    sr_store_item_t b1 = rich_item(&v1, 0), k1 = rich_item(&c1, 1), b2 = rich_item(&stale2, 0),
+                    k2 = rich_item(&c2, 1), b4 = rich_item(&init4, 0), k4 = rich_item(&v4, 1);
+    sr_store_item_write_t w2[3] = {
+        {.cur = &k1, .base = &b1, .write_pop = 1, .pop_base = 1.5, .pop_cur = 2.75},
+        {.cur = &k2, .base = &b2, .write_pop = 1, .pop_base = 0.05, .pop_cur = 0.3},
+        {.cur = &k4, .base = &b4, .write_pop = 1, .pop_base = 0, .pop_cur = 0}};
+    sr_store_offset_t ob = {.topic = "events", .partition = 1, .prev = SR_STORE_OFFSET_NONE,
+                            .next = 7};
+    sr_store_flush_t f2 = {.group = "g", .offsets = &ob, .n_offsets = 1, .items = w2, .n_items = 3};
+    record(&out, sr_store_flush(b, &f2, &res), &res);
+
+    /* F3, writer A: i1 from its own (now stale) value, with magnitudes
+     * where delta arithmetic is not exact; i2 without a base onto a stored
+     * value; i3 exact with a first popularity. */
+    c1 = v1;
+    c1.vec[0] = 1e-30f;
+    c1.vec[1] = 1e30f;
+    c1.bias = -7.0f;
+    c3 = v3;
+    c3.vec[2] = 1e-30f;
+    sr_store_item_t k1b = rich_item(&c1, 1), k2b = rich_item(&v2, 1), b3 = rich_item(&v3, 0),
+                    k3 = rich_item(&c3, 0);
+    sr_store_item_write_t w3[3] = {
+        {.cur = &k1b, .base = &b1, .write_pop = 1, .pop_base = 1.5, .pop_cur = 1.0 / 3.0},
+        {.cur = &k2b, .write_pop = 1, .pop_base = 0.3, .pop_cur = 0.3},
+        {.cur = &k3, .base = &b3, .write_pop = 1, .pop_base = 0, .pop_cur = 5}};
+    oa.prev = 10;
+    oa.next = 20;
+    u[0].events = 3;
+    sr_store_flush_t f3 = {.group = "g", .offsets = &oa, .n_offsets = 1, .users = u, .n_users = 1,
+                           .items = w3, .n_items = 3, .global = "G3", .global_len = 2};
+    record(&out, sr_store_flush(a, &f3, &res), &res);
+    /* F3 again (its reply "lost"): a duplicate. */
+    record(&out, sr_store_flush(a, &f3, &res), &res);
+    cr_assert_eq(res.duplicate, 1);
+    /* F4, writer B: a stale offset is fenced. */
+    record(&out, sr_store_flush(b, &f2, &res), &res);
+
+    /* F5, F6, writer A alone: F5 adds to what is stored (no bases); F6
+     * starts i1 from F5's value although Redis holds more (a delta merge
+     * onto what A's own transaction left), i2 exact with an unchanged
+     * popularity, i3 from what Redis holds.  The transaction takes F6's
+     * items from what F5 wrote instead of reading them. */
+    rich_t d1 = v1, d3 = v3;
+    for (int j = 0; j < DIM; j++) d1.vec[j] = 0.001f * (float)j, d3.vec[j] = -0.5f;
+    sr_store_item_t k1c = rich_item(&d1, 1), k2c = rich_item(&v2, 1), k3c = rich_item(&d3, 0);
+    sr_store_item_write_t w5[3] = {{.cur = &k1c, .write_pop = 1, .pop_base = 0, .pop_cur = 7},
+                                   {.cur = &k2c, .write_pop = 1, .pop_base = 0.3, .pop_cur = 0.7},
+                                   {.cur = &k3c}};
+    oa.prev = 20;
+    oa.next = 30;
+    sr_store_flush_t f5 = {.group = "g", .offsets = &oa, .n_offsets = 1, .items = w5, .n_items = 3};
+    rc = sr_store_flush(a, &f5, &res);
+    record(&out, rc, &res);
+    cr_assert_eq(res.n_items_read, 3);
+    rich_t e2, e3; /* what Redis holds for i2 and i3 now */
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(res.merged[1].n_acc, DIM);
+    e2 = v2;
+    e3 = v3;
+    memcpy(e2.vec, res.merged[1].vec, sizeof(e2.vec));
+    memcpy(e2.acc, res.merged[1].acc, sizeof(e2.acc));
+    e2.bias = res.merged[1].bias;
+    e2.bias_acc = res.merged[1].bias_acc;
+    memcpy(e3.vec, res.merged[2].vec, sizeof(e3.vec));
+    memcpy(e3.acc, res.merged[2].acc, sizeof(e3.acc));
+    e3.bias = res.merged[2].bias;
+    e3.bias_acc = res.merged[2].bias_acc;
+    rich_t n1 = d1, n2 = e2, n3 = e3;
+    n1.vec[3] += 0.25f;
+    n2.vec[4] -= 1.0f;
+    n3.bias += 1e-3f;
+    sr_store_item_t b1c = rich_item(&d1, 0), m1 = rich_item(&n1, 1), b2c = rich_item(&e2, 0),
+                    m2 = rich_item(&n2, 1), b3c = rich_item(&e3, 0), m3 = rich_item(&n3, 0);
+    sr_store_item_write_t w6[3] = {
+        {.cur = &m1, .base = &b1c, .write_pop = 1, .pop_base = 7, .pop_cur = 8},
+        {.cur = &m2, .base = &b2c, .write_pop = 1, .pop_base = 0.7, .pop_cur = 0.7},
+        {.cur = &m3, .base = &b3c, .write_pop = 1, .pop_base = 0, .pop_cur = 0.125}};
+    oa.prev = 30;
+    oa.next = 40;
+    sr_store_flush_t f6 = {.group = "g", .offsets = &oa, .n_offsets = 1, .items = w6, .n_items = 3};
+    rc = sr_store_flush(a, &f6, &res);
+    record(&out, rc, &res);
+    cr_assert_eq(res.n_delta_merged, 1, "i1 only");
+    if (mode == SR_STORE_FLUSH_TRANSACTION)
+        cr_assert_eq(res.n_items_read, 0, "F5 left every item of F6 known");
+    sr_store_destroy(a);
+    sr_store_destroy(b);
+    return out;
+}
+
+Test(store, transaction_and_script_give_the_same_results_and_redis_state)
+{
+    buf_t rt = scenario(1, SR_STORE_FLUSH_TRANSACTION), rs = scenario(2, SR_STORE_FLUSH_SCRIPT);
+    cr_assert_eq(rt.n, rs.n, "flush results differ in length");
+    cr_assert_eq(memcmp(rt.p, rs.p, rt.n), 0, "flush results differ");
+    buf_t dt = dump_db(1), ds = dump_db(2);
+    cr_assert_gt(dt.n, 1000);
+    cr_assert_eq(dt.n, ds.n, "Redis states differ in length: %zu vs %zu", dt.n, ds.n);
+    cr_assert_eq(memcmp(dt.p, ds.p, dt.n), 0, "Redis states differ");
+    free(rt.p);
+    free(rs.p);
+    free(dt.p);
+    free(ds.p);
+}
+
+/* Writer B's flush of item `id` with value v from base, run by the hook of
+ * writer A between A's reads and A's MULTI. */
+typedef struct racer {
+    sr_store_t *s;
+    rich_t v, base;
+    int calls, max_calls;
+} racer_t;
+
+static int race(void *arg, int stage)
+{
+    racer_t *r = arg;
+    if (stage != 0 || r->calls++ >= r->max_calls) return 0;
+    r->v.vec[0] += 1.0f; /* a change each time */
+    sr_store_item_t c = rich_item(&r->v, 1), b = rich_item(&r->base, 0);
+    sr_store_item_write_t w = {.cur = &c, .base = &b, .write_pop = 1, .pop_base = 1.0,
+                               .pop_cur = 1.0 + r->calls};
+    sr_store_flush_t f = {.items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(r->s, &f, &res), 0, "racer: %s", sr_store_errstr(r->s));
+    r->base = r->v; /* what Redis holds now */
+    return 0;
+}
+
+/* A's first attempt reads item x (= v0, its base: an exact write) and
+ * would store its own value over B's change; EXEC must refuse it and the
+ * retry must merge onto B's value. */
+Test(store, a_transaction_aborted_by_another_writer_retries_and_merges)
+{
+    sr_store_t *a = open_store("sr");
+    racer_t r = {.s = open_store("sr"), .max_calls = 1};
+    rich_t v0, va;
+    rich_init(&v0, "x", 1.0f);
+    sr_store_item_t c0 = rich_item(&v0, 1);
+    sr_store_item_write_t w0 = {.cur = &c0, .write_pop = 1, .pop_cur = 1.0};
+    sr_store_flush_t f0 = {.items = &w0, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &f0, &res), 0, "%s", sr_store_errstr(a));
+    r.v = r.base = v0;
+    va = v0;
+    for (int j = 0; j < DIM; j++) va.vec[j] += 0.5f;
+    sr_store_item_t ca = rich_item(&va, 1), ba = rich_item(&v0, 0);
+    sr_store_item_write_t wa = {.cur = &ca, .base = &ba, .write_pop = 1, .pop_base = 1.0,
+                                .pop_cur = 4.0};
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 3};
+    sr_store_flush_t fa = {.group = "g", .offsets = &off, .n_offsets = 1, .items = &wa,
+                           .n_items = 1};
+    sr_store_set_flush_hook(a, race, &r);
+    cr_assert_eq(sr_store_flush(a, &fa, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(r.calls, 2, "the hook runs once per attempt");
+    cr_assert_eq(res.tx_aborts, 1);
+    cr_assert_eq(res.by_script, 0);
+    cr_assert_eq(res.n_delta_merged, 1, "the retry must see B's write");
+    for (int j = 0; j < DIM; j++) {
+        float want = (float)((double)r.v.vec[j] + ((double)va.vec[j] - (double)v0.vec[j]));
+        cr_assert_eq(res.merged[0].vec[j], want, "dim %d: %g, want %g", j, res.merged[0].vec[j],
+                     want);
+    }
+    cr_assert_eq(res.merged[0].pop, 2.0 + 3.0, "B's popularity 2 plus A's change 3");
+    float merged[DIM]; /* res is valid until the next call on a */
+    memcpy(merged, res.merged[0].vec, sizeof(merged));
+    const char *ids[] = {"x"};
+    sr_store_item_t io[1];
+    cr_assert_eq(sr_store_get_items(a, ids, NULL, 1, io), 1);
+    cr_assert_eq(memcmp(io[0].vec, merged, sizeof(merged)), 0);
+    cr_assert_eq(io[0].pop, 5.0);
+    char *seq = cli("GET", "{sr}:updates:seq", NULL, NULL);
+    cr_assert_eq(atoi(seq), 3, "updates: A's first, B's, A's second (%s)", seq);
+    free(seq);
+    sr_store_destroy(a);
+    sr_store_destroy(r.s);
+}
+
+/* Under constant interference the flush still gets through: by the script
+ * after SR_STORE_TX_ATTEMPTS aborted transactions. */
+Test(store, transactions_aborted_every_time_fall_back_to_the_script)
+{
+    sr_store_t *a = open_store("sr");
+    racer_t r = {.s = open_store("sr"), .max_calls = 1000};
+    rich_init(&r.v, "y", 2.0f);
+    r.base = r.v;
+    small_flush_t x;
+    small_flush_init(&x, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+    sr_store_set_flush_hook(a, race, &r);
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &x.f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.tx_aborts, SR_STORE_TX_ATTEMPTS);
+    cr_assert_eq(res.by_script, 1);
+    cr_assert_eq(r.calls, SR_STORE_TX_ATTEMPTS, "the script path has no hook point");
+    const char *ids[] = {"u1"};
+    sr_store_user_t out[1];
+    cr_assert_eq(sr_store_get_users(a, ids, NULL, 1, out), 1);
+    int32_t p0 = 0;
+    int64_t o;
+    cr_assert_eq(sr_store_get_offsets(a, "g", "events", &p0, 1, &o), 0);
+    cr_assert_eq(o, 5);
+    sr_store_destroy(a);
+    sr_store_destroy(r.s);
+}
+
+/* Runs the one-user flush (prev -> next) on database db in the given mode
+ * and returns its code (1 for a duplicate); *err gets the message. */
+static int try_flush(int db, sr_store_flush_mode_t mode, small_flush_t *x, char **err)
+{
+    sr_store_t *s = open_store_db(db, mode);
+    sr_store_flush_result_t res;
+    int rc = sr_store_flush(s, &x->f, &res);
+    *err = strdup(sr_store_errstr(s));
+    if (rc == 0) rc = res.duplicate ? 1 : 0;
+    sr_store_destroy(s);
+    return rc;
+}
+
+/* The flush x on database 3 by transaction and on database 4 by script
+ * (both prepared alike) must give code want and the same message; the
+ * transaction must not have written user u1 or item i1 unless it applied. */
+static void same_on_both(small_flush_t *x, int want, int compare_msg, int k)
+{
+    char *et, *es;
+    int rt = try_flush(3, SR_STORE_FLUSH_TRANSACTION, x, &et);
+    int rs = try_flush(4, SR_STORE_FLUSH_SCRIPT, x, &es);
+    cr_assert_eq(rt, want, "case %d: %d (%s)", k, rt, et);
+    cr_assert_eq(rs, rt, "case %d: script %d (%s), transaction %d (%s)", k, rs, es, rt, et);
+    if (compare_msg) cr_assert_str_eq(et, es, "case %d", k);
+    if (want < 0) {
+        redisContext *c = raw_db(3);
+        redisReply *r = redisCommand(c, "EXISTS {sr}:u:u1");
+        cr_assert_eq(r->integer, 0, "case %d: the transaction wrote", k);
+        freeReplyObject(r);
+        redisFree(c);
+    }
+    free(et);
+    free(es);
+}
+
+static void both_dbs(const char *cmd, const char *a1, const char *a2)
+{
+    for (int db = 3; db <= 4; db++) {
+        raw(db, "FLUSHDB", NULL, NULL, NULL);
+        if (cmd) raw(db, cmd, a1, a2, NULL);
+    }
+}
+
+/* Every refusal gives the same code and message on both paths, and the
+ * transaction path writes nothing. */
+Test(store, refusals_are_the_same_on_both_paths_and_write_nothing)
+{
+    static const struct {
+        const char *cmd, *key, *val;
+        int want;
+    } bad[] = {
+        /* the fencing read itself fails; the script wraps Redis's message */
+        {"SET %s %s", "{sr}:off:g", "x", SR_ERR_REDIS},
+        {"SET %s %s", "{sr}:pop", "x", SR_ERR_CORRUPT},
+        {"SET %s %s", "{sr}:updates", "x", SR_ERR_CORRUPT},
+        {"HSET %s f %s", "{sr}:global", "x", SR_ERR_CORRUPT},
+        {"HSET %s f %s", "{sr}:updates:seq", "x", SR_ERR_CORRUPT},
+        {"SET %s %s", "{sr}:updates:seq", "12abc", SR_ERR_CORRUPT},
+        {"HSET %s events:0 %s", "{sr}:off:g", "4", SR_ERR_STATE}, /* fenced: not prev */
+    };
+    small_flush_t x;
+    int n = (int)(sizeof(bad) / sizeof(bad[0]));
+    for (int k = 0; k < n; k++) {
+        both_dbs(bad[k].cmd, bad[k].key, bad[k].val);
+        small_flush_init(&x, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+        same_on_both(&x, bad[k].want, bad[k].want != SR_ERR_REDIS, k);
+    }
+    /* Fenced because only some partitions were written, then a duplicate. */
+    both_dbs("HSET {sr}:off:g events:0 %s", "5", NULL);
+    sr_store_offset_t two[2] = {{.topic = "events", .partition = 0, .prev = 1, .next = 5},
+                                {.topic = "events", .partition = 1, .prev = SR_STORE_OFFSET_NONE,
+                                 .next = 2}};
+    small_flush_init(&x, "u1", "i1", 1, 5);
+    x.f.offsets = two;
+    x.f.n_offsets = 2;
+    same_on_both(&x, SR_ERR_STATE, 1, n);
+    x.f.n_offsets = 1;
+    same_on_both(&x, 1, 1, n + 1);
+    /* An item twice. */
+    small_flush_init(&x, "u1", "i1", 5, 6);
+    sr_store_item_write_t w2[2] = {x.w, x.w};
+    x.f.items = w2;
+    x.f.n_items = 2;
+    same_on_both(&x, SR_ERR_INVAL, 1, n + 2);
+    /* i1 stored with dim 4; this writer's i1 has dim 8 and a stale base. */
+    float v4[4] = {1, 2, 3, 4};
+    sr_store_item_t small = {.id = "i1", .id_len = 2, .dim = 4, .vec = v4};
+    sr_store_item_write_t ws = {.cur = &small};
+    sr_store_flush_t fs = {.items = &ws, .n_items = 1};
+    both_dbs(NULL, NULL, NULL);
+    for (int db = 3; db <= 4; db++) {
+        sr_store_t *s = open_store_db(db, SR_STORE_FLUSH_SCRIPT);
+        sr_store_flush_result_t res;
+        cr_assert_eq(sr_store_flush(s, &fs, &res), 0, "%s", sr_store_errstr(s));
+        sr_store_destroy(s);
+    }
+    small_flush_init(&x, "u1", "i1", SR_STORE_OFFSET_NONE, 6);
+    item_val_t stale = x.it;
+    stale.vec[0] = 9;
+    sr_store_item_t sb = item_of(&stale);
+    x.w.base = &sb;
+    same_on_both(&x, SR_ERR_VERSION, 1, n + 3);
+}
+
+/* redis.flush selects the path (the script stays reachable for operators). */
+Test(store, redis_flush_property_selects_the_script_or_the_transaction)
+{
+    char err[256], url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    sr_conf_t *c = sr_conf_new();
+    cr_assert_eq(sr_conf_set(c, "redis.url", url, err, sizeof(err)), 0, "%s", err);
+    cr_assert_neq(sr_conf_set(c, "redis.flush", "lua", err, sizeof(err)), 0);
+    const char *modes[] = {"script", "transaction"};
+    for (int m = 0; m < 2; m++) {
+        cr_assert_eq(sr_conf_set(c, "redis.flush", modes[m], err, sizeof(err)), 0, "%s", err);
+        sr_store_t *s = sr_store_new_conf(c, err, sizeof(err));
+        cr_assert_not_null(s, "%s", err);
+        small_flush_t x;
+        small_flush_init(&x, "u1", "i1", m == 0 ? SR_STORE_OFFSET_NONE : 5, 5 + 5 * m);
+        sr_store_flush_result_t res;
+        cr_assert_eq(sr_store_flush(s, &x.f, &res), 0, "%s", sr_store_errstr(s));
+        cr_assert_eq(res.by_script, m == 0, "%s", modes[m]);
+        sr_store_destroy(s);
+    }
+    sr_conf_destroy(c);
+}
+
+/* A writer takes the items its last transaction wrote from memory only
+ * while nobody else wrote an item since: here B changes x between two of
+ * A's flushes, and A's second flush must read x and merge onto B's value. */
+Test(store, a_write_by_another_writer_between_two_flushes_is_read_and_merged)
+{
+    sr_store_t *a = open_store("sr"), *b = open_store("sr");
+    rich_t v0, vb, va;
+    rich_init(&v0, "x", 1.0f);
+    vb = va = v0;
+    for (int j = 0; j < DIM; j++) vb.vec[j] += 2.0f, va.vec[j] += 0.5f;
+    sr_store_item_t c0 = rich_item(&v0, 1), cb = rich_item(&vb, 1), ca = rich_item(&va, 1),
+                    base = rich_item(&v0, 0);
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 1};
+    sr_store_item_write_t w = {.cur = &c0};
+    sr_store_flush_t f = {.group = "g", .offsets = &off, .n_offsets = 1, .items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    sr_store_item_write_t wb = {.cur = &cb, .base = &base};
+    sr_store_flush_t fb = {.items = &wb, .n_items = 1};
+    cr_assert_eq(sr_store_flush(b, &fb, &res), 0, "%s", sr_store_errstr(b));
+    cr_assert_eq(res.n_delta_merged, 0);
+    w = (sr_store_item_write_t){.cur = &ca, .base = &base};
+    off.prev = 1;
+    off.next = 2;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 1, "A must not trust what it wrote before B");
+    cr_assert_eq(res.n_delta_merged, 1);
+    for (int j = 0; j < DIM; j++)
+        cr_assert_eq(res.merged[0].vec[j],
+                     (float)((double)vb.vec[j] + ((double)va.vec[j] - (double)v0.vec[j])));
+    /* Alone again: the next flush needs no read. */
+    rich_t va2 = va;
+    va2.bias = 5.0f;
+    sr_store_item_t ca2 = rich_item(&va2, 1), base2 = res.merged[0];
+    base2.extra = NULL;
+    base2.extra_len = 0;
+    rich_t keep; /* base2 points into res, valid until the next call */
+    memcpy(keep.vec, base2.vec, sizeof(keep.vec));
+    memcpy(keep.acc, base2.acc, sizeof(keep.acc));
+    base2.vec = keep.vec;
+    base2.acc = keep.acc;
+    w = (sr_store_item_write_t){.cur = &ca2, .base = &base2};
+    off.prev = 2;
+    off.next = 3;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 0);
+    cr_assert_eq(res.n_delta_merged, 0, "Redis held exactly A's base");
+    sr_store_destroy(a);
+    sr_store_destroy(b);
+}
+
+static int lose_exec_reply(void *arg, int stage)
+{
+    int *lost = arg;
+    if (stage != 1 || *lost) return 0;
+    *lost = 1;
+    return 1;
+}
+
+/* EXEC applied but its reply never arrived: the trainer sends the same
+ * flush again, which must be recognised as a duplicate (nothing applied
+ * twice), and the next flush must not trust what the lost one wrote. */
+Test(store, a_lost_exec_reply_makes_the_retry_a_duplicate)
+{
+    sr_store_t *a = open_store("sr");
+    int lost = 0;
+    rich_t v0, v1;
+    rich_init(&v0, "x", 1.0f);
+    sr_store_item_t c0 = rich_item(&v0, 1);
+    sr_store_item_write_t w = {.cur = &c0, .write_pop = 1, .pop_cur = 2.0};
+    sr_store_offset_t off = {.topic = "events", .partition = 0, .prev = SR_STORE_OFFSET_NONE,
+                             .next = 4};
+    sr_store_flush_t f = {.group = "g", .offsets = &off, .n_offsets = 1, .items = &w, .n_items = 1};
+    sr_store_flush_result_t res;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    v1 = v0;
+    for (int j = 0; j < DIM; j++) v1.vec[j] += 1.0f;
+    sr_store_item_t c1 = rich_item(&v1, 1), b0 = rich_item(&v0, 0);
+    w = (sr_store_item_write_t){.cur = &c1, .base = &b0, .write_pop = 1, .pop_base = 2.0,
+                                .pop_cur = 3.0};
+    off.prev = 4;
+    off.next = 9;
+    sr_store_set_flush_hook(a, lose_exec_reply, &lost);
+    int rc = sr_store_flush(a, &f, &res);
+    cr_assert_eq(rc, SR_ERR_UNAVAIL, "%d: %s", rc, sr_store_errstr(a));
+    cr_assert(sr_store_err_retryable(rc));
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.duplicate, 1, "the retry of an applied flush must be a duplicate");
+    char *seq = cli("GET", "{sr}:updates:seq", NULL, NULL);
+    cr_assert_eq(atoi(seq), 2, "applied once: %s", seq);
+    free(seq);
+    /* Another writer moves x; this writer's next flush must read it. */
+    sr_store_t *b = open_store("sr");
+    rich_t vb = v1;
+    vb.bias = 9.0f;
+    sr_store_item_t cb = rich_item(&vb, 1), b1 = rich_item(&v1, 0);
+    sr_store_item_write_t wb = {.cur = &cb, .base = &b1};
+    sr_store_flush_t fb = {.items = &wb, .n_items = 1};
+    cr_assert_eq(sr_store_flush(b, &fb, &res), 0, "%s", sr_store_errstr(b));
+    rich_t v2 = v1;
+    v2.vec[0] += 1.0f;
+    sr_store_item_t c2 = rich_item(&v2, 1);
+    w = (sr_store_item_write_t){.cur = &c2, .base = &b1};
+    off.prev = 9;
+    off.next = 12;
+    cr_assert_eq(sr_store_flush(a, &f, &res), 0, "%s", sr_store_errstr(a));
+    cr_assert_eq(res.n_items_read, 1);
+    cr_assert_eq(res.n_delta_merged, 1);
+    cr_assert_eq(res.merged[0].bias, 9.0f, "B's bias kept");
+    cr_assert_eq(res.merged[0].vec[0], (float)((double)v1.vec[0] + 1.0), "A's change added");
+    sr_store_destroy(a);
+    sr_store_destroy(b);
 }

@@ -24,6 +24,8 @@ Test(train, counts_exact_after_training_a_log, .timeout = 240)
     char want[64];
     snprintf(want, sizeof(want), "\"events_applied\":%ld,", total);
     cr_expect(strstr(out, want), "stats: %s", out);
+    /* A lone trainer's flushes are transactions nobody aborts. */
+    cr_expect(strstr(out, "\"flush_tx_aborts\":0,\"flushes_by_script\":0,"), "stats: %s", out);
     long applied;
     cr_expect_eq(th_mismatches(&th_env, c, nu, &applied), 0);
     cr_expect_eq(applied, total);

@@ -250,6 +250,10 @@ Test(train_crash, two_trainers_one_killed, .timeout = 400)
     cr_expect(atol(m + 15) > 0, "t1 did not start from t2's items: %s", json);
     m = strstr(json, "\"items_delta_merged\":");
     cr_log_info("t1 merged its deltas into another writer's value %ld times", m ? atol(m + 21) : -1);
+    const char *ab = strstr(json, "\"flush_tx_aborts\":"), *bs = strstr(json, "\"flushes_by_script\":");
+    const char *fl = strstr(json, "\"flushes\":");
+    cr_log_info("t1: %ld flushes, %ld transactions aborted by t2's flushes, %ld written by the script",
+                fl ? atol(fl + 10) : -1, ab ? atol(ab + 18) : -1, bs ? atol(bs + 20) : -1);
     const char *rb = strstr(json, "\"rebalances\":");
     cr_expect(rb && atol(rb + 13) >= 2, "t1 saw no rebalance: %s", json);
     th_free_counts(c, nu);
