@@ -947,6 +947,34 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
     return sr_hash64(b, 8, m->p.seed);
 }
 
+/* Prefetches of the rows an event is about to touch: each is a likely
+ * cache miss (a random row of a large array), and issuing them early lets
+ * the misses overlap instead of stalling one after another.  Hints only:
+ * they change no value. */
+static inline void prefetch_lines(const void *p, size_t bytes)
+{
+    for (size_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch((const char *)p + o, 1, 3);
+}
+
+static inline void prefetch_user(const sr_model_t *m, uint32_t u)
+{
+    prefetch_lines(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float));
+    __builtin_prefetch(m->p_acc + u, 1, 3);
+    __builtin_prefetch(m->rec_n + u, 1, 3);
+    const size_t rmax = (size_t)m->p.recent_max;
+    prefetch_lines(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec);
+}
+
+static inline void prefetch_item(const sr_model_t *m, uint32_t x)
+{
+    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float));
+    __builtin_prefetch(m->b + x, 1, 3);
+    __builtin_prefetch(m->q_acc + x, 1, 3);
+    __builtin_prefetch(m->b_acc + x, 1, 3);
+    __builtin_prefetch(m->i_dirty + x, 1, 3);
+}
+
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
 {
     if (!m || !ev || (unsigned)ev->type >= SR_EV_NTYPES) return SR_ERR_INVAL;
@@ -956,8 +984,10 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     uint32_t nu0 = m->n_users, ni0 = m->n_items;
     int32_t u = sr_model_user_intern(m, ev->user, ev->user_len);
     if (u < 0) return u;
+    prefetch_user(m, (uint32_t)u);
     int32_t i = sr_model_item_intern(m, ev->item, ev->item_len);
     if (i < 0) return i;
+    prefetch_item(m, (uint32_t)i);
     int64_t ts = ev->ts_ms;
     if (m->events == 0) m->pop_ref_ms = m->clock_ms = ts;
     if (ts > m->clock_ms) m->clock_ms = ts;
@@ -966,6 +996,16 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     const int positive = ev->type != SR_EV_IMPRESSION;
     const size_t rmax = (size_t)m->p.recent_max;
     sr_score_recent_t *rec = m->rec + (size_t)u * rmax;
+    /* The negatives are drawn first (the draws do not depend on what
+     * follows), so their rows load while the short-term vector is built. */
+    uint64_t rng = sr_model_event_seed_(m, ev);
+    int32_t neg[64];
+    int nneg = 0;
+    if (positive) {
+        nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
+        for (int k = 0; k < nneg; k++)
+            prefetch_item(m, (uint32_t)neg[k]);
+    }
     sr_score_user_t uv;
     user_view(m, u, ts, &uv);
     sr_score_items_t it;
@@ -979,12 +1019,9 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         m->gp[d] = 0;
     }
 
-    uint64_t rng = sr_model_event_seed_(m, ev);
     float loss = 0;
     const float w = m->p.weight[ev->type];
     if (positive) {
-        int32_t neg[64];
-        int nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
         for (int k = 0; k < nneg; k++)
