@@ -248,11 +248,11 @@ void sr_model_init_item_(sr_model_t *m, uint32_t i)
     m->markpos[i] = 0;
 }
 
-int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
+static int32_t user_intern_h(sr_model_t *m, const char *id, size_t len, uint64_t h)
 {
     int created = 0;
     if (m->n_users == m->cap_users && sr_model_grow_users_(m, m->n_users + 1)) return SR_ERR_NOMEM;
-    int32_t u = sr_idtable_intern(m->uid, id, len, &created);
+    int32_t u = sr_idtable_intern_hashed(m->uid, id, len, h, &created);
     if (u >= 0 && created) {
         m->n_users = (uint32_t)u + 1;
         init_user(m, (uint32_t)u);
@@ -260,16 +260,28 @@ int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
     return u;
 }
 
-int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
+static int32_t item_intern_h(sr_model_t *m, const char *id, size_t len, uint64_t h)
 {
     int created = 0;
     if (m->n_items == m->cap_items && sr_model_grow_items_(m, m->n_items + 1)) return SR_ERR_NOMEM;
-    int32_t i = sr_idtable_intern(m->iid, id, len, &created);
+    int32_t i = sr_idtable_intern_hashed(m->iid, id, len, h, &created);
     if (i >= 0 && created) {
         m->n_items = (uint32_t)i + 1;
         sr_model_init_item_(m, (uint32_t)i);
     }
     return i;
+}
+
+int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
+{
+    if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
+    return user_intern_h(m, id, len, sr_idtable_hash_id(m->uid, id, len));
+}
+
+int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
+{
+    if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
+    return item_intern_h(m, id, len, sr_idtable_hash_id(m->iid, id, len));
 }
 
 static int push_dirty(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t x)
@@ -482,6 +494,39 @@ void sr_model_score_all(const sr_model_t *m, int32_t user, int64_t now_ms, float
 
 /* ---------------------------------------------------------------- learning */
 
+/* Prefetches of the rows an event is about to touch: each is a likely
+ * cache miss (a random row of a large array), and issuing them early lets
+ * the misses overlap instead of stalling one after another.  Hints only:
+ * they change no value. */
+static inline void prefetch_lines(const void *p, size_t bytes, int write)
+{
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (write)
+            __builtin_prefetch((const char *)p + o, 1, 3);
+        else
+            __builtin_prefetch((const char *)p + o, 0, 3);
+    }
+}
+
+static inline void prefetch_user(const sr_model_t *m, uint32_t u)
+{
+    prefetch_lines(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float), 1);
+    __builtin_prefetch(m->p_acc + u, 1, 3);
+    __builtin_prefetch(m->rec_n + u, 1, 3);
+    const size_t rmax = (size_t)m->p.recent_max;
+    prefetch_lines(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec, 1);
+}
+
+static inline void prefetch_item(const sr_model_t *m, uint32_t x)
+{
+    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 1);
+    __builtin_prefetch(m->b + x, 1, 3);
+    __builtin_prefetch(m->q_acc + x, 1, 3);
+    __builtin_prefetch(m->b_acc + x, 1, 3);
+    __builtin_prefetch(m->i_dirty + x, 1, 3);
+}
+
+
 static inline float clampf(float x, float c)
 {
     return x > c ? c : (x < -c ? -c : x);
@@ -551,6 +596,11 @@ static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
 {
     if (m->mark[x] == m->stamp) return 1;
     if (*nc >= m->cap_cand) return 0;
+    /* its row, bias and popularity are read by the dense pass at the end:
+     * start loading them while the sparse features are summed */
+    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 0);
+    __builtin_prefetch(m->b + x, 0, 3);
+    __builtin_prefetch(m->logv + x, 0, 3);
     m->mark[x] = m->stamp;
     m->markpos[x] = (int32_t)*nc;
     m->cand[*nc] = x;
@@ -947,32 +997,10 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
     return sr_hash64(b, 8, m->p.seed);
 }
 
-/* Prefetches of the rows an event is about to touch: each is a likely
- * cache miss (a random row of a large array), and issuing them early lets
- * the misses overlap instead of stalling one after another.  Hints only:
- * they change no value. */
-static inline void prefetch_lines(const void *p, size_t bytes)
+/* The fingerprints of item x's co-occurrence list, which cooc_add scans. */
+static inline void prefetch_nbrs(const sr_model_t *m, uint32_t x)
 {
-    for (size_t o = 0; o < bytes; o += 64)
-        __builtin_prefetch((const char *)p + o, 1, 3);
-}
-
-static inline void prefetch_user(const sr_model_t *m, uint32_t u)
-{
-    prefetch_lines(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float));
-    __builtin_prefetch(m->p_acc + u, 1, 3);
-    __builtin_prefetch(m->rec_n + u, 1, 3);
-    const size_t rmax = (size_t)m->p.recent_max;
-    prefetch_lines(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec);
-}
-
-static inline void prefetch_item(const sr_model_t *m, uint32_t x)
-{
-    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float));
-    __builtin_prefetch(m->b + x, 1, 3);
-    __builtin_prefetch(m->q_acc + x, 1, 3);
-    __builtin_prefetch(m->b_acc + x, 1, 3);
-    __builtin_prefetch(m->i_dirty + x, 1, 3);
+    if (m->nbr_n[x]) prefetch_lines(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
 }
 
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
@@ -982,12 +1010,22 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         ev->user_len > SR_ID_MAX || ev->item_len > SR_ID_MAX)
         return SR_ERR_RANGE;
     uint32_t nu0 = m->n_users, ni0 = m->n_items;
-    int32_t u = sr_model_user_intern(m, ev->user, ev->user_len);
+    /* both ids' first slots load while the other id and the event seed
+     * are hashed */
+    uint64_t hu = sr_idtable_hash_id(m->uid, ev->user, ev->user_len);
+    sr_idtable_prefetch(m->uid, hu);
+    uint64_t hi = sr_idtable_hash_id(m->iid, ev->item, ev->item_len);
+    sr_idtable_prefetch(m->iid, hi);
+    uint64_t rng = sr_model_event_seed_(m, ev);
+    int32_t u = user_intern_h(m, ev->user, ev->user_len, hu);
     if (u < 0) return u;
     prefetch_user(m, (uint32_t)u);
-    int32_t i = sr_model_item_intern(m, ev->item, ev->item_len);
+    int32_t i = item_intern_h(m, ev->item, ev->item_len, hi);
     if (i < 0) return i;
     prefetch_item(m, (uint32_t)i);
+    __builtin_prefetch(m->nbr_off + i, 1, 3);
+    __builtin_prefetch(m->nbr_n + i, 1, 3);
+    __builtin_prefetch(m->cnt + i, 1, 3);
     int64_t ts = ev->ts_ms;
     if (m->events == 0) m->pop_ref_ms = m->clock_ms = ts;
     if (ts > m->clock_ms) m->clock_ms = ts;
@@ -997,8 +1035,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     const size_t rmax = (size_t)m->p.recent_max;
     sr_score_recent_t *rec = m->rec + (size_t)u * rmax;
     /* The negatives are drawn first (the draws do not depend on what
-     * follows), so their rows load while the short-term vector is built. */
-    uint64_t rng = sr_model_event_seed_(m, ev);
+     * follows, nor the seed on the model), so their rows load while the short-term vector is built. */
     int32_t neg[64];
     int nneg = 0;
     if (positive) {
@@ -1022,6 +1059,13 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     float loss = 0;
     const float w = m->p.weight[ev->type];
     if (positive) {
+        if (m->p.cooc_max > 0) {
+            /* the lists co-occurrence upkeep will scan (the last items
+             * approximate its context; a hint, exactness not needed) */
+            prefetch_nbrs(m, (uint32_t)i);
+            for (size_t k = uv.n_recent, t = 0; k-- > 0 && t < 2; t++)
+                prefetch_nbrs(m, (uint32_t)uv.recent[k].item);
+        }
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
         for (int k = 0; k < nneg; k++)
