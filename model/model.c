@@ -886,9 +886,24 @@ static int32_t nbr_find(const sr_model_t *m, uint32_t a, int32_t b)
         v32u8_t eq = (v32u8_t)(x == fv);
         v4u64_t w = (v4u64_t)eq;
         if (!(w[0] | w[1] | w[2] | w[3])) continue;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* visit only the matching bytes, in ascending order (the first
+         * entry holding b, as a plain scan would find) */
+        for (uint32_t q = 0; q < 4; q++) {
+            uint64_t bits = w[q]; /* a matching byte is 0xff */
+            while (bits) {
+                unsigned sh = (unsigned)__builtin_ctzll(bits);
+                uint32_t e = e0 + 8 * q + sh / 8;
+                if (e >= n) return -1;
+                if (l[e].item == b) return (int32_t)e;
+                bits &= ~(0xffull << sh);
+            }
+        }
+#else
         uint32_t end = e0 + 32 < n ? e0 + 32 : n;
         for (uint32_t e = e0; e < end; e++)
             if (fp[e] == f && l[e].item == b) return (int32_t)e;
+#endif
     }
     return -1;
 }
@@ -907,11 +922,13 @@ static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
     sr_score_nbr_t x = l[e];
     uint8_t xf = fp[e];
     uint32_t p = e;
-    while (p > 0 && l[p - 1].count < x.count) {
-        l[p] = l[p - 1];
-        fp[p] = fp[p - 1];
+    while (p > 0 && l[p - 1].count < x.count)
         p--;
-    }
+    if (p == e) return;
+    /* A new neighbour passes every weaker entry (often a long run of
+     * backward-only pairs): one block move each, not an entry at a time. */
+    memmove(l + p + 1, l + p, (e - p) * sizeof *l);
+    memmove(fp + p + 1, fp + p, e - p);
     l[p] = x;
     fp[p] = xf;
 }
