@@ -790,9 +790,17 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
         f[SR_F_POP] = fmaxf(m->logv[x] + c.pop_offset, SR_POP_FLOOR);
         f[SR_F_REC] = f[SR_F_REC] > 0.0f ? log1pf(f[SR_F_REC]) : 0.0f;
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
+    }
+    /* The logits in a loop of their own: each is a chain of dependent adds,
+     * and short iterations let the CPU run several candidates' chains at
+     * once (same sums, same order). */
+    float bw[SR_BLEND_NFEAT];
+    memcpy(bw, m->blend, sizeof bw);
+    for (uint32_t j = 0; j < nc; j++) {
+        const float *f = m->feat[j];
         float z = m->corr[j];
         for (int k = 0; k < SR_BLEND_NFEAT; k++)
-            z += m->blend[k] * f[k];
+            z += bw[k] * f[k];
         m->zc[j] = z;
         if (z > zmax) zmax = z;
     }
