@@ -884,6 +884,8 @@ void sr_model_nbr_refp_(sr_model_t *m, uint32_t i)
 }
 
 typedef uint8_t v32u8_t __attribute__((vector_size(32)));
+typedef float v16sf_t __attribute__((vector_size(64)));
+typedef int32_t v16si_t __attribute__((vector_size(64)));
 typedef uint64_t v4u64_t __attribute__((vector_size(32)));
 
 /* Finds b in item a's list.  Most lookups are misses that would read the
@@ -940,9 +942,29 @@ static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
     sr_score_nbr_t x = l[e];
     uint8_t xf = fp[e];
     uint32_t p = e;
+    if (p == 0 || !(l[p - 1].count < x.count)) return; /* the usual case: in place */
+    p--;
+    /* A long walk: eight entries (one 64-byte vector) per step; stops at
+     * the same entry as the scalar walk below, the nearest one whose count
+     * is not below x's. */
+    while (p >= 8) {
+        v16sf_t v, xc;
+        memcpy(&v, l + p - 8, sizeof v); /* item, count, item, count, ... */
+        for (int k = 0; k < 16; k++)
+            xc[k] = x.count;
+        v16si_t lt = (v16si_t)(v < xc);
+        int hi = -1;
+        for (int j = 7; j >= 0 && hi < 0; j--)
+            if (!lt[2 * j + 1]) hi = j;
+        if (hi >= 0) {
+            p = p - 8 + (uint32_t)hi + 1;
+            goto found;
+        }
+        p -= 8;
+    }
     while (p > 0 && l[p - 1].count < x.count)
         p--;
-    if (p == e) return;
+found:
     /* A new neighbour passes every weaker entry (often a long run of
      * backward-only pairs): one block move each, not an entry at a time. */
     memmove(l + p + 1, l + p, (e - p) * sizeof *l);
