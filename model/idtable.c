@@ -91,8 +91,7 @@ static inline int same_bytes(const char *a, const char *b, size_t len)
             d |= ld64(a + k) ^ ld64(b + k);
         return (d | (ld64(a + len - 8) ^ ld64(b + len - 8))) == 0;
     }
-    if (len >= 4)
-        return ((ld32(a) ^ ld32(b)) | (ld32(a + len - 4) ^ ld32(b + len - 4))) == 0;
+    if (len >= 4) return ((ld32(a) ^ ld32(b)) | (ld32(a + len - 4) ^ ld32(b + len - 4))) == 0;
     unsigned char d = 0;
     for (size_t k = 0; k < len; k++)
         d |= (unsigned char)(a[k] ^ b[k]);

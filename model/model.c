@@ -526,7 +526,6 @@ static inline void prefetch_item(const sr_model_t *m, uint32_t x)
     __builtin_prefetch(m->i_dirty + x, 1, 3);
 }
 
-
 static inline float clampf(float x, float c)
 {
     return x > c ? c : (x < -c ? -c : x);
@@ -947,11 +946,12 @@ static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
     /* A long walk: eight entries (one 64-byte vector) per step; stops at
      * the same entry as the scalar walk below, the nearest one whose count
      * is not below x's. */
+    v16sf_t xc;
+    for (int k = 0; k < 16; k++)
+        xc[k] = x.count;
     while (p >= 8) {
-        v16sf_t v, xc;
+        v16sf_t v;
         memcpy(&v, l + p - 8, sizeof v); /* item, count, item, count, ... */
-        for (int k = 0; k < 16; k++)
-            xc[k] = x.count;
         v16si_t lt = (v16si_t)(v < xc);
         int hi = -1;
         for (int j = 7; j >= 0 && hi < 0; j--)
@@ -1055,9 +1055,10 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
 }
 
 /* The fingerprints of item x's co-occurrence list, which cooc_add scans. */
-static inline void prefetch_nbrs(const sr_model_t *m, uint32_t x)
+static inline void prefetch_nbrs(const sr_model_t *m, int32_t x)
 {
-    if (m->nbr_n[x]) prefetch_lines(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
+    if (x >= 0 && (uint32_t)x < m->n_items && m->nbr_n[x])
+        prefetch_lines(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
 }
 
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
@@ -1091,8 +1092,8 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     const int positive = ev->type != SR_EV_IMPRESSION;
     const size_t rmax = (size_t)m->p.recent_max;
     sr_score_recent_t *rec = m->rec + (size_t)u * rmax;
-    /* The negatives are drawn first (the draws do not depend on what
-     * follows, nor the seed on the model), so their rows load while the short-term vector is built. */
+    /* The negatives are drawn first (the draws depend on nothing that
+     * follows), so their rows load while the short-term vector is built. */
     int32_t neg[64];
     int nneg = 0;
     if (positive) {
@@ -1119,9 +1120,9 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         if (m->p.cooc_max > 0) {
             /* the lists co-occurrence upkeep will scan (the last items
              * approximate its context; a hint, exactness not needed) */
-            prefetch_nbrs(m, (uint32_t)i);
+            prefetch_nbrs(m, i);
             for (size_t k = uv.n_recent, t = 0; k-- > 0 && t < 2; t++)
-                prefetch_nbrs(m, (uint32_t)uv.recent[k].item);
+                prefetch_nbrs(m, uv.recent[k].item);
         }
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
