@@ -65,26 +65,59 @@ void sr_idtable_destroy(sr_idtable_t *t)
     free(t);
 }
 
-/* Ids are short: a byte loop beats a memcmp call.  The 64-bit hash already
- * matched, so this almost always runs to the end and succeeds. */
+static inline uint64_t ld64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Ids are short: word compares beat a memcmp call (and a byte loop).  The
+ * tag already matched, so this almost always runs to the end and succeeds.
+ * The last word overlaps the one before it instead of reading past len. */
 static inline int same_bytes(const char *a, const char *b, size_t len)
 {
+    if (len >= 8) {
+        uint64_t d = 0;
+        size_t k = 0;
+        for (; k + 8 < len; k += 8)
+            d |= ld64(a + k) ^ ld64(b + k);
+        return (d | (ld64(a + len - 8) ^ ld64(b + len - 8))) == 0;
+    }
+    if (len >= 4) return ((ld32(a) ^ ld32(b)) | (ld32(a + len - 4) ^ ld32(b + len - 4))) == 0;
     unsigned char d = 0;
     for (size_t k = 0; k < len; k++)
         d |= (unsigned char)(a[k] ^ b[k]);
     return d == 0;
 }
 
+/* The slot tag: the hash's high bits with the id's length in the low
+ * byte, so a tag match also means a length match and the verification
+ * reads only the id's arena offset and bytes (two dependent cache misses
+ * fewer than reading the stored length and full hash first). */
+_Static_assert(SR_ID_MAX <= 255, "the slot tag keeps the id length in one byte");
+
+static inline uint32_t slot_tag(uint64_t h, size_t len)
+{
+    return ((uint32_t)(h >> 32) & ~0xffu) | (uint32_t)len; /* len <= SR_ID_MAX <= 255 */
+}
+
 static int32_t probe(const sr_idtable_t *t, const tab_t *tb, uint64_t h, const char *id, size_t len)
 {
-    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t tag = slot_tag(h, len);
     for (uint64_t i = h & tb->mask;; i = (i + 1) & tb->mask) {
         const slot_t *s = &tb->slots[i];
         if (s->idx1 == 0) return -1;
         if (s->tag == tag) {
             uint32_t x = s->idx1 - 1;
-            if (t->len[x] == len && t->hash[x] == h && same_bytes(t->arena + t->off[x], id, len))
-                return (int32_t)x;
+            if (same_bytes(t->arena + t->off[x], id, len)) return (int32_t)x;
         }
     }
 }
@@ -102,13 +135,23 @@ int32_t sr_idtable_find(const sr_idtable_t *t, const char *id, size_t len)
     return find_h(t, sr_hash64(id, len, t->seed), id, len);
 }
 
-static void put(tab_t *tb, uint64_t h, uint32_t idx)
+uint64_t sr_idtable_hash_id(const sr_idtable_t *t, const char *id, size_t len)
+{
+    return sr_hash64(id, len, t->seed);
+}
+
+void sr_idtable_prefetch(const sr_idtable_t *t, uint64_t h)
+{
+    __builtin_prefetch(&t->cur.slots[h & t->cur.mask], 0, 3);
+}
+
+static void put(tab_t *tb, uint64_t h, size_t len, uint32_t idx)
 {
     uint64_t i = h & tb->mask;
     while (tb->slots[i].idx1)
         i = (i + 1) & tb->mask;
     tb->slots[i].idx1 = idx + 1;
-    tb->slots[i].tag = (uint32_t)(h >> 32);
+    tb->slots[i].tag = slot_tag(h, len);
     tb->used++;
 }
 
@@ -118,7 +161,7 @@ static void migrate_some(sr_idtable_t *t, uint64_t steps)
     uint64_t end = t->old.mask + 1;
     while (steps-- && t->migrate < end) {
         slot_t s = t->old.slots[t->migrate++];
-        if (s.idx1) put(&t->cur, t->hash[s.idx1 - 1], s.idx1 - 1);
+        if (s.idx1) put(&t->cur, t->hash[s.idx1 - 1], t->len[s.idx1 - 1], s.idx1 - 1);
     }
     if (t->migrate >= end) {
         free(t->old.slots);
@@ -146,9 +189,18 @@ static int grow_dense(sr_idtable_t *t)
 
 int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *created)
 {
+    if (!id || len == 0 || len > SR_ID_MAX) {
+        if (created) *created = 0;
+        return SR_ERR_RANGE;
+    }
+    return sr_idtable_intern_hashed(t, id, len, sr_hash64(id, len, t->seed), created);
+}
+
+int32_t sr_idtable_intern_hashed(sr_idtable_t *t, const char *id, size_t len, uint64_t h,
+                                 int *created)
+{
     if (created) *created = 0;
     if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
-    uint64_t h = sr_hash64(id, len, t->seed);
     int32_t x = find_h(t, h, id, len);
     if (x >= 0) return x;
     if (t->n >= INT32_MAX) return SR_ERR_FULL;
@@ -186,7 +238,7 @@ int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *crea
     t->len[idx] = (uint8_t)len; /* SR_ID_MAX <= 255 */
     memcpy(t->arena + t->arena_used, id, len);
     t->arena_used += len;
-    put(&t->cur, h, idx);
+    put(&t->cur, h, len, idx);
     migrate_some(t, MIGRATE_STEP);
     if (created) *created = 1;
     return (int32_t)idx;

@@ -248,11 +248,11 @@ void sr_model_init_item_(sr_model_t *m, uint32_t i)
     m->markpos[i] = 0;
 }
 
-int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
+static int32_t user_intern_h(sr_model_t *m, const char *id, size_t len, uint64_t h)
 {
     int created = 0;
     if (m->n_users == m->cap_users && sr_model_grow_users_(m, m->n_users + 1)) return SR_ERR_NOMEM;
-    int32_t u = sr_idtable_intern(m->uid, id, len, &created);
+    int32_t u = sr_idtable_intern_hashed(m->uid, id, len, h, &created);
     if (u >= 0 && created) {
         m->n_users = (uint32_t)u + 1;
         init_user(m, (uint32_t)u);
@@ -260,16 +260,28 @@ int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
     return u;
 }
 
-int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
+static int32_t item_intern_h(sr_model_t *m, const char *id, size_t len, uint64_t h)
 {
     int created = 0;
     if (m->n_items == m->cap_items && sr_model_grow_items_(m, m->n_items + 1)) return SR_ERR_NOMEM;
-    int32_t i = sr_idtable_intern(m->iid, id, len, &created);
+    int32_t i = sr_idtable_intern_hashed(m->iid, id, len, h, &created);
     if (i >= 0 && created) {
         m->n_items = (uint32_t)i + 1;
         sr_model_init_item_(m, (uint32_t)i);
     }
     return i;
+}
+
+int32_t sr_model_user_intern(sr_model_t *m, const char *id, size_t len)
+{
+    if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
+    return user_intern_h(m, id, len, sr_idtable_hash_id(m->uid, id, len));
+}
+
+int32_t sr_model_item_intern(sr_model_t *m, const char *id, size_t len)
+{
+    if (!id || len == 0 || len > SR_ID_MAX) return SR_ERR_RANGE;
+    return item_intern_h(m, id, len, sr_idtable_hash_id(m->iid, id, len));
 }
 
 static int push_dirty(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t x)
@@ -482,6 +494,38 @@ void sr_model_score_all(const sr_model_t *m, int32_t user, int64_t now_ms, float
 
 /* ---------------------------------------------------------------- learning */
 
+/* Prefetches of the rows an event is about to touch: each is a likely
+ * cache miss (a random row of a large array), and issuing them early lets
+ * the misses overlap instead of stalling one after another.  Hints only:
+ * they change no value. */
+static inline void prefetch_lines(const void *p, size_t bytes, int write)
+{
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (write)
+            __builtin_prefetch((const char *)p + o, 1, 3);
+        else
+            __builtin_prefetch((const char *)p + o, 0, 3);
+    }
+}
+
+static inline void prefetch_user(const sr_model_t *m, uint32_t u)
+{
+    prefetch_lines(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float), 1);
+    __builtin_prefetch(m->p_acc + u, 1, 3);
+    __builtin_prefetch(m->rec_n + u, 1, 3);
+    const size_t rmax = (size_t)m->p.recent_max;
+    prefetch_lines(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec, 1);
+}
+
+static inline void prefetch_item(const sr_model_t *m, uint32_t x)
+{
+    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 1);
+    __builtin_prefetch(m->b + x, 1, 3);
+    __builtin_prefetch(m->q_acc + x, 1, 3);
+    __builtin_prefetch(m->b_acc + x, 1, 3);
+    __builtin_prefetch(m->i_dirty + x, 1, 3);
+}
+
 static inline float clampf(float x, float c)
 {
     return x > c ? c : (x < -c ? -c : x);
@@ -503,9 +547,9 @@ static inline void logistic(float z, float y, float *loss, float *sig)
 /* One logistic step on (user vector uvec, item x) towards label y with
  * weight w; accumulates the user gradient into gp; returns the loss (0
  * unless want_loss: the log is skipped when nobody reads it). */
-static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss)
+static inline __attribute__((always_inline)) float sgd_item_d(sr_model_t *m, uint32_t x, float y,
+                                                              float w, int want_loss, const int dim)
 {
-    int dim = m->dim;
     float *q = m->Q + (size_t)x * dim;
     float z = m->b[x] + sr_dot8_(q, m->uvec, dim);
     float l = 0, sg;
@@ -531,6 +575,16 @@ static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss
     return loss;
 }
 
+/* The common dims get their own copy with the loop bounds known (no
+ * runtime trip-count and alias versioning).  Checked to give the same bits
+ * as the generic copy: the snapshots of a learned stream are identical. */
+static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss)
+{
+    if (m->dim == 32) return sgd_item_d(m, x, y, w, want_loss, 32);
+    if (m->dim == 64) return sgd_item_d(m, x, y, w, want_loss, 64);
+    return sgd_item_d(m, x, y, w, want_loss, m->dim);
+}
+
 static void sgd_user(sr_model_t *m, uint32_t u)
 {
     int dim = m->dim;
@@ -551,6 +605,11 @@ static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
 {
     if (m->mark[x] == m->stamp) return 1;
     if (*nc >= m->cap_cand) return 0;
+    /* its row, bias and popularity are read by the dense pass at the end:
+     * start loading them while the sparse features are summed */
+    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 0);
+    __builtin_prefetch(m->b + x, 0, 3);
+    __builtin_prefetch(m->logv + x, 0, 3);
     m->mark[x] = m->stamp;
     m->markpos[x] = (int32_t)*nc;
     m->cand[*nc] = x;
@@ -730,9 +789,17 @@ static void blend_learn(sr_model_t *m, const sr_score_user_t *uv, int32_t item, 
         f[SR_F_POP] = fmaxf(m->logv[x] + c.pop_offset, SR_POP_FLOOR);
         f[SR_F_REC] = f[SR_F_REC] > 0.0f ? log1pf(f[SR_F_REC]) : 0.0f;
         f[SR_F_LAST] = x == last ? 1.0f : 0.0f;
+    }
+    /* The logits in a loop of their own: each is a chain of dependent adds,
+     * and short iterations let the CPU run several candidates' chains at
+     * once (same sums, same order). */
+    float bw[SR_BLEND_NFEAT];
+    memcpy(bw, m->blend, sizeof bw);
+    for (uint32_t j = 0; j < nc; j++) {
+        const float *f = m->feat[j];
         float z = m->corr[j];
         for (int k = 0; k < SR_BLEND_NFEAT; k++)
-            z += m->blend[k] * f[k];
+            z += bw[k] * f[k];
         m->zc[j] = z;
         if (z > zmax) zmax = z;
     }
@@ -816,6 +883,8 @@ void sr_model_nbr_refp_(sr_model_t *m, uint32_t i)
 }
 
 typedef uint8_t v32u8_t __attribute__((vector_size(32)));
+typedef float v16sf_t __attribute__((vector_size(64)));
+typedef int32_t v16si_t __attribute__((vector_size(64)));
 typedef uint64_t v4u64_t __attribute__((vector_size(32)));
 
 /* Finds b in item a's list.  Most lookups are misses that would read the
@@ -836,9 +905,24 @@ static int32_t nbr_find(const sr_model_t *m, uint32_t a, int32_t b)
         v32u8_t eq = (v32u8_t)(x == fv);
         v4u64_t w = (v4u64_t)eq;
         if (!(w[0] | w[1] | w[2] | w[3])) continue;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* visit only the matching bytes, in ascending order (the first
+         * entry holding b, as a plain scan would find) */
+        for (uint32_t q = 0; q < 4; q++) {
+            uint64_t bits = w[q]; /* a matching byte is 0xff */
+            while (bits) {
+                unsigned sh = (unsigned)__builtin_ctzll(bits);
+                uint32_t e = e0 + 8 * q + sh / 8;
+                if (e >= n) return -1;
+                if (l[e].item == b) return (int32_t)e;
+                bits &= ~(0xffull << sh);
+            }
+        }
+#else
         uint32_t end = e0 + 32 < n ? e0 + 32 : n;
         for (uint32_t e = e0; e < end; e++)
             if (fp[e] == f && l[e].item == b) return (int32_t)e;
+#endif
     }
     return -1;
 }
@@ -857,11 +941,34 @@ static void nbr_place(sr_model_t *m, uint32_t a, uint32_t e)
     sr_score_nbr_t x = l[e];
     uint8_t xf = fp[e];
     uint32_t p = e;
-    while (p > 0 && l[p - 1].count < x.count) {
-        l[p] = l[p - 1];
-        fp[p] = fp[p - 1];
-        p--;
+    if (p == 0 || !(l[p - 1].count < x.count)) return; /* the usual case: in place */
+    p--;
+    /* A long walk: eight entries (one 64-byte vector) per step; stops at
+     * the same entry as the scalar walk below, the nearest one whose count
+     * is not below x's. */
+    v16sf_t xc;
+    for (int k = 0; k < 16; k++)
+        xc[k] = x.count;
+    while (p >= 8) {
+        v16sf_t v;
+        memcpy(&v, l + p - 8, sizeof v); /* item, count, item, count, ... */
+        v16si_t lt = (v16si_t)(v < xc);
+        int hi = -1;
+        for (int j = 7; j >= 0 && hi < 0; j--)
+            if (!lt[2 * j + 1]) hi = j;
+        if (hi >= 0) {
+            p = p - 8 + (uint32_t)hi + 1;
+            goto found;
+        }
+        p -= 8;
     }
+    while (p > 0 && l[p - 1].count < x.count)
+        p--;
+found:
+    /* A new neighbour passes every weaker entry (often a long run of
+     * backward-only pairs): one block move each, not an entry at a time. */
+    memmove(l + p + 1, l + p, (e - p) * sizeof *l);
+    memmove(fp + p + 1, fp + p, e - p);
     l[p] = x;
     fp[p] = xf;
 }
@@ -947,6 +1054,13 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
     return sr_hash64(b, 8, m->p.seed);
 }
 
+/* The fingerprints of item x's co-occurrence list, which cooc_add scans. */
+static inline void prefetch_nbrs(const sr_model_t *m, int32_t x)
+{
+    if (x >= 0 && (uint32_t)x < m->n_items && m->nbr_n[x])
+        prefetch_lines(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
+}
+
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
 {
     if (!m || !ev || (unsigned)ev->type >= SR_EV_NTYPES) return SR_ERR_INVAL;
@@ -954,10 +1068,22 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         ev->user_len > SR_ID_MAX || ev->item_len > SR_ID_MAX)
         return SR_ERR_RANGE;
     uint32_t nu0 = m->n_users, ni0 = m->n_items;
-    int32_t u = sr_model_user_intern(m, ev->user, ev->user_len);
+    /* both ids' first slots load while the other id and the event seed
+     * are hashed */
+    uint64_t hu = sr_idtable_hash_id(m->uid, ev->user, ev->user_len);
+    sr_idtable_prefetch(m->uid, hu);
+    uint64_t hi = sr_idtable_hash_id(m->iid, ev->item, ev->item_len);
+    sr_idtable_prefetch(m->iid, hi);
+    uint64_t rng = sr_model_event_seed_(m, ev);
+    int32_t u = user_intern_h(m, ev->user, ev->user_len, hu);
     if (u < 0) return u;
-    int32_t i = sr_model_item_intern(m, ev->item, ev->item_len);
+    prefetch_user(m, (uint32_t)u);
+    int32_t i = item_intern_h(m, ev->item, ev->item_len, hi);
     if (i < 0) return i;
+    prefetch_item(m, (uint32_t)i);
+    __builtin_prefetch(m->nbr_off + i, 1, 3);
+    __builtin_prefetch(m->nbr_n + i, 1, 3);
+    __builtin_prefetch(m->cnt + i, 1, 3);
     int64_t ts = ev->ts_ms;
     if (m->events == 0) m->pop_ref_ms = m->clock_ms = ts;
     if (ts > m->clock_ms) m->clock_ms = ts;
@@ -966,6 +1092,15 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
     const int positive = ev->type != SR_EV_IMPRESSION;
     const size_t rmax = (size_t)m->p.recent_max;
     sr_score_recent_t *rec = m->rec + (size_t)u * rmax;
+    /* The negatives are drawn first (the draws depend on nothing that
+     * follows), so their rows load while the short-term vector is built. */
+    int32_t neg[64];
+    int nneg = 0;
+    if (positive) {
+        nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
+        for (int k = 0; k < nneg; k++)
+            prefetch_item(m, (uint32_t)neg[k]);
+    }
     sr_score_user_t uv;
     user_view(m, u, ts, &uv);
     sr_score_items_t it;
@@ -979,12 +1114,16 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         m->gp[d] = 0;
     }
 
-    uint64_t rng = sr_model_event_seed_(m, ev);
     float loss = 0;
     const float w = m->p.weight[ev->type];
     if (positive) {
-        int32_t neg[64];
-        int nneg = sr_model_sample_(m, &rng, i, neg, m->p.negatives);
+        if (m->p.cooc_max > 0) {
+            /* the lists co-occurrence upkeep will scan (the last items
+             * approximate its context; a hint, exactness not needed) */
+            prefetch_nbrs(m, i);
+            for (size_t k = uv.n_recent, t = 0; k-- > 0 && t < 2; t++)
+                prefetch_nbrs(m, uv.recent[k].item);
+        }
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
         loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
         for (int k = 0; k < nneg; k++)

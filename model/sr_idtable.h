@@ -29,6 +29,16 @@ int32_t sr_idtable_find(const sr_idtable_t *t, const char *id, size_t len);
  * tells which.  SR_ERR_RANGE for an empty id or one longer than SR_ID_MAX,
  * SR_ERR_FULL past 2^31-1 ids, SR_ERR_NOMEM. */
 int32_t sr_idtable_intern(sr_idtable_t *t, const char *id, size_t len, int *created);
+/* Two-step interning for callers that look up several ids at once: the
+ * hash of id (what sr_idtable_intern would compute), a prefetch of the slot
+ * it probes first (a hint: changes nothing), and sr_idtable_intern with
+ * that hash, which must be sr_idtable_hash_id's for this table and id.
+ * Issuing the prefetches of all ids before the first probe overlaps their
+ * cache misses. */
+uint64_t sr_idtable_hash_id(const sr_idtable_t *t, const char *id, size_t len);
+void sr_idtable_prefetch(const sr_idtable_t *t, uint64_t h);
+int32_t sr_idtable_intern_hashed(sr_idtable_t *t, const char *id, size_t len, uint64_t h,
+                                 int *created);
 /* The id of dense index idx (not NUL-terminated; *len set), pointing into
  * the arena: valid until the next intern.  NULL when idx is out of range. */
 const char *sr_idtable_id(const sr_idtable_t *t, uint32_t idx, size_t *len);

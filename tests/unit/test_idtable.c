@@ -84,3 +84,44 @@ Test(idtable, millions_of_ids, .timeout = 120)
     cr_assert_eq(memcmp(id, "item-1234567", len), 0);
     sr_idtable_destroy(t);
 }
+
+/* The two-step path (hash, prefetch, intern with the hash) is the same
+ * table as sr_idtable_intern: same indices, across several resizes, and
+ * findable by the plain lookup. */
+Test(idtable, hashed_interning_matches_plain)
+{
+    sr_idtable_t *a = sr_idtable_new(7), *b = sr_idtable_new(7);
+    char buf[32];
+    for (uint32_t k = 0; k < 5000; k++) {
+        size_t len = key(buf, k % 3000); /* repeats: lookups as well as inserts */
+        uint64_t h = sr_idtable_hash_id(a, buf, len);
+        sr_idtable_prefetch(a, h);
+        int ca = -1, cb = -1;
+        int32_t xa = sr_idtable_intern_hashed(a, buf, len, h, &ca);
+        int32_t xb = sr_idtable_intern(b, buf, len, &cb);
+        cr_assert_eq(xa, xb, "id %s", buf);
+        cr_assert_eq(ca, cb);
+        cr_assert_eq(sr_idtable_hash(a, (uint32_t)xa), h);
+    }
+    for (uint32_t k = 0; k < 3000; k++) {
+        size_t len = key(buf, k);
+        cr_assert_eq(sr_idtable_find(a, buf, len), (int32_t)k);
+    }
+    cr_assert_eq(sr_idtable_intern_hashed(a, "", 0, 0, NULL), SR_ERR_RANGE);
+    sr_idtable_destroy(a);
+    sr_idtable_destroy(b);
+}
+
+/* Ids that are prefixes of each other differ only in length, which the
+ * slot tag carries: each keeps its own index. */
+Test(idtable, prefix_ids_distinct)
+{
+    sr_idtable_t *t = sr_idtable_new(3);
+    char buf[SR_ID_MAX];
+    memset(buf, 'p', sizeof buf);
+    for (size_t len = 1; len <= SR_ID_MAX; len++)
+        cr_assert_eq(sr_idtable_intern(t, buf, len, NULL), (int32_t)(len - 1));
+    for (size_t len = 1; len <= SR_ID_MAX; len++)
+        cr_assert_eq(sr_idtable_find(t, buf, len), (int32_t)(len - 1));
+    sr_idtable_destroy(t);
+}

@@ -619,3 +619,81 @@ Test(model, learns_co_occurrence)
     free(skip);
     sr_model_destroy(m);
 }
+
+static void view(sr_model_t *m, const char *user, const char *item, int64_t ts)
+{
+    sr_event_t ev = {.user = user,
+                     .user_len = strlen(user),
+                     .item = item,
+                     .item_len = strlen(item),
+                     .type = SR_EV_VIEW,
+                     .ts_ms = ts};
+    cr_assert_eq(sr_model_learn(m, &ev, NULL), 0);
+}
+
+/* The reference for a neighbour list: add inc to x's entry (appended when
+ * new) and move it up past the entries with a smaller count, one at a
+ * time, so ties keep the entry that reached the count first ahead. */
+static void ref_add(int *item, float *cnt, int *n, int x, float inc)
+{
+    int e = 0;
+    while (e < *n && item[e] != x)
+        e++;
+    if (e == *n) {
+        item[e] = x;
+        cnt[e] = 0;
+        (*n)++;
+    }
+    cnt[e] += inc;
+    while (e > 0 && cnt[e - 1] < cnt[e]) {
+        int ti = item[e - 1];
+        float tc = cnt[e - 1];
+        item[e - 1] = item[e], cnt[e - 1] = cnt[e];
+        item[e] = ti, cnt[e] = tc;
+        e--;
+    }
+}
+
+/* A hub item's neighbour list, entry by entry and in order, equals the
+ * reference while entries of every count keep moving past each other: a
+ * long tail of 0.5 entries (cooc_backward: the neighbour came before the
+ * hub) that later pairs lift out of with +1, new entries that pass the
+ * whole tail, ties among lifted ones. */
+Test(model, neighbour_lists_match_reference)
+{
+    sr_model_t *m = fresh();
+    enum { N = 120 };
+    int ref_item[N];
+    float ref_cnt[N];
+    int nref = 0;
+    char u[32], x[32];
+    int64_t ts = 1700000000000LL;
+    int user = 0;
+    for (int r = 0; r < 7; r++) {
+        for (int k = 0; k < N; k++) {
+            int before = r == 0 || (r == 3 && k % 5 == 0);
+            int after = r > 0 && (k * 7 + r * 13) % (r + 2) == 0;
+            if (!before && !after) continue;
+            snprintf(u, sizeof u, "u%d", user++);
+            snprintf(x, sizeof x, "x%d", k);
+            if (before) {
+                view(m, u, x, ts += 1000);
+                view(m, u, "hub", ts += 1000);
+                ref_add(ref_item, ref_cnt, &nref, k, 0.5f);
+            } else {
+                view(m, u, "hub", ts += 1000);
+                view(m, u, x, ts += 1000);
+                ref_add(ref_item, ref_cnt, &nref, k, 1.0f);
+            }
+        }
+    }
+    sr_item_state_t *st = malloc(sizeof *st);
+    cr_assert_eq(sr_model_export_item(m, (uint32_t)sr_model_find_item(m, "hub", 3), st), 0);
+    cr_assert_eq(st->n_nbrs, (size_t)nref);
+    for (size_t e = 0; e < st->n_nbrs; e++) {
+        cr_assert_eq(atoi(st->nbrs[e].item + 1), ref_item[e], "entry %zu", e);
+        cr_assert_eq(st->nbrs[e].count, ref_cnt[e], "entry %zu", e);
+    }
+    free(st);
+    sr_model_destroy(m);
+}
