@@ -57,7 +57,7 @@ struct sr_trainer_state_s; /* trainer_state.c */
 struct sr_trainer_s {
     sr_trainer_opts_t opts;
     char *topic_events, *topic_dlq, *topic_metrics, *group, *instance;
-    int64_t flush_interval_ms, metrics_interval_ms, eval_every, min_ts_ms, max_future_ms;
+    int64_t flush_interval_ms, metrics_interval_ms, eval_every, eval_max_per_s, min_ts_ms, max_future_ms;
     int64_t dedup_replay;
     size_t batch_size;
     size_t batch_cap; /* messages per processed batch (read-ahead included) */
@@ -84,6 +84,7 @@ struct sr_trainer_s {
     float *scores;
     size_t scores_cap;
     int64_t eval_counter;
+    int64_t eval_window_ms, eval_in_window; /* the eval_max_per_s budget's current second */
     int64_t hits;
     double ndcg_sum, loss_sum;
 

@@ -2,6 +2,7 @@
  * redis-server: every event of a log applied exactly once, duplicates and
  * bad messages handled, Redis going away and coming back. */
 #include "train_harness.h"
+#include "sr_time.h"
 
 TestSuite(train, .fini = th_fini);
 
@@ -42,6 +43,35 @@ Test(train, counts_exact_after_training_a_log, .timeout = 240)
     cr_expect(tj && strstr(tj, "\"events_invalid\":0,"), "top: %s", tj ? tj : "");
     free(tj);
     th_free_counts(c, nu);
+}
+
+/* trainer.eval.max_per_s caps the live evaluations per second however
+ * many trainer.eval.every asks for: with every event eligible and a cap
+ * of 5, a run of T seconds evaluates at most 5 per started second. */
+Test(train, live_evaluations_stay_within_their_budget_per_second, .timeout = 240)
+{
+    th_start(&th_env, 2);
+    const char *log = th_simulate(&th_env, "log.csv", 200, 300, 6000, 5);
+    th_count_t *c;
+    long total;
+    size_t nu = th_expected(log, &c, &total);
+    th_free_counts(c, nu);
+    cr_assert_eq(th_produce_csv(&th_env, log), total);
+
+    th_argv_t a;
+    const char *extra[] = {"--exit-when-idle", "1500", "--json", "-X", "trainer.eval.every=1",
+                           "-X", "trainer.eval.max_per_s=5", NULL};
+    char *out = NULL;
+    int64_t t0 = sr_mono_ms();
+    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000);
+    double wall_s = (double)(sr_mono_ms() - t0) / 1000.0;
+    cr_assert_eq(rc, 0, "train exited %d", rc);
+    double evaluated = th_json_num(out, "evaluated");
+    cr_expect_gt(evaluated, 0, "stats: %s", out);
+    /* Without the cap this is about `total` (thousands). */
+    cr_expect_leq(evaluated, 5.0 * (wall_s + 1.0), "%.0f evaluations in %.1f s: %s", evaluated,
+                  wall_s, out);
+    free(out);
 }
 
 /* Reads every message of topic.dlq: reason tokens (sr-error) into
