@@ -57,8 +57,6 @@ static int v_topic(const char *v, char *errstr, size_t n)
     return 0;
 }
 
-/* The Redis key prefix goes in front of hash tags, so braces would break the
- * cluster slot layout; blanks would break redis-cli use. */
 static int v_flush(const char *v, char *errstr, size_t n)
 {
     if (!strcmp(v, "transaction") || !strcmp(v, "script")) return 0;
@@ -66,6 +64,8 @@ static int v_flush(const char *v, char *errstr, size_t n)
     return SR_ERR_INVAL;
 }
 
+/* The Redis key prefix goes in front of hash tags, so braces would break the
+ * cluster slot layout; blanks would break redis-cli use. */
 static int v_prefix(const char *v, char *errstr, size_t n)
 {
     size_t len = strlen(v);
@@ -143,7 +143,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"trainer.batch.size", INT, 1, 1000000, "1000", "Most messages the trainer takes from Kafka per consume call (one warm load from Redis per batch).", NULL},
     {"trainer.dedup.window", INT, 0, 100000000, "1000000", "Recent event ids remembered to drop duplicates (0 disables dedup).", NULL},
     {"trainer.eval.every", INT, 0, 1000000, "100", "Evaluate (test-then-train) every N-th eligible event for the live metrics (0 disables).", NULL},
-    {"trainer.eval.max_per_s", INT, 0, 1000000, "200", "At most this many live evaluations per second (0: no cap). Each one scores every item, so at a high event rate trainer.eval.every alone would spend a third of the learning thread on metrics.", NULL},
+    {"trainer.eval.max_per_s", INT, 0, 1000000, "200", "At most this many live evaluations per second (0: no cap). Each one scores every item, so on a large catalogue trainer.eval.every alone would spend the learning thread on metrics.", NULL},
     {"trainer.eval.k", INT, 1, 1000, "10", "K of the trainer's live HR@K / NDCG@K.", NULL},
     {"trainer.max.future.ms", INT, 0, 315360000000, "86400000", "Events stamped further than this in the future (vs. the trainer's clock) go to the dead letter topic.", NULL},
     {"trainer.min.ts.ms", INT, 0, 4102444800000, "946684800000", "Events stamped before this (ms since the epoch; default 2000-01-01) go to the dead letter topic.", NULL},

@@ -15,6 +15,7 @@
  * the long tail from never being pushed down.  The ring costs O(1) per draw
  * and per update, unlike a Fenwick tree over decayed counts. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,6 +885,9 @@ void sr_model_nbr_refp_(sr_model_t *m, uint32_t i)
 
 typedef uint8_t v32u8_t __attribute__((vector_size(32)));
 typedef float v16sf_t __attribute__((vector_size(64)));
+/* nbr_place reads 8 list entries as 16 floats, the counts in the odd lanes. */
+_Static_assert(sizeof(sr_score_nbr_t) == 8 && offsetof(sr_score_nbr_t, count) == 4,
+               "sr_score_nbr_t is {int32 item, float count}");
 typedef int32_t v16si_t __attribute__((vector_size(64)));
 typedef uint64_t v4u64_t __attribute__((vector_size(32)));
 

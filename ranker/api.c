@@ -400,71 +400,7 @@ static int dtostr7(char *t, size_t size, double v)
     return n;
 }
 
-int sr_api_format_score(float v, char *t)
-{
-    /* printf was a tenth of a 200-candidate /v1/rank.  Scores from 1e-4 to
-     * 1e7 (what %g writes without an exponent) are done here in integers,
-     * exactly as printf rounds: a normal float is m 2^e with m < 2^24, so
-     * |v| 10^(6-X) = m 10^(6-X) 2^e is a 58-bit integer shifted right by
-     * at most 38 bits, rounded half to even.  The rest goes to printf. */
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    int bexp = (int)((bits >> 23) & 0xff);
-    float a = fabsf(v);
-    if (bexp == 0 || bexp == 0xff || !(a >= 1e-4f && a < 1e7f)) return dtostr7(t, 32, (double)v);
-    uint64_t m = (bits & 0x7fffffu) | 0x800000u;
-    int s = 150 - bexp; /* v = m 2^-s, 0 <= s <= 38 here */
-    static const uint64_t p10[] = {1,       10,       100,       1000,       10000,         100000,
-                                   1000000, 10000000, 100000000, 1000000000, 10000000000ULL};
-    int X = (int)floorf(log10f(a));
-    if (X < -4) X = -4;
-    if (X > 6) X = 6;
-    uint64_t q, rem, half;
-    for (;;) {
-        uint64_t N = m * p10[6 - X];
-        q = s ? N >> s : N;
-        rem = s ? N & ((1ULL << s) - 1) : 0;
-        half = s ? 1ULL << (s - 1) : 0;
-        if (q < 1000000 && X > -4) {
-            X--;
-        } else if (q >= 10000000 && X < 6) {
-            X++;
-        } else {
-            break;
-        }
-    }
-    if (q < 1000000 || q >= 10000000) return dtostr7(t, 32, (double)v);
-    if (s && (rem > half || (rem == half && (q & 1)))) q++;
-    if (q == 10000000) {
-        q = 1000000;
-        if (++X > 6) return dtostr7(t, 32, (double)v); /* 1e+07: an exponent */
-    }
-    char d[8];
-    for (int i = 6; i >= 0; i--, q /= 10)
-        d[i] = (char)('0' + q % 10);
-    char *o = t;
-    if (v < 0) *o++ = '-';
-    if (X >= 0) {
-        memcpy(o, d, (size_t)X + 1);
-        o += X + 1;
-        *o++ = '.';
-        memcpy(o, d + X + 1, (size_t)(6 - X));
-        o += 6 - X;
-        if (X == 6) *o++ = '0';
-    } else {
-        *o++ = '0';
-        *o++ = '.';
-        for (int z = 0; z < -X - 1; z++)
-            *o++ = '0';
-        memcpy(o, d, 7);
-        o += 7;
-    }
-    /* %g drops trailing zeros; jansson keeps one after a bare '.' */
-    while (o[-1] == '0' && o[-2] != '.')
-        o--;
-    *o = 0;
-    return (int)(o - t);
-}
+int sr_api_format_score(float v, char *t) { return dtostr7(t, 32, (double)v); }
 
 static void buf_json_real(buf_t *b, float v)
 {

@@ -177,39 +177,32 @@ static int append(sr_store_t *s)
     return 0;
 }
 
-/* Like append, into s->wbuf, which send_raw then writes to the socket.
- * For the megabytes of a transaction's writes: hiredis grows its output
- * buffer 1 MB at a time and moves the rest down after every partial
- * write, which cost more than Redis's work on them. */
+/* Like append (hiredis formats the command), but into s->wbuf, which
+ * send_raw then writes to the socket.  For the megabytes of a
+ * transaction's writes: hiredis's own output buffer grows 1 MB at a time
+ * and moves the rest down after every partial write, which cost more than
+ * Redis's work on them. */
 static int append_raw(sr_store_t *s)
 {
     if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
-    size_t need = 16;
-    for (size_t i = 0; i < s->argc; i++) need += s->argvlen[i] + 24;
-    if (s->wlen + need > s->wcap) {
+    char *cmd = NULL;
+    int n = redisFormatCommandArgv(&cmd, (int)s->argc, s->argv, s->argvlen);
+    s->argc = 0;
+    if (n < 0) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+    if (s->wlen + (size_t)n > s->wcap) {
         size_t nc = s->wcap ? s->wcap : 65536;
-        while (nc < s->wlen + need) nc *= 2;
+        while (nc < s->wlen + (size_t)n) nc *= 2;
         char *b = realloc(s->wbuf, nc);
-        if (!b) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+        if (!b) {
+            redisFreeCommand(cmd);
+            return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
+        }
         s->wbuf = b;
         s->wcap = nc;
     }
-    char *p = s->wbuf + s->wlen;
-    p += sprintf(p, "*%zu\r\n", s->argc);
-    for (size_t i = 0; i < s->argc; i++) {
-        char num[24];
-        size_t l = s->argvlen[i], k = sizeof(num);
-        do num[--k] = (char)('0' + l % 10); while ((l /= 10) > 0);
-        *p++ = '$';
-        memcpy(p, num + k, sizeof(num) - k);
-        p += sizeof(num) - k;
-        *p++ = '\r', *p++ = '\n';
-        memcpy(p, s->argv[i], s->argvlen[i]);
-        p += s->argvlen[i];
-        *p++ = '\r', *p++ = '\n';
-    }
-    s->wlen = (size_t)(p - s->wbuf);
-    s->argc = 0;
+    memcpy(s->wbuf + s->wlen, cmd, (size_t)n);
+    s->wlen += (size_t)n;
+    redisFreeCommand(cmd);
     return 0;
 }
 

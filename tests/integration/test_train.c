@@ -52,11 +52,7 @@ Test(train, live_evaluations_stay_within_their_budget_per_second, .timeout = 240
 {
     th_start(&th_env, 2);
     const char *log = th_simulate(&th_env, "log.csv", 200, 300, 6000, 5);
-    th_count_t *c;
-    long total;
-    size_t nu = th_expected(log, &c, &total);
-    th_free_counts(c, nu);
-    cr_assert_eq(th_produce_csv(&th_env, log), total);
+    cr_assert_eq(th_produce_csv(&th_env, log), 6000);
 
     th_argv_t a;
     const char *extra[] = {"--exit-when-idle", "1500", "--json", "-X", "trainer.eval.every=1",
@@ -68,7 +64,7 @@ Test(train, live_evaluations_stay_within_their_budget_per_second, .timeout = 240
     cr_assert_eq(rc, 0, "train exited %d", rc);
     double evaluated = th_json_num(out, "evaluated");
     cr_expect_gt(evaluated, 0, "stats: %s", out);
-    /* Without the cap this is about `total` (thousands). */
+    /* Without the cap this is nearly all 6000 events. */
     cr_expect_leq(evaluated, 5.0 * (wall_s + 1.0), "%.0f evaluations in %.1f s: %s", evaluated,
                   wall_s, out);
     free(out);

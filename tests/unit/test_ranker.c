@@ -1192,8 +1192,8 @@ static void check_score_format(float v)
     json_decref(j);
 }
 
-/* Scores are formatted without printf where possible (api.c): the same
- * bytes as jansson's own number output, for every kind of float. */
+/* Scores are written without a jansson tree (api.c): the same bytes as
+ * jansson's own number output, for every kind of float. */
 Test(api, score_format_is_janssons)
 {
     const float edge[] = {1e-4f,
