@@ -81,7 +81,15 @@ void sr_conf_write_markdown(FILE *out)
           "client starts), e.g. `-X kafka.bootstrap.servers=host:9092` or\n"
           "`kafka.security.protocol = SASL_SSL`. From the environment,\n"
           "`STREAMREC_KAFKA_<X>` sets `kafka.<x in lower case, underscores as dots>`:\n"
-          "`STREAMREC_KAFKA_BOOTSTRAP_SERVERS` is `kafka.bootstrap.servers`.\n",
+          "`STREAMREC_KAFKA_BOOTSTRAP_SERVERS` is `kafka.bootstrap.servers`.\n"
+          "\n"
+          "`streamrec train` changes two librdkafka consumer defaults, and a\n"
+          "`kafka.` property given for them wins: `fetch.wait.max.ms` 10 (an\n"
+          "idle fetch would otherwise wait 500 ms, most of the freshness budget)\n"
+          "and `queued.min.messages` 500000 (with the default 100000 the\n"
+          "consumer stopped fetching for all partitions of a backlog at once and\n"
+          "the trainer idled half the time; the larger queue costs up to about\n"
+          "100 MB of memory while catching up).\n",
           out);
 
     const char *section = NULL;

@@ -347,7 +347,17 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
         set(kc, "client.id", "streamrec-trainer", errstr, errstr_size) ||
         /* Freshness: an idle fetch waits this long for new data (default
          * 500 ms would be most of the event->Redis budget). */
-        set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size)) {
+        set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
+        /* Catch-up speed: librdkafka 2.0 compares this per-partition
+         * threshold with the group's one shared queue, so with the
+         * default 100000 every partition stopped fetching as soon as one
+         * fetch round (about 15k messages per partition) was queued, and
+         * the broker thread slept until its next wakeup while we drained
+         * it: the learning thread idled half the time on a backlog
+         * (docs/BENCHMARKS.md, Trainer).  500000 is about a second of
+         * the throughput target; it costs up to ~100 MB more while
+         * catching up. */
+        set(kc, "queued.min.messages", "500000", errstr, errstr_size)) {
         rd_kafka_conf_destroy(kc);
         goto fail;
     }
