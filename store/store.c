@@ -997,20 +997,30 @@ static const icache_ent_t *cache_get(const sr_store_t *s, uint32_t num)
     return &s->icache[num];
 }
 
+/* Makes room for item numbers below n.  Called before a transaction takes
+ * anything from the cache: its reads point into the entries (pop_str), so
+ * the array must not move until the transaction is done.  0 or -1. */
+static int cache_reserve(sr_store_t *s, size_t n)
+{
+    if (n <= s->icache_cap) return 0;
+    size_t nc = s->icache_cap ? s->icache_cap : 1024;
+    while (nc < n) nc *= 2;
+    icache_ent_t *e = realloc(s->icache, nc * sizeof(*e));
+    if (!e) return -1;
+    memset(e + s->icache_cap, 0, (nc - s->icache_cap) * sizeof(*e));
+    s->icache = e;
+    s->icache_cap = nc;
+    return 0;
+}
+
 /* Records what Redis holds for item num after a transaction: blob v (a
- * valid item blob), popularity p (NULL: not in the set; pk 0: unknown). */
+ * valid item blob), popularity p (NULL: not in the set; pk 0: unknown; it
+ * may be this entry's own pop_str).  num must be below the capacity
+ * cache_reserve made: the entries do not move here.  0 or -1. */
 static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int pk,
                      const char *p, size_t pl)
 {
-    if (num >= s->icache_cap) {
-        size_t nc = s->icache_cap ? s->icache_cap : 1024;
-        while (nc <= num) nc *= 2;
-        icache_ent_t *e = realloc(s->icache, nc * sizeof(*e));
-        if (!e) return -1;
-        memset(e + s->icache_cap, 0, (nc - s->icache_cap) * sizeof(*e));
-        s->icache = e;
-        s->icache_cap = nc;
-    }
+    if (num >= s->icache_cap) return -1;
     icache_ent_t *e = &s->icache[num];
     const uint8_t *u = (const uint8_t *)v;
     size_t nf = SR_STORE_ITEM_HDR + 4 * ((size_t)sr_store_get_u16(u + 2) + sr_store_get_u16(u + 4));
@@ -1026,7 +1036,7 @@ static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int 
     e->pop = pk ? (p != NULL) : -1;
     e->pop_len = 0;
     if (p && pl < sizeof(e->pop_str)) {
-        memcpy(e->pop_str, p, pl);
+        memmove(e->pop_str, p, pl);
         e->pop_len = (uint8_t)pl;
     } else if (p) {
         e->pop = -1;
@@ -1198,8 +1208,16 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     size_t n_cached = 0;
     int fenced = 0;
     for (size_t j = 0; j < a->n_off; j++) fenced |= !fa_is(a, FA_OFF(a, j, 1), "-2");
+    uint32_t max_num = 0;
+    for (size_t j = 0; j < n_i; j++)
+        if (nums[j] > max_num) max_num = nums[j];
+    int use_cache = fenced;
+    if (cache_reserve(s, (size_t)max_num + 1) != 0) {
+        cache_forget(s); /* and cache_put refuses these numbers below */
+        use_cache = 0;
+    }
     for (size_t j = 0; j < n_i; j++) {
-        const icache_ent_t *e = fenced ? cache_get(s, nums[j]) : NULL;
+        const icache_ent_t *e = use_cache ? cache_get(s, nums[j]) : NULL;
         int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
         from_cache[j] = e && (!wp || e->pop >= 0);
         t.want[j] = !from_cache[j];
