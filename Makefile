@@ -21,6 +21,7 @@ asan:
 	cmake -S . -B build-asan -DSR_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-asan -j$(JOBS)
 	ctest --test-dir build-asan --output-on-failure -L unit
+	ctest --test-dir build-asan --output-on-failure -R 'integration_test_(store|serve_fuzz)$$'
 
 docs: all
 	$(BUILD)/streamrec config --markdown > docs/CONFIGURATION.md
