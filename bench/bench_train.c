@@ -388,9 +388,12 @@ int main(int argc, char **argv)
         printf("%s\n", out);
         p50[r] = jnum(out, "freshness_p50_ms");
         p99[r] = jnum(out, "freshness_p99_ms");
+        /* arrival: event timestamp -> taken from the consumer queue, the
+         * part of the freshness before the trainer has the event. */
         printf("freshness run %d at %.0f events/s for %d s: p50 %.0f ms, p99 %.0f ms "
-               "(applied %.0f)\n",
-               r + 1, rate, seconds, p50[r], p99[r], jnum(out, "events_applied"));
+               "(applied %.0f; arrival p50 %.0f ms, p99 %.0f ms)\n",
+               r + 1, rate, seconds, p50[r], p99[r], jnum(out, "events_applied"),
+               jnum(out, "arrival_p50_ms"), jnum(out, "arrival_p99_ms"));
         /* The same run without the first half (the trainer's warm-up: it
          * started with nothing in memory and loads every user it meets). */
         char instance[64];
