@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-30}
 make >/dev/null
-B=build
+B=${B:-build}  # the build directory whose streamrec runs everything
 pids=()
 cleanup() { # reverse start order, by PID
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done; }

@@ -215,7 +215,7 @@ static const char sr_store_lua_flush[] =
     "  end\n"
     "  if ne == 0 then ent[1] = 's'; ent[2] = seq + j; ne = 2 end\n"
     "  ent[ne+1] = 'n'; ent[ne+2] = num; ent[ne+3] = 'id'; ent[ne+4] = id\n"
-    "  ent[ne+5] = 'v'; ent[ne+6] = val; ent[ne+7] = 'p'; ent[ne+8] = pop; ne = ne + 8\n"
+    "  ent[ne+5] = 'v'; ent[ne+6] = ''; ent[ne+7] = 'p'; ent[ne+8] = pop; ne = ne + 8\n"
     "  if ne >= 2 + 8 * CHUNK or j == n_i then\n"
     "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ent, 1, ne))\n"
     "    ne = 0\n"

@@ -1556,8 +1556,10 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         arg(s, a->v[FA_ITEM(a, j, 1)], a->l[FA_ITEM(a, j, 1)]);
         arg_str(s, "id");
         arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
+        /* No blob: followers read the item's key (docs/REDIS.md), which
+         * halves what a flush writes. */
         arg_str(s, "v");
-        arg(s, val[j], vall[j]);
+        arg(s, "", 0);
         arg_str(s, "p");
         arg(s, pop[j], popl[j]);
         if ((j + 1) % SR_STORE_STREAM_CHUNK == 0 || j + 1 == n_i) {
@@ -2373,6 +2375,61 @@ fail:
     return rc;
 }
 
+/* Fills the updates u[keyed[0..n)] (id, num and pop from their entries)
+ * with the item blobs their keys hold now, which may be newer than the
+ * entry: a follower then applies the newer value early and the same one
+ * again at its own entry.  An update whose key is gone gets exists = 0.
+ * 0 or <0 (the connection is then closed or drained). */
+static int read_keyed_updates(sr_store_t *s, sr_store_update_t *u, const size_t *keyed, size_t n)
+{
+    const char **ids = sr_arena_alloc(&s->res, n * sizeof(*ids));
+    size_t *lens = sr_arena_alloc(&s->res, n * sizeof(*lens));
+    if (!ids || !lens) return set_err(s, SR_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = u[keyed[i]].item.id;
+        lens[i] = u[keyed[i]].item.id_len;
+    }
+    long cmds = append_mget(s, "i:", ids, lens, n);
+    if (cmds < 0) {
+        disconnect(s); /* commands half appended */
+        return (int)cmds;
+    }
+    int err = 0;
+    for (long c = 0; c < cmds; c++) {
+        redisReply *r = NULL;
+        int rc = reply(s, &r);
+        if (rc < 0) return rc;
+        if (r->type == REDIS_REPLY_ERROR) err = reply_err(s, r, "MGET updated items");
+        for (size_t j = 0; !err && r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
+            size_t i = (size_t)c * BATCH + j;
+            if (i >= n) break;
+            sr_store_item_t *it = &u[keyed[i]].item, v;
+            it->exists = 0;
+            const redisReply *e = r->element[j];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            if (decode_item(s, e->str, e->len, &v, "updated item") < 0) {
+                sr_log(SR_LOG_WARN, "store: update of %.*s: %s; skipped",
+                       (int)(it->id_len > 64 ? 64 : it->id_len), it->id, s->err);
+                s->err[0] = '\0';
+                continue;
+            }
+            v.id = it->id;
+            v.id_len = it->id_len;
+            v.num = it->num;
+            v.pop = it->pop;
+            v.has_pop = it->has_pop;
+            v.exists = 1;
+            *it = v;
+        }
+        freeReplyObject(r);
+        if (err) {
+            drain(s, (size_t)(cmds - c - 1));
+            return err;
+        }
+    }
+    return 0;
+}
+
 long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
                            const sr_store_update_t **out, int *gap)
 {
@@ -2381,6 +2438,7 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
     *gap = 0;
     int rc = begin(s);
     if (rc < 0) return rc;
+    const sr_store_cursor_t at_start = *cursor;
     /* The cursor names the entry of the last update returned and that
      * update's number: reading from that entry (inclusive) and skipping
      * numbers <= cursor->seq lets a call stop in the middle of an entry, so
@@ -2405,12 +2463,16 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
             total += e->element[1]->elements / 8;
     }
     if (n) s->upd_per_entry = total / n ? total / n : 1;
-    sr_store_update_t *u = sr_arena_alloc(&s->res, (max < total ? max : total) * sizeof(*u) + 1);
-    if (!u) {
+    size_t cap = max < total ? max : total;
+    sr_store_update_t *u = sr_arena_alloc(&s->res, cap * sizeof(*u) + 1);
+    /* Updates whose entry has no blob (writers since 2026-12-03): their
+     * item is read from its key below. */
+    size_t *keyed = sr_arena_alloc(&s->res, cap * sizeof(*keyed) + 1);
+    if (!u || !keyed) {
         freeReplyObject(r);
         return set_err(s, SR_ERR_NOMEM, "out of memory");
     }
-    size_t m = 0;
+    size_t m = 0, n_keyed = 0;
     for (size_t i = 0; i < n && m < max; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -2455,7 +2517,9 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
             memset(x, 0, sizeof(*x));
             memcpy(x->stream_id, eid, strlen(eid) + 1);
             x->seq = first + j;
-            if (decode_item(s, g[5]->str, g[5]->len, &x->item, "update entry") < 0) {
+            if (g[5]->len == 0) {
+                keyed[n_keyed++] = m;
+            } else if (decode_item(s, g[5]->str, g[5]->len, &x->item, "update entry") < 0) {
                 sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", eid, s->err);
                 s->err[0] = '\0';
                 continue;
@@ -2478,6 +2542,14 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
         }
     }
     freeReplyObject(r);
+    if (n_keyed && (rc = read_keyed_updates(s, u, keyed, n_keyed)) < 0) {
+        *cursor = at_start; /* nothing was returned: read these again */
+        return rc;
+    }
+    /* Drop the updates whose key was gone (deleted by hand). */
+    size_t kept = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u[i].item.exists) u[kept++] = u[i];
     *out = u;
-    return (long)m;
+    return (long)kept;
 }
