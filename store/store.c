@@ -1206,12 +1206,11 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
      * offsets went back too, and the fencing refuses the flush. */
     int64_t cached_at = s->cache_seq;
     size_t n_cached = 0;
-    int fenced = 0;
-    for (size_t j = 0; j < a->n_off; j++) fenced |= !fa_is(a, FA_OFF(a, j, 1), "-2");
+    int use_cache = 0; /* fenced */
+    for (size_t j = 0; j < a->n_off; j++) use_cache |= !fa_is(a, FA_OFF(a, j, 1), "-2");
     uint32_t max_num = 0;
     for (size_t j = 0; j < n_i; j++)
         if (nums[j] > max_num) max_num = nums[j];
-    int use_cache = fenced;
     if (cache_reserve(s, (size_t)max_num + 1) != 0) {
         cache_forget(s); /* and cache_put refuses these numbers below */
         use_cache = 0;
@@ -2403,23 +2402,16 @@ static int read_keyed_updates(sr_store_t *s, sr_store_update_t *u, const size_t 
         for (size_t j = 0; !err && r->type == REDIS_REPLY_ARRAY && j < r->elements; j++) {
             size_t i = (size_t)c * BATCH + j;
             if (i >= n) break;
-            sr_store_item_t *it = &u[keyed[i]].item, v;
-            it->exists = 0;
+            /* decode_item sets only the blob's fields: id, num and pop stay. */
+            sr_store_item_t *it = &u[keyed[i]].item;
             const redisReply *e = r->element[j];
-            if (e->type != REDIS_REPLY_STRING) continue;
-            if (decode_item(s, e->str, e->len, &v, "updated item") < 0) {
+            it->exists = e->type == REDIS_REPLY_STRING &&
+                         decode_item(s, e->str, e->len, it, "updated item") == 0;
+            if (!it->exists && e->type == REDIS_REPLY_STRING) {
                 sr_log(SR_LOG_WARN, "store: update of %.*s: %s; skipped",
                        (int)(it->id_len > 64 ? 64 : it->id_len), it->id, s->err);
                 s->err[0] = '\0';
-                continue;
             }
-            v.id = it->id;
-            v.id_len = it->id_len;
-            v.num = it->num;
-            v.pop = it->pop;
-            v.has_pop = it->has_pop;
-            v.exists = 1;
-            *it = v;
         }
         freeReplyObject(r);
         if (err) {
