@@ -21,6 +21,7 @@
  * Prints one line per run and the medians.  Every process it starts is
  * stopped by PID. */
 #include <librdkafka/rdkafka.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -226,8 +227,15 @@ static int steady_freshness(const char *bootstrap, const char *instance, long lo
             if (sn && sn->component && !strcmp(sn->component, "trainer") && sn->instance &&
                 !strcmp(sn->instance, instance) && sn->freshness_ms &&
                 sn->freshness_ms->count > 0 && sn->ts_ms >= from_ms && sn->ts_ms <= to_ms &&
-                n < 4096)
+                n < 4096) {
                 v[n++] = sn->freshness_ms->p99;
+                const Streamrec__V1__Quantiles *fm = sn->flush_ms, *fk = sn->flush_keys;
+                printf("  interval: freshness p50 %.0f p99 %.0f max %.0f ms; flush p50 %.1f p99 "
+                       "%.1f max %.1f ms, keys p50 %.0f, flushes %" PRId64 "\n",
+                       sn->freshness_ms->p50, sn->freshness_ms->p99, sn->freshness_ms->max,
+                       fm ? fm->p50 : -1, fm ? fm->p99 : -1, fm ? fm->max : -1, fk ? fk->p50 : -1,
+                       sn->flushes);
+            }
             if (sn) streamrec__v1__metrics_snapshot__free_unpacked(sn, NULL);
         }
         rd_kafka_message_destroy(m);

@@ -117,6 +117,7 @@ typedef struct flush_job {
     unsigned tx_aborts; /* transactions another writer's flush aborted */
     int by_script;      /* written by the Lua script (after aborts, or configured) */
     int64_t start_ms, done_ms, done_wall_ms;
+    int64_t written_wall_ms; /* the atomic write's reply (0: unknown, e.g. a duplicate) */
 } flush_job_t;
 
 struct sr_trainer_state_s {
@@ -933,6 +934,7 @@ static void run_job(struct sr_trainer_state_s *st, flush_job_t *j)
     } else if (rc == 0) {
         j->merged = res.merged;
     }
+    j->written_wall_ms = rc == 0 ? res.written_wall_ms : 0;
     if (rc < 0) {
         sr_log(SR_LOG_WARN, "trainer: redis flush: %s (%s)", sr_strerror(rc),
                sr_store_errstr(st->fstore));
@@ -1076,7 +1078,7 @@ static int apply_job(sr_trainer_t *t, flush_job_t *j)
         if ((rc = merge_back(t, j->idx[i], &j->cur[i], m)) != 0) return rc;
     }
     for (size_t i = 0; i < j->n_pending; i++) {
-        int64_t fr = j->done_wall_ms - j->pending_ts[i];
+        int64_t fr = (j->written_wall_ms ? j->written_wall_ms : j->done_wall_ms) - j->pending_ts[i];
         sr_qhist_add(&t->fresh_iv, fr);
         sr_qhist_add(&t->fresh_all, fr);
     }

@@ -287,6 +287,11 @@ typedef struct sr_store_flush_result {
      * others came from what this handle's own last transactions wrote
      * (valid because no one else wrote an item since: docs/REDIS.md). */
     size_t n_items_read;
+    /* Wall clock (ms since the epoch) when the reply to the atomic write
+     * (EXEC, or the script) arrived: from then on readers see the flush.
+     * The rest of sr_store_flush (reading the reply into merged, the
+     * handle's item cache) comes after it.  0 when nothing was written. */
+    int64_t written_wall_ms;
 } sr_store_flush_result_t;
 
 /* Writes one flush atomically: two round trips (reads under WATCH, then

@@ -20,10 +20,13 @@
 #include "sr_err.h"
 #include "sr_log.h"
 #include "sr_store.h"
+#include "sr_time.h"
 #include "store_int.h"
 
 /* Keys per MGET / fields per HMGET in one command of a pipeline. */
 #define BATCH 1000
+/* append_raw sends its buffer once it holds this much. */
+#define SEND_CHUNK (128 * 1024)
 
 struct sr_store_s {
     char host[256];
@@ -198,6 +201,8 @@ static char *resp_len(char *p, char tag, size_t n)
  * Redis's work on them; and its redisFormatCommandArgv (a sprintf per
  * argument into a fresh buffer, then our copy of it) was 38% of the
  * flusher thread in `perf` at 50,000 events/s (docs/BENCHMARKS.md). */
+static int send_raw(sr_store_t *s);
+
 static int append_raw(sr_store_t *s)
 {
     if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
@@ -221,7 +226,9 @@ static int append_raw(sr_store_t *s)
     }
     s->wlen = (size_t)(p - s->wbuf);
     s->argc = 0;
-    return 0;
+    /* Redis parses and queues what it has received while the rest is
+     * built, instead of starting on megabytes only after the last byte. */
+    return s->wlen >= SEND_CHUNK ? send_raw(s) : 0;
 }
 
 /* Writes s->wbuf to the connection (whose hiredis output buffer is empty:
@@ -861,6 +868,7 @@ static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_ar
     size_t argc = s->argc; /* append() clears it; the fallback resends */
     int rc = command(s, &r);
     if (rc < 0) return rc;
+    int64_t written_ms = sr_wall_ms();
     if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8)) {
         freeReplyObject(r);
         /* SCRIPT FLUSH or a failover to a replica without the script:
@@ -871,6 +879,7 @@ static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_ar
         s->argv[1] = sr_store_lua_flush;
         s->argvlen[1] = strlen(sr_store_lua_flush);
         if ((rc = command(s, &r)) < 0) return rc;
+        written_ms = sr_wall_ms();
         sr_log(SR_LOG_WARN, "store: flush script was missing in Redis; reloaded");
         s->argc = 0;
         char sha[48];
@@ -914,6 +923,7 @@ static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_ar
         pvl[i] = ps ? p->len : 0;
     }
     rc = flush_result(s, f, nums, mv, mvl, pv, pvl, res);
+    if (rc == 0 && res) res->written_wall_ms = written_ms;
     freeReplyObject(r);
     return rc;
 }
@@ -1548,19 +1558,25 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             arg_str(s, "~");
             arg(s, a->v[FA_ARGV(a, 4)], a->l[FA_ARGV(a, 4)]);
             arg_str(s, "*");
-            arg_str(s, "s");
+            arg_str(s, "q");
             argf(s, "%" PRId64, seq + (int64_t)j + 1);
         }
-        arg_str(s, "n");
-        arg(s, a->v[FA_ITEM(a, j, 1)], a->l[FA_ITEM(a, j, 1)]);
-        arg_str(s, "id");
+        /* One pair per item, id -> "<num>[ <pop>]", and no blob: followers
+         * read the item's key (docs/REDIS.md).  Redis's cost is per
+         * argument, and four pairs per item cost it as much as the MSET. */
+        size_t ni = FA_ITEM(a, j, 1), nl = a->l[ni];
+        char *nv = sr_arena_alloc(&s->scratch, nl + 1 + popl[j]);
+        if (!nv) {
+            rc = set_err(s, SR_ERR_NOMEM, "out of memory");
+            goto fail_conn;
+        }
+        memcpy(nv, a->v[ni], nl);
+        if (popl[j]) {
+            nv[nl] = ' ';
+            memcpy(nv + nl + 1, pop[j], popl[j]);
+        }
         arg(s, a->v[FA_ITEM(a, j, 0)], a->l[FA_ITEM(a, j, 0)]);
-        /* No blob: followers read the item's key (docs/REDIS.md), which
-         * halves what a flush writes. */
-        arg_str(s, "v");
-        arg(s, "", 0);
-        arg_str(s, "p");
-        arg(s, pop[j], popl[j]);
+        arg(s, nv, nl + (popl[j] ? 1 + popl[j] : 0));
         if ((j + 1) % SR_STORE_STREAM_CHUNK == 0 || j + 1 == n_i) {
             if ((rc = append_raw(s)) < 0) goto fail_conn;
             n_cmd++;
@@ -1586,6 +1602,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         freeReplyObject(r);
     }
     if ((rc = reply(s, &r)) < 0) goto out;
+    int64_t written_ms = sr_wall_ms();
     if (r->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         rc = TX_ABORTED;
@@ -1634,6 +1651,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     }
     /* pop[] may point into the reads: they are released after this. */
     rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+    if (rc == 0 && res) res->written_wall_ms = written_ms;
     release_reads(fixed, n_fixed, &t);
     return rc;
 out:
@@ -2124,16 +2142,21 @@ long sr_store_user_memory(sr_store_t *s, const char *id, size_t len)
 /* item matrix and update stream                                        */
 /* ------------------------------------------------------------------ */
 
-/* Field value of a stream entry's field list. */
-static const redisReply *entry_field(const redisReply *fields, const char *name)
+/* The layout of an update entry's field list: its first item's number in
+ * *seq, fields per item in *stride (2: `q` entries, id -> "<num>[ <pop>]";
+ * 8: `s` entries of writers up to 8632c8f, n/id/v/p), and the number
+ * of items, or -1 when it is neither. */
+static long entry_layout(const redisReply *fl, int64_t *seq, size_t *stride)
 {
-    size_t nl = strlen(name);
-    for (size_t i = 0; fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (k->type == REDIS_REPLY_STRING && k->len == nl && !memcmp(k->str, name, nl))
-            return fields->element[i + 1];
-    }
-    return NULL;
+    if (fl->type != REDIS_REPLY_ARRAY || fl->elements < 2 ||
+        fl->element[0]->type != REDIS_REPLY_STRING || fl->element[0]->len != 1 ||
+        fl->element[1]->type != REDIS_REPLY_STRING ||
+        parse_i64(fl->element[1]->str, fl->element[1]->len, seq) < 0 || *seq < 1)
+        return -1;
+    char tag = fl->element[0]->str[0];
+    *stride = tag == 'q' ? 2 : tag == 's' ? 8 : 0;
+    if (!*stride || (fl->elements - 2) % *stride != 0) return -1;
+    return (long)((fl->elements - 2) / *stride);
 }
 
 /* "ms-seq" -> "ms-(seq+1)": the first stream id after it (XRANGE's
@@ -2186,11 +2209,10 @@ static int tail_now(sr_store_t *s, sr_store_cursor_t *cur)
             memcpy(last, e->element[0]->str, e->element[0]->len);
             last[e->element[0]->len] = '\0';
             next_id(last, cur->id, sizeof(cur->id));
-            const redisReply *sv = entry_field(e->element[1], "s");
             int64_t es;
-            if (sv && sv->type == REDIS_REPLY_STRING && parse_i64(sv->str, sv->len, &es) == 0 &&
-                e->element[1]->elements >= 2)
-                cur->seq = (uint64_t)es + (e->element[1]->elements - 2) / 8 - 1;
+            size_t stride;
+            long k = entry_layout(e->element[1], &es, &stride);
+            if (k > 0) cur->seq = (uint64_t)es + (uint64_t)k - 1;
         }
     }
     if (r1->type == REDIS_REPLY_ERROR) rc = reply_err(s, r1, "XREVRANGE updates");
@@ -2450,9 +2472,12 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0, total = 0;
     for (size_t i = 0; i < n; i++) {
         const redisReply *e = r->element[i];
-        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-            e->element[1]->type == REDIS_REPLY_ARRAY)
-            total += e->element[1]->elements / 8;
+        int64_t es;
+        size_t stride;
+        long k = e->type == REDIS_REPLY_ARRAY && e->elements == 2
+                     ? entry_layout(e->element[1], &es, &stride)
+                     : -1;
+        if (k > 0) total += (size_t)k;
     }
     if (n) s->upd_per_entry = total / n ? total / n : 1;
     size_t cap = max < total ? max : total;
@@ -2473,13 +2498,10 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
             continue;
         const redisReply *fl = e->element[1];
         int64_t seq = 0;
-        /* Fields: s <first number>, then per item n <num> id <id> v <blob> p <pop>. */
-        int bad = fl->elements < 2 || fl->element[0]->type != REDIS_REPLY_STRING ||
-                  fl->element[0]->len != 1 || fl->element[0]->str[0] != 's' ||
-                  fl->element[1]->type != REDIS_REPLY_STRING ||
-                  parse_i64(fl->element[1]->str, fl->element[1]->len, &seq) < 0 || seq < 1 ||
-                  (fl->elements - 2) % 8 != 0;
-        size_t k = bad ? 0 : (fl->elements - 2) / 8;
+        size_t stride = 0;
+        long kl = entry_layout(fl, &seq, &stride);
+        int bad = kl < 0;
+        size_t k = bad ? 0 : (size_t)kl;
         char eid[48];
         memcpy(eid, e->element[0]->str, e->element[0]->len);
         eid[e->element[0]->len] = '\0';
@@ -2494,7 +2516,7 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
         if (first > cursor->seq + 1) *gap = 1;
         size_t j0 = first > cursor->seq ? 0 : (size_t)(cursor->seq + 1 - first);
         for (size_t j = j0; j < k && m < max; j++) {
-            redisReply *const *g = fl->element + 2 + 8 * j;
+            redisReply *const *g = fl->element + 2 + stride * j;
             /* Inside an entry the cursor names it; after its last update,
              * the first id after it (so it is not fetched again). */
             if (j + 1 < k)
@@ -2503,33 +2525,48 @@ long sr_store_read_updates(sr_store_t *s, sr_store_cursor_t *cursor, size_t max,
                 next_id(eid, cursor->id, sizeof(cursor->id));
             cursor->seq = first + j;
             int badf = 0;
-            for (int q = 0; q < 8; q++) badf |= g[q]->type != REDIS_REPLY_STRING;
+            for (size_t q = 0; q < stride; q++) badf |= g[q]->type != REDIS_REPLY_STRING;
             if (badf) continue;
+            /* The id, the number and the popularity text of either layout;
+             * a blob only in the old one. */
+            const redisReply *idr = stride == 2 ? g[0] : g[3];
+            const char *nt = g[1]->str, *pt = "";
+            size_t ntl = g[1]->len, ptl = 0;
+            if (stride == 2) {
+                const char *sp = memchr(nt, ' ', ntl);
+                if (sp) {
+                    pt = sp + 1;
+                    ptl = ntl - (size_t)(pt - nt);
+                    ntl = (size_t)(sp - nt);
+                }
+            } else {
+                pt = g[7]->str;
+                ptl = g[7]->len;
+            }
             sr_store_update_t *x = &u[m];
             memset(x, 0, sizeof(*x));
             memcpy(x->stream_id, eid, strlen(eid) + 1);
             x->seq = first + j;
-            if (g[5]->len == 0) {
+            if (stride == 2 || g[5]->len == 0) {
                 keyed[n_keyed++] = m;
             } else if (decode_item(s, g[5]->str, g[5]->len, &x->item, "update entry") < 0) {
                 sr_log(SR_LOG_WARN, "store: update entry %s: %s; skipped", eid, s->err);
                 s->err[0] = '\0';
                 continue;
             }
-            x->item.id = sr_arena_strdup(&s->res, g[3]->str, g[3]->len);
+            x->item.id = sr_arena_strdup(&s->res, idr->str, idr->len);
             if (!x->item.id) {
                 freeReplyObject(r);
                 return set_err(s, SR_ERR_NOMEM, "out of memory");
             }
-            x->item.id_len = g[3]->len;
+            x->item.id_len = idr->len;
             x->item.exists = 1;
             int64_t num = 0;
-            if (parse_i64(g[1]->str, g[1]->len, &num) == 0 && num > 0 && num <= UINT32_MAX) {
+            if (parse_i64(nt, ntl, &num) == 0 && num > 0 && num <= UINT32_MAX) {
                 x->item.num = (uint32_t)num;
-                sr_idmap_put(&s->idmap, g[3]->str, g[3]->len, (uint32_t)num);
+                sr_idmap_put(&s->idmap, idr->str, idr->len, (uint32_t)num);
             }
-            if (g[7]->len && parse_double(g[7]->str, g[7]->len, &x->item.pop) == 0)
-                x->item.has_pop = 1;
+            if (ptl && parse_double(pt, ptl, &x->item.pop) == 0) x->item.has_pop = 1;
             m++;
         }
     }

@@ -20,6 +20,7 @@
 #include "sr_err.h"
 #include "sr_store.h"
 #include "sr_testproc.h"
+#include "sr_time.h"
 
 static sr_test_proc_t redis;
 static int port;
@@ -43,6 +44,20 @@ static sr_store_t *open_store(const char *prefix)
     o.port = port;
     o.prefix = prefix;
     o.timeout_ms = 2000;
+    char err[512];
+    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
+    cr_assert_not_null(s, "sr_store_new: %s", err);
+    return s;
+}
+
+static sr_store_t *open_store_db(int db, sr_store_flush_mode_t mode)
+{
+    sr_store_opts_t o;
+    sr_store_opts_init(&o);
+    o.port = port;
+    o.db = db;
+    o.timeout_ms = 2000;
+    o.flush_mode = mode;
     char err[512];
     sr_store_t *s = sr_store_new(&o, err, sizeof(err));
     cr_assert_not_null(s, "sr_store_new: %s", err);
@@ -254,6 +269,30 @@ Test(store, a_retried_flush_is_a_duplicate_and_applies_nothing_twice)
     cr_assert_eq(io[0].vec[0], 3.0f, "delta applied twice: %g", io[0].vec[0]);
     cr_assert_eq(io[0].pop, 4.0);
     sr_store_destroy(s);
+}
+
+/* The trainer's freshness ends when Redis answered the atomic write,
+ * whichever way it was written; a duplicate wrote nothing and says 0. */
+Test(store, a_flush_reports_when_redis_answered_the_write)
+{
+    for (int db = 3; db <= 4; db++) {
+        sr_store_t *s = open_store_db(db, db == 3 ? SR_STORE_FLUSH_TRANSACTION
+                                                  : SR_STORE_FLUSH_SCRIPT);
+        small_flush_t a;
+        small_flush_init(&a, "u1", "i1", SR_STORE_OFFSET_NONE, 5);
+        sr_store_flush_result_t res;
+        int64_t before = sr_wall_ms();
+        cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+        int64_t after = sr_wall_ms();
+        cr_assert_eq(res.by_script, db == 4);
+        cr_assert(res.written_wall_ms >= before && res.written_wall_ms <= after,
+                  "written at %lld, flush ran %lld..%lld", (long long)res.written_wall_ms,
+                  (long long)before, (long long)after);
+        cr_assert_eq(sr_store_flush(s, &a.f, &res), 0, "%s", sr_store_errstr(s));
+        cr_assert_eq(res.duplicate, 1);
+        cr_assert_eq(res.written_wall_ms, 0);
+        sr_store_destroy(s);
+    }
 }
 
 Test(store, deltas_from_two_writers_are_summed)
@@ -1077,19 +1116,6 @@ Test(store, recent_items_read_back_by_a_fresh_handle_keep_their_ids)
 
 /* ---- the two flush paths: transaction (default) and Lua script ---- */
 
-static sr_store_t *open_store_db(int db, sr_store_flush_mode_t mode)
-{
-    sr_store_opts_t o;
-    sr_store_opts_init(&o);
-    o.port = port;
-    o.db = db;
-    o.timeout_ms = 2000;
-    o.flush_mode = mode;
-    char err[512];
-    sr_store_t *s = sr_store_new(&o, err, sizeof(err));
-    cr_assert_not_null(s, "sr_store_new: %s", err);
-    return s;
-}
 
 static redisContext *raw_db(int db)
 {
@@ -1796,15 +1822,16 @@ Test(store, new_items_that_grow_the_cache_keep_the_cached_items_exact)
     sr_store_destroy(s);
 }
 
-/* Update entries carry no item blob (docs/REDIS.md): the follower reads
- * the item's key, so it may get a newer value than the entry's; an entry
- * with a blob (written before 2026-12-03) is still read from the entry. */
-Test(store, update_entries_without_a_blob_are_read_from_the_item_key)
+/* Update entries are one pair per item, id -> "<num>[ <pop>]", without
+ * the blob (docs/REDIS.md): the follower reads the item's key, so it may
+ * get a newer value than the entry's.  The entries of earlier writers (4
+ * pairs per item, the blob in `v` or empty) are still read. */
+Test(store, update_entries_of_every_layout_are_read)
 {
     sr_store_t *s = open_store("sr");
     item_val_t v = {.id = "a", .bias = 1.0f};
     sr_store_item_t c = item_of(&v);
-    sr_store_item_write_t w = {.cur = &c};
+    sr_store_item_write_t w = {.cur = &c, .write_pop = 1, .pop_cur = 2.5};
     sr_store_flush_t f = {.items = &w, .n_items = 1};
     sr_store_flush_result_t res;
     cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
@@ -1815,32 +1842,48 @@ Test(store, update_entries_without_a_blob_are_read_from_the_item_key)
     redisReply *x = redisCommand(rc, "XRANGE {sr}:updates - +");
     cr_assert_eq(x->elements, 1);
     const redisReply *fl = x->element[0]->element[1];
-    cr_assert_eq(fl->elements, 10);
-    cr_assert_str_eq(fl->element[6]->str, "v");
-    cr_assert_eq(fl->element[7]->len, 0, "the entry still carries the blob");
+    cr_assert_eq(fl->elements, 4);
+    const char *want[4] = {"q", "1", "a", "1 2.5"};
+    for (int k = 0; k < 4; k++) cr_assert_str_eq(fl->element[k]->str, want[k]);
     freeReplyObject(x);
-    v.bias = 2.0f;
+    /* Again without a base: a delta from zero, so Redis now holds bias 2. */
+    w.write_pop = 0;
     cr_assert_eq(sr_store_flush(s, &f, &res), 0, "%s", sr_store_errstr(s));
-    /* An entry as writers before 2026-12-03 made it: the blob of bias 1. */
-    freeReplyObject(redisCommand(rc, "XADD {sr}:updates * s 3 n 1 id a v %b p %s", blob1->str,
-                                 blob1->len, ""));
-    freeReplyObject(redisCommand(rc, "INCR {sr}:updates:seq"));
+    x = redisCommand(rc, "XREVRANGE {sr}:updates + - COUNT 1");
+    cr_assert_str_eq(x->element[0]->element[1]->element[3]->str, "1", "no popularity written");
+    freeReplyObject(x);
+    /* Entries as earlier writers made them: without, then with the blob
+     * (of bias 1). */
+    freeReplyObject(redisCommand(rc, "XADD {sr}:updates * s 3 n 1 id a v %b p %s", "", 0, ""));
+    freeReplyObject(redisCommand(rc, "XADD {sr}:updates * s 4 n 1 id a v %b p %s", blob1->str,
+                                 blob1->len, "7"));
+    freeReplyObject(redisCommand(rc, "INCRBY {sr}:updates:seq 2"));
     freeReplyObject(blob1);
     redisFree(rc);
     sr_store_cursor_t cur = {0};
     const sr_store_update_t *u;
     int gap = 0;
     long n = sr_store_read_updates(s, &cur, 100, &u, &gap);
-    cr_assert_eq(n, 3, "read %ld: %s", n, sr_store_errstr(s));
+    cr_assert_eq(n, 4, "read %ld: %s", n, sr_store_errstr(s));
     cr_assert_eq(gap, 0);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         cr_assert_eq(u[i].seq, (uint64_t)i + 1);
         cr_assert_str_eq(u[i].item.id, "a");
         cr_assert_eq(u[i].item.num, 1);
         cr_assert_eq(u[i].item.dim, DIM);
     }
     cr_assert_eq(u[0].item.bias, 2.0f, "the key's value, newer than the entry");
+    cr_assert(u[0].item.has_pop);
+    cr_assert_eq(u[0].item.pop, 2.5);
     cr_assert_eq(u[1].item.bias, 2.0f);
-    cr_assert_eq(u[2].item.bias, 1.0f, "the blob in the entry");
+    cr_assert_not(u[1].item.has_pop);
+    cr_assert_eq(u[2].item.bias, 2.0f, "an old entry without a blob: the key's value");
+    cr_assert_not(u[2].item.has_pop);
+    cr_assert_eq(u[3].item.bias, 1.0f, "the blob in the old entry");
+    cr_assert_eq(u[3].item.pop, 7.0);
+    /* The tail of a stream that ends in an old entry: its last number. */
+    sr_store_cursor_t tail;
+    cr_assert_eq(sr_store_updates_tail(s, &tail), 0, "%s", sr_store_errstr(s));
+    cr_assert_eq(tail.seq, 4);
     sr_store_destroy(s);
 }
