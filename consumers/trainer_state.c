@@ -41,6 +41,20 @@ typedef struct item_base {
     int has_pop;
 } item_base_t;
 
+/* An item's encoded extra (see "model state <-> store records") as the
+ * last snapshot built it, and the model's sr_model_item_extra_gen then:
+ * most items of a flush are sampled negatives whose extra did not change,
+ * and building it (an id lookup and copy per neighbour) was most of the
+ * snapshot, which the owner thread takes between two batches.  Written
+ * only by snapshot(), when no flush is in flight, so the job in flight
+ * may point into buf. */
+typedef struct item_extra {
+    char *buf;
+    size_t len, cap;
+    uint64_t gen;
+    int valid;
+} item_extra_t;
+
 /* A chunked bump allocator for one flush's temporary records: pointers
  * stay valid until the reset (no realloc moves them). */
 typedef struct arena_blk {
@@ -133,6 +147,7 @@ struct sr_trainer_state_s {
 
     item_base_t *ib; /* per dense item index */
     float *ib_vec;   /* dim floats per item */
+    item_extra_t *ix; /* per dense item index */
     size_t ib_cap;
     int all_items_loaded; /* the start-up load of every item and the global state */
 
@@ -244,6 +259,8 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     free(st->user_gen);
     free(st->ib);
     free(st->ib_vec);
+    for (size_t i = 0; st->ix && i < st->ib_cap; i++) free(st->ix[i].buf);
+    free(st->ix);
     free(st->ids);
     free(st->lens);
     free(st->uout);
@@ -306,6 +323,10 @@ static int grow_items(struct sr_trainer_state_s *st, size_t n)
     st->ib_vec = v;
     memset(st->ib_vec + st->ib_cap * st->dim, 0,
            (cap - st->ib_cap) * (size_t)st->dim * sizeof(float));
+    item_extra_t *ix = realloc(st->ix, cap * sizeof(*ix));
+    if (!ix) return SR_ERR_NOMEM;
+    memset(ix + st->ib_cap, 0, (cap - st->ib_cap) * sizeof(*ix));
+    st->ix = ix;
     st->ib_cap = cap;
     return 0;
 }
@@ -732,31 +753,18 @@ static int snap_user(sr_trainer_t *t, arena_t *a, uint32_t u, sr_store_user_t *o
     return 0;
 }
 
-/* Copies item x (current value, with the model's extras) and its base into
- * the job's arena. */
-static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *cur,
-                     sr_store_item_t *base, sr_store_item_write_t *w)
+/* Encodes the extra of the exported item (with its neighbours) into xc. */
+static int build_extra(const sr_item_state_t *is, item_extra_t *xc, uint64_t gen)
 {
-    struct sr_trainer_state_s *st = t->st;
-    sr_item_state_t *is = &st->is;
-    int rc = sr_model_export_item(t->model, x, is);
-    if (rc < 0) return rc;
-    size_t dim = (size_t)is->dim;
     size_t xl = 4 + 4 + 8 + 4 + 4;
     for (size_t j = 0; j < is->n_nbrs; j++) xl += 2 + is->nbrs[j].item_len + 4;
-    char *xb = arena_alloc(a, xl);
-    void *id, *vec, *bvec;
-    arena_copy(a, is->id, is->id_len, &id);
-    const item_base_t *b = &st->ib[x];
-    vec = arena_alloc(a, (dim + 1) * sizeof(float));
-    bvec = arena_alloc(a, (dim + 1) * sizeof(float));
-    if (vec) memcpy(vec, is->vec, dim * sizeof(float));
-    if (bvec) memcpy(bvec, st->ib_vec + x * dim, dim * sizeof(float));
-    if (!xb || !id || !vec || !bvec) return SR_ERR_NOMEM;
-    float *cf = vec, *bf = bvec;
-    cf[dim] = is->acc;
-    bf[dim] = b->acc;
-    char *p = xb;
+    if (xl > xc->cap) {
+        char *nb = realloc(xc->buf, xl);
+        if (!nb) return SR_ERR_NOMEM;
+        xc->buf = nb;
+        xc->cap = xl;
+    }
+    char *p = xc->buf;
     put_u32(p, EXTRA_MAGIC), p += 4;
     put_u32(p, is->index), p += 4;
     memcpy(p, &is->pop_scaled, 8), p += 8;
@@ -768,6 +776,37 @@ static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *c
         memcpy(p, is->nbrs[j].item, l), p += l;
         memcpy(p, &is->nbrs[j].count, 4), p += 4;
     }
+    xc->len = xl;
+    xc->gen = gen;
+    xc->valid = 1;
+    return 0;
+}
+
+/* Copies item x (current value, with the model's extras) and its base into
+ * the job's arena; the extra stays in st->ix (see item_extra_t). */
+static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *cur,
+                     sr_store_item_t *base, sr_store_item_write_t *w)
+{
+    struct sr_trainer_state_s *st = t->st;
+    sr_item_state_t *is = &st->is;
+    item_extra_t *xc = &st->ix[x];
+    uint64_t gen = sr_model_item_extra_gen(t->model, x);
+    int keep = xc->valid && xc->gen == gen;
+    int rc = keep ? sr_model_export_item_vec(t->model, x, is) : sr_model_export_item(t->model, x, is);
+    if (rc < 0) return rc;
+    size_t dim = (size_t)is->dim;
+    if (!keep && (rc = build_extra(is, xc, gen)) < 0) return rc;
+    void *id, *vec, *bvec;
+    arena_copy(a, is->id, is->id_len, &id);
+    const item_base_t *b = &st->ib[x];
+    vec = arena_alloc(a, (dim + 1) * sizeof(float));
+    bvec = arena_alloc(a, (dim + 1) * sizeof(float));
+    if (vec) memcpy(vec, is->vec, dim * sizeof(float));
+    if (bvec) memcpy(bvec, st->ib_vec + x * dim, dim * sizeof(float));
+    if (!id || !vec || !bvec) return SR_ERR_NOMEM;
+    float *cf = vec, *bf = bvec;
+    cf[dim] = is->acc;
+    bf[dim] = b->acc;
     *cur = (sr_store_item_t){.id = id,
                              .id_len = is->id_len,
                              .exists = 1,
@@ -777,8 +816,8 @@ static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *c
                              .bias_acc = is->bias_acc,
                              .vec = cf,
                              .acc = cf + dim,
-                             .extra = xb,
-                             .extra_len = xl,
+                             .extra = xc->buf,
+                             .extra_len = xc->len,
                              .has_pop = 1,
                              /* scaled to the global reference time, so scores of
                               * items flushed at different times compare (REDIS.md) */
@@ -849,6 +888,15 @@ static int snapshot(sr_trainer_t *t, flush_job_t *j)
     for (size_t i = 0; i < nu; i++)
         if ((rc = snap_user(t, &j->arena, du[i], &j->users[i])) < 0) return rc;
     for (size_t i = 0; i < ni; i++) {
+        /* The dirty items are scattered: start the misses a few ahead. */
+        if (i + 8 < ni) {
+            uint32_t y = di[i + 8];
+            sr_model_prefetch_item_state(t->model, y);
+            __builtin_prefetch(st->ib + y);
+            __builtin_prefetch(st->ix + y);
+            __builtin_prefetch(st->ib_vec + (size_t)y * st->dim);
+            __builtin_prefetch(st->ib_vec + (size_t)y * st->dim + 16);
+        }
         if ((rc = snap_item(t, &j->arena, di[i], &j->cur[i], &j->base[i], &j->items[i])) < 0)
             return rc;
         j->idx[i] = (int32_t)di[i];
@@ -1166,6 +1214,7 @@ void sr_trainer_drop_state_(sr_trainer_t *t)
     t->model = m;
     memset(st->user_gen, 0, st->user_gen_cap * sizeof(*st->user_gen));
     memset(st->ib, 0, st->ib_cap * sizeof(*st->ib));
+    for (size_t i = 0; i < st->ib_cap; i++) st->ix[i].valid = 0; /* gens of the old model */
     st->all_items_loaded = 0;
     if (t->dedup) sr_dedup_clear(t->dedup);
     t->n_pending = 0;

@@ -208,6 +208,7 @@ int sr_model_grow_items_(sr_model_t *m, uint32_t need)
     GROW(m->nbr_n, nc);
     GROW(m->nbr_cap, nc);
     GROW(m->i_dirty, nc);
+    GROW(m->xgen, nc);
     GROW(m->mark, nc);
     GROW(m->markpos, nc);
     m->cap_items = nc;
@@ -245,6 +246,7 @@ void sr_model_init_item_(sr_model_t *m, uint32_t i)
     m->nbr_cap[i] = 0;
     m->nbr_off[i] = 0;
     m->i_dirty[i] = 0;
+    m->xgen[i] = 0;
     m->mark[i] = 0;
     m->markpos[i] = 0;
 }
@@ -377,6 +379,7 @@ void sr_model_destroy(sr_model_t *m)
     free(m->nbr_n);
     free(m->nbr_cap);
     free(m->i_dirty);
+    free(m->xgen);
     free(m->mark);
     free(m->markpos);
     free(m->dirty_u);
@@ -980,6 +983,7 @@ found:
 static void cooc_add(sr_model_t *m, uint32_t a, int32_t b, float inc)
 {
     if (!(inc > 0.0f)) return; /* cooc_backward 0: forward lists only */
+    m->xgen[a]++;
     uint32_t cm = (uint32_t)m->p.cooc_max;
     uint32_t n = m->nbr_n[a];
     int32_t e = n ? nbr_find(m, a, b) : -1;
@@ -1020,10 +1024,12 @@ static void pop_add(sr_model_t *m, uint32_t i, int64_t ts, double amount)
             m->logv[k] = (float)log(m->pop[k]);
         }
         m->pop_ref_ms = ts;
+        m->xgen_all++;
         e = 0;
     }
     m->pop[i] += amount * exp2(e);
     m->logv[i] = (float)log(m->pop[i]);
+    m->xgen[i]++;
 }
 
 int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *out, int n)
@@ -1140,6 +1146,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         size_t rn = m->rec_n[u];
         if (rn == 0 || rec[rn - 1].item != i) {
             m->cnt[i] += 1.0f;
+            m->xgen[i]++;
             if (m->p.cooc_max > 0) {
                 int32_t ctx[64];
                 size_t nctx = 0, wnd = (size_t)m->p.cooc_window;

@@ -60,6 +60,11 @@ struct sr_model_s {
     uint32_t *nbr_off;
     uint16_t *nbr_n, *nbr_cap;
     uint8_t *i_dirty;
+    /* sr_model_item_extra_gen: bumped per item when its count, popularity
+     * or neighbour list changes, and for all items at once (xgen_all) when
+     * every popularity is rescaled or the global state is imported. */
+    uint32_t *xgen;
+    uint32_t xgen_all;
     uint32_t *mark; /* per-event candidate stamps of the blend learner */
     int32_t *markpos;
     uint32_t stamp;

@@ -116,6 +116,24 @@ int sr_model_export_user(const sr_model_t *m, uint32_t user, sr_user_state_t *ou
 int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *out);
 void sr_model_export_global(const sr_model_t *m, sr_global_state_t *out);
 
+/* For an exporter that keeps what it built from an item's count,
+ * pop_scaled and neighbour list (a trainer's encoded extras): a number
+ * that changes whenever any of those may have changed (learning, an
+ * import of the item or of the global state, a rescale of every
+ * popularity).  Two equal numbers from the same model mean those three
+ * are unchanged; most items of a flush are sampled negatives, whose only
+ * change is their vector.  Numbers of different models (e.g. one rebuilt
+ * after sr_model_new) are not comparable.  0 for an index out of range. */
+uint64_t sr_model_item_extra_gen(const sr_model_t *m, uint32_t item);
+/* sr_model_export_item without the neighbour list (n_nbrs = 0, so the id
+ * lookups of the neighbours are skipped); count and pop_scaled are
+ * still filled in.  SR_ERR_RANGE as above. */
+int sr_model_export_item_vec(const sr_model_t *m, uint32_t item, sr_item_state_t *out);
+/* A hint that item will be exported soon: starts loading its rows into
+ * the cache (an export of thousands of scattered items is bound by memory
+ * latency otherwise).  Changes nothing; no-op for an index out of range. */
+void sr_model_prefetch_item_state(const sr_model_t *m, uint32_t item);
+
 /* Imports overwrite the whole state of the id (creating it if absent) and
  * return its dense index, or SR_ERR_INVAL (dim differs from the model's,
  * too many recent/neighbours, bad type, non-finite numbers: nothing is

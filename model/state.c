@@ -53,7 +53,7 @@ static double pop_decay(const sr_model_t *m)
     return exp2(-(double)(m->clock_ms - m->pop_ref_ms) / (1000.0 * m->p.pop_half_life_s));
 }
 
-int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *out)
+static int export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *out, int nbrs)
 {
     if (item >= m->n_items) return SR_ERR_RANGE;
     out->id = sr_idtable_id(m->iid, item, &out->id_len);
@@ -66,13 +66,41 @@ int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *ou
     out->pop_scaled = m->pop[item];
     out->pop = m->pop[item] * pop_decay(m);
     out->count = m->cnt[item];
-    out->n_nbrs = m->nbr_n[item];
+    out->n_nbrs = nbrs ? m->nbr_n[item] : 0;
     const sr_score_nbr_t *nb = sr_model_nbr_(m, item);
     for (size_t k = 0; k < out->n_nbrs; k++) {
         out->nbrs[k].item = sr_idtable_id(m->iid, (uint32_t)nb[k].item, &out->nbrs[k].item_len);
         out->nbrs[k].count = nb[k].count;
     }
     return 0;
+}
+
+int sr_model_export_item(const sr_model_t *m, uint32_t item, sr_item_state_t *out)
+{
+    return export_item(m, item, out, 1);
+}
+
+int sr_model_export_item_vec(const sr_model_t *m, uint32_t item, sr_item_state_t *out)
+{
+    return export_item(m, item, out, 0);
+}
+
+void sr_model_prefetch_item_state(const sr_model_t *m, uint32_t item)
+{
+    if (item >= m->n_items) return;
+    const char *q = (const char *)(m->Q + (size_t)item * m->dim);
+    for (size_t o = 0; o < (size_t)m->dim * sizeof(float); o += 64) __builtin_prefetch(q + o);
+    __builtin_prefetch(m->q_acc + item);
+    __builtin_prefetch(m->b + item);
+    __builtin_prefetch(m->b_acc + item);
+    __builtin_prefetch(m->pop + item);
+    __builtin_prefetch(m->cnt + item);
+    __builtin_prefetch(m->xgen + item);
+}
+
+uint64_t sr_model_item_extra_gen(const sr_model_t *m, uint32_t item)
+{
+    return item < m->n_items ? (uint64_t)m->xgen_all << 32 | m->xgen[item] : 0;
 }
 
 void sr_model_export_global(const sr_model_t *m, sr_global_state_t *out)
@@ -171,6 +199,7 @@ int32_t sr_model_import_item(sr_model_t *m, const sr_item_state_t *st)
     }
     m->nbr_n[i] = (uint16_t)st->n_nbrs;
     sr_model_nbr_refp_(m, (uint32_t)i);
+    m->xgen[i]++;
     return i;
 }
 
@@ -185,6 +214,7 @@ int sr_model_import_global(sr_model_t *m, const sr_global_state_t *st)
     m->events = st->events;
     m->clock_ms = st->clock_ms;
     m->pop_ref_ms = st->pop_ref_ms;
+    m->xgen_all++;
     memcpy(m->blend, st->blend, sizeof m->blend);
     memcpy(m->blend_acc, st->blend_acc, sizeof m->blend_acc);
     m->ring_len = st->ring_len;
@@ -198,7 +228,7 @@ size_t sr_model_memory(const sr_model_t *m)
     size_t d = (size_t)m->dim;
     size_t per_user =
         d * 4 + 4 + 8 + 8 + (size_t)m->p.recent_max * sizeof(sr_score_recent_t) + 2 + 1;
-    size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 + 4 + 2 + 2 + 1 + 8;
+    size_t per_item = d * 4 + 4 * 3 + 8 + 4 + 4 + 4 + 2 + 2 + 1 + 4 + 8;
     return sizeof *m + sr_idtable_memory(m->uid) + sr_idtable_memory(m->iid) +
            per_user * m->cap_users + per_item * m->cap_items +
            ((size_t)m->cap_dirty_u + m->cap_dirty_i) * 4 +

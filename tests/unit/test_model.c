@@ -469,6 +469,71 @@ Test(model, dirty_tracking)
     sr_model_destroy(m);
 }
 
+/* What an item's extra is made of (count, pop_scaled, neighbours) as
+ * bytes, to compare before and after. */
+static size_t extra_bytes(const sr_model_t *m, uint32_t i, sr_item_state_t *is, char *out)
+{
+    cr_assert_eq(sr_model_export_item(m, i, is), 0);
+    size_t n = 0;
+    memcpy(out + n, &is->count, 4), n += 4;
+    memcpy(out + n, &is->pop_scaled, 8), n += 8;
+    for (size_t k = 0; k < is->n_nbrs; k++) {
+        memcpy(out + n, is->nbrs[k].item, is->nbrs[k].item_len), n += is->nbrs[k].item_len;
+        memcpy(out + n, &is->nbrs[k].count, 4), n += 4;
+    }
+    return n;
+}
+
+/* The trainer reuses an item's encoded extra while the generation stays:
+ * so an unchanged generation must mean unchanged count, popularity and
+ * neighbours, over every kind of event; and sampled negatives must keep
+ * theirs, or the reuse never happens. */
+Test(model, extra_generation_changes_whenever_the_extra_does)
+{
+    sr_model_t *m = fresh();
+    run(m, 0, 3000); /* every item of the stream is known by then */
+    uint32_t n_items = sr_model_n_items(m);
+    sr_item_state_t *is = malloc(sizeof *is);
+    char(*before)[4096] = malloc(n_items * sizeof *before);
+    size_t *len = malloc(n_items * sizeof *len);
+    uint64_t *xg = malloc(n_items * sizeof *xg);
+    size_t kept = 0;
+    for (int k = 3000; k < 3300; k++) {
+        for (uint32_t i = 0; i < n_items; i++) {
+            len[i] = extra_bytes(m, i, is, before[i]);
+            xg[i] = sr_model_item_extra_gen(m, i);
+        }
+        sr_model_clear_dirty(m);
+        evs_t e;
+        gen(&e, k);
+        cr_assert_eq(sr_model_learn(m, &e.ev, NULL), 0);
+        cr_assert_eq(sr_model_n_items(m), n_items, "the stream stays on known items");
+        const uint32_t *idx;
+        size_t nd = sr_model_dirty_items(m, &idx);
+        for (size_t d = 0; d < nd; d++) kept += sr_model_item_extra_gen(m, idx[d]) == xg[idx[d]];
+        for (uint32_t i = 0; i < n_items; i++) {
+            if (sr_model_item_extra_gen(m, i) != xg[i]) continue;
+            char now[4096];
+            size_t l = extra_bytes(m, i, is, now);
+            cr_assert(l == len[i] && !memcmp(now, before[i], l),
+                      "event %d changed item %u's extra but not its generation", k, i);
+        }
+    }
+    cr_assert_gt(kept, 300, "dirty items that kept their extra: %zu", kept);
+    /* Importing the global state may move every popularity's reference. */
+    sr_global_state_t *gs = malloc(sizeof *gs);
+    sr_model_export_global(m, gs);
+    uint64_t g0 = sr_model_item_extra_gen(m, 0);
+    cr_assert_eq(sr_model_import_global(m, gs), 0);
+    cr_assert_neq(sr_model_item_extra_gen(m, 0), g0);
+    free(gs);
+    free(before);
+    free(len);
+    free(xg);
+    free(is);
+    sr_model_destroy(m);
+}
+
 Test(model, import_rejects_bad_state)
 {
     sr_model_t *m = fresh();
