@@ -155,6 +155,7 @@ static int on_assign(sr_trainer_t *t, rd_kafka_topic_partition_list_t *parts)
     }
     free(ids);
     free(offs);
+    if (rc == 0 && n > 0) sr_trainer_preload_(t);
     return rc;
 }
 

@@ -119,6 +119,11 @@ int sr_trainer_load_offsets_(sr_trainer_t *t, const int32_t *ids, size_t n, int6
 /* Loads from Redis every user / item of bev[0..n) not loaded since the
  * last rebalance / start, in one batched read.  SR_ERR_UNAVAIL: retry. */
 int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n);
+/* The start-up load of every item and the global state (which the first
+ * warm load otherwise does), done when partitions are assigned: about
+ * 100 ms for 20,000 items that the first events would wait for.  Best
+ * effort: a failure is left to the warm load, which retries it. */
+void sr_trainer_preload_(sr_trainer_t *t);
 /* Marks dense user u as current (a user created by learn has nothing in
  * Redis to reload). */
 int sr_trainer_mark_user_(sr_trainer_t *t, int32_t u);

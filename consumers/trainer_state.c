@@ -609,6 +609,15 @@ static int mark_user(sr_trainer_t *t, const char *id, size_t len)
     return 0;
 }
 
+void sr_trainer_preload_(sr_trainer_t *t)
+{
+    if (t->st->all_items_loaded) return;
+    int rc = load_all(t);
+    if (rc != 0)
+        sr_log(SR_LOG_DEBUG, "trainer: item load at assignment: %s; retried before the first event",
+               sr_strerror(rc));
+}
+
 int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n)
 {
     struct sr_trainer_state_s *st = t->st;
