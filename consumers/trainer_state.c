@@ -39,6 +39,7 @@ typedef struct item_base {
     float bias, bias_acc, acc;
     double pop;
     int has_pop;
+    uint32_t num; /* its global item number (docs/REDIS.md), 0 until known */
 } item_base_t;
 
 /* An item's encoded extra (see "model state <-> store records") as the
@@ -359,6 +360,7 @@ static int set_base(struct sr_trainer_state_s *st, int32_t i, const sr_store_ite
     b->acc = v->n_acc ? v->acc[0] : 0;
     b->has_pop = v->has_pop;
     b->pop = v->pop;
+    if (v->num) b->num = v->num;
     float *bv = st->ib_vec + (size_t)i * st->dim;
     if (v->vec && v->dim == st->dim) memcpy(bv, v->vec, (size_t)st->dim * sizeof(float));
     else memset(bv, 0, (size_t)st->dim * sizeof(float));
@@ -739,12 +741,18 @@ static int snap_user(sr_trainer_t *t, arena_t *a, uint32_t u, sr_store_user_t *o
     fl = vec;
     fl[us->dim] = us->acc;
     for (size_t j = 0; j < us->n_recent; j++) {
-        void *iid;
-        arena_copy(a, us->recent[j].item, us->recent[j].item_len, &iid);
-        if (!iid) return SR_ERR_NOMEM;
-        rec[j] = (sr_store_recent_t){.num = 0,
+        /* The item's number when a load or flush told us (the store then
+         * skips the id lookup), else its id for the store to number. */
+        uint32_t x = us->recent[j].index;
+        uint32_t num = x < t->st->ib_cap ? t->st->ib[x].num : 0;
+        void *iid = NULL;
+        if (!num) {
+            arena_copy(a, us->recent[j].item, us->recent[j].item_len, &iid);
+            if (!iid) return SR_ERR_NOMEM;
+        }
+        rec[j] = (sr_store_recent_t){.num = num,
                                      .item_id = iid,
-                                     .item_id_len = us->recent[j].item_len,
+                                     .item_id_len = num ? 0 : us->recent[j].item_len,
                                      .ts_ms = us->recent[j].ts_ms,
                                      .type = (uint8_t)us->recent[j].type};
     }

@@ -43,6 +43,7 @@
 typedef struct sr_state_recent {
     const char *item; /* id bytes (not NUL-terminated) */
     size_t item_len;
+    uint32_t index; /* the item's dense index in this model (export only) */
     int64_t ts_ms;
     sr_event_type_t type;
 } sr_state_recent_t;

@@ -42,6 +42,7 @@ int sr_model_export_user(const sr_model_t *m, uint32_t user, sr_user_state_t *ou
     const sr_score_recent_t *r = m->rec + (size_t)user * (size_t)m->p.recent_max;
     for (size_t k = 0; k < out->n_recent; k++) {
         out->recent[k].item = sr_idtable_id(m->iid, (uint32_t)r[k].item, &out->recent[k].item_len);
+        out->recent[k].index = (uint32_t)r[k].item;
         out->recent[k].ts_ms = r[k].ts_ms;
         out->recent[k].type = (sr_event_type_t)r[k].type;
     }

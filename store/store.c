@@ -152,6 +152,22 @@ static void argf(sr_store_t *s, const char *fmt, ...)
     arg(s, p, (size_t)n);
 }
 
+/* An unsigned number in decimal, without vsnprintf: a flush has one per
+ * item (its global number). */
+static void arg_u32(sr_store_t *s, uint32_t v)
+{
+    char num[16];
+    size_t k = sizeof(num);
+    do num[--k] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    char *p = sr_arena_strdup(&s->scratch, num + k, sizeof(num) - k);
+    if (!p) {
+        s->argv_oom = 1;
+        return;
+    }
+    arg(s, p, sizeof(num) - k);
+}
+
 /* A key "{prefix}:<kind><id>" built in the scratch arena. */
 static void arg_key(sr_store_t *s, const char *kind, const char *id, size_t len)
 {
@@ -781,6 +797,10 @@ typedef struct flush_args {
     size_t argc;
     size_t n_off, n_u, n_i;
     size_t a; /* index of ARGV[1] in v */
+    /* Per item, pop_base and pop_cur as numbers.  Their text in v is
+     * empty: only the script needs it (flush_script formats it), and
+     * formatting and parsing it back was a sixth of the flusher's time. */
+    const double *pop_base, *pop_cur;
 } flush_args_t;
 
 /* Indexes into v: the five shared keys (off, pop, updates, global, seq),
@@ -860,6 +880,18 @@ static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_ar
 {
     s->argc = 0;
     for (size_t i = 0; i < a->argc; i++) arg(s, a->v[i], a->l[i]);
+    /* The popularity changes as the script's text ("" "" when unchanged). */
+    for (size_t j = 0; j < a->n_i && !s->argv_oom; j++) {
+        if (!fa_is(a, FA_ITEM(a, j, 4), "1") || a->pop_base[j] == a->pop_cur[j]) continue;
+        for (int q = 0; q < 2; q++) {
+            char *t = sr_arena_alloc(&s->scratch, 32);
+            if (!t) return set_err(s, SR_ERR_NOMEM, "out of memory");
+            int tl = snprintf(t, 32, "%.17g", q ? a->pop_cur[j] : a->pop_base[j]);
+            s->argv[FA_ITEM(a, j, 5 + q)] = t;
+            s->argvlen[FA_ITEM(a, j, 5 + q)] = (size_t)tl;
+        }
+    }
+    if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
     s->argv[0] = "EVALSHA";
     s->argvlen[0] = 7;
     s->argv[1] = s->sha_flush;
@@ -1429,7 +1461,6 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     size_t n_zadd = 0;
     for (size_t j = 0; j < n_i; j++) {
         size_t bi = FA_ITEM(a, j, 2), ci = FA_ITEM(a, j, 3);
-        size_t pbi = FA_ITEM(a, j, 5), pci = FA_ITEM(a, j, 6);
         val[j] = a->v[ci];
         vall[j] = a->l[ci];
         mv[j] = NULL;
@@ -1462,25 +1493,20 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         zadd[j] = 0;
         if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
         const char *sp = t.pv[j];
-        if (fa_eq(a, pbi, pci)) {
+        double pbv = a->pop_base[j], pcv = a->pop_cur[j];
+        if (pbv == pcv) {
             /* Unchanged by this writer: report what Redis holds. */
             pop[j] = sp ? sp : "0";
             popl[j] = sp ? t.pl[j] : 1;
             continue;
         }
-        double spv = 0, pbv = 0, pcv = 0;
+        double spv = 0;
         if (sp && parse_double(sp, t.pl[j], &spv) < 0) spv = 0;
-        parse_double(a->v[pbi], a->l[pbi], &pbv);
-        parse_double(a->v[pci], a->l[pci], &pcv);
         zadd[j] = 1;
         n_zadd++;
-        if (spv == pbv) {
-            pop[j] = a->v[pci];
-            popl[j] = a->l[pci];
-            continue;
-        }
-        /* ZINCRBY's arithmetic: an absent member gets the increment. */
-        double inc = pcv - pbv, nv = sp ? spv + inc : inc;
+        /* ZINCRBY's arithmetic: an absent member gets the increment; when
+         * Redis holds base, the exact cur. */
+        double inc = pcv - pbv, nv = spv == pbv ? pcv : sp ? spv + inc : inc;
         char *t = sr_arena_alloc(&s->scratch, 32);
         if (!t) {
             rc = set_err(s, SR_ERR_NOMEM, "out of memory");
@@ -1795,6 +1821,9 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
                            (int)(u.id_len > 64 ? 64 : u.id_len), u.id);
         arg(s, buf, (size_t)l);
     }
+    double *pb = sr_arena_alloc(&s->scratch, (f->n_items + 1) * sizeof(*pb));
+    double *pc = sr_arena_alloc(&s->scratch, (f->n_items + 1) * sizeof(*pc));
+    if (!pb || !pc) return set_err(s, SR_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < f->n_items; i++) {
         const sr_store_item_write_t *w = &f->items[i];
         const char *cur, *base = "";
@@ -1813,28 +1842,23 @@ int sr_store_flush(sr_store_t *s, const sr_store_flush_t *f, sr_store_flush_resu
             return set_err(s, SR_ERR_INVAL, "flush: item '%.*s' cannot be encoded",
                            (int)(w->cur->id_len > 64 ? 64 : w->cur->id_len), w->cur->id);
         arg(s, w->cur->id, w->cur->id_len);
-        argf(s, "%" PRIu32, nums[i]);
+        arg_u32(s, nums[i]);
         arg(s, base, (size_t)bl);
         arg(s, cur, (size_t)cl);
         if (w->write_pop && (!isfinite(w->pop_base) || !isfinite(w->pop_cur)))
             return set_err(s, SR_ERR_INVAL, "flush: item %zu: popularity not finite", i);
         arg_str(s, w->write_pop ? "1" : "0");
-        if (!w->write_pop || w->pop_cur == w->pop_base) {
-            /* Unchanged (most items of a trainer's flush are sampled
-             * negatives): the script only compares the two, so send two
-             * empty strings instead of formatting and parsing numbers. */
-            arg_str(s, "");
-            arg_str(s, "");
-        } else {
-            argf(s, "%.17g", w->pop_base);
-            argf(s, "%.17g", w->pop_cur);
-        }
+        arg_str(s, ""); /* pop_base, pop_cur: see flush_args_t */
+        arg_str(s, "");
+        pb[i] = w->pop_base;
+        pc[i] = w->pop_cur;
     }
 
     /* The script's argv is the input of both paths: keep it, the
      * transaction builds its commands in s->argv. */
     flush_args_t a = {.argc = s->argc, .n_off = f->n_offsets, .n_u = f->n_users,
-                      .n_i = f->n_items, .a = 8 + f->n_users + f->n_items};
+                      .n_i = f->n_items, .a = 8 + f->n_users + f->n_items,
+                      .pop_base = pb, .pop_cur = pc};
     if (s->argv_oom) return set_err(s, SR_ERR_NOMEM, "out of memory building a command");
     a.v = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.v));
     a.l = sr_arena_alloc(&s->scratch, a.argc * sizeof(*a.l));

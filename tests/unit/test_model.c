@@ -534,6 +534,25 @@ Test(model, extra_generation_changes_whenever_the_extra_does)
     sr_model_destroy(m);
 }
 
+/* Exported recent items name their dense index too (the trainer maps it
+ * to the item's global number): the index of the item with that id. */
+Test(model, exported_recent_items_carry_their_index)
+{
+    sr_model_t *m = fresh();
+    run(m, 0, 500);
+    sr_user_state_t *us = malloc(sizeof *us);
+    size_t checked = 0;
+    for (uint32_t u = 0; u < sr_model_n_users(m); u++) {
+        cr_assert_eq(sr_model_export_user(m, u, us), 0);
+        for (size_t k = 0; k < us->n_recent; k++, checked++)
+            cr_assert_eq(sr_model_find_item(m, us->recent[k].item, us->recent[k].item_len),
+                         (int32_t)us->recent[k].index);
+    }
+    cr_assert_gt(checked, 100);
+    free(us);
+    sr_model_destroy(m);
+}
+
 Test(model, import_rejects_bad_state)
 {
     sr_model_t *m = fresh();
