@@ -142,6 +142,7 @@ const sr_conf_prop_t sr_conf_table[] = {
     {"trainer.flush.interval.ms", INT, 1, 60000, "50", "Longest time between two flushes of the touched state to Redis, in milliseconds.", NULL},
     {"trainer.batch.size", INT, 1, 1000000, "1000", "Most messages the trainer takes from Kafka per consume call (one warm load from Redis per batch).", NULL},
     {"trainer.dedup.window", INT, 0, 100000000, "1000000", "Recent event ids remembered to drop duplicates (0 disables dedup).", NULL},
+    {"trainer.preload.events", INT, 0, 100000000, "10000", "At assignment the trainer reads each partition's last trainer.dedup.window events again to refill the dedup window; the users of the last this-many of them per partition are loaded from Redis right then, in large batches, so that their next events do not wait for a load (0: load every user when its next event comes).", NULL},
     {"trainer.eval.every", INT, 0, 1000000, "100", "Evaluate (test-then-train) every N-th eligible event for the live metrics (0 disables).", NULL},
     {"trainer.eval.max_per_s", INT, 0, 1000000, "200", "At most this many live evaluations per second (0: no cap). Each one scores every item, so on a large catalogue trainer.eval.every alone would spend the learning thread on metrics.", NULL},
     {"trainer.eval.k", INT, 1, 1000, "10", "K of the trainer's live HR@K / NDCG@K.", NULL},

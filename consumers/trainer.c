@@ -317,6 +317,7 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
     t->metrics_interval_ms = sr_conf_int(conf, "metrics.interval.ms");
     int64_t window = sr_conf_int(conf, "trainer.dedup.window"); /* 0: no dedup */
     t->dedup_replay = window;
+    t->preload_events = sr_conf_int(conf, "trainer.preload.events");
     if (!t->topic_events || !t->topic_dlq || !t->topic_metrics || !t->group || !t->instance) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -327,7 +328,8 @@ sr_trainer_t *sr_trainer_new(const sr_conf_t *conf, const sr_model_params_t *par
     t->batch_cap -= t->batch_cap % t->batch_size; /* whole consume calls */
     t->msgs = calloc(t->batch_cap, sizeof(*t->msgs));
     t->bev = calloc(t->batch_cap, sizeof(*t->bev));
-    if ((window > 0 && !t->dedup) || !t->msgs || !t->bev) {
+    t->pbev = calloc(t->batch_cap, sizeof(*t->pbev));
+    if ((window > 0 && !t->dedup) || !t->msgs || !t->bev || !t->pbev) {
         snprintf(errstr, errstr_size, "out of memory (trainer.dedup.window=%" PRId64 ")", window);
         goto fail;
     }
@@ -422,6 +424,7 @@ void sr_trainer_destroy(sr_trainer_t *t)
     sr_dedup_destroy(t->dedup);
     free(t->msgs);
     free(t->bev);
+    free(t->pbev);
     free(t->parts);
     free(t->scores);
     free(t->pending_ts);
@@ -587,13 +590,32 @@ static int flush_point(sr_trainer_t *t, int64_t now)
     return 0;
 }
 
+static int cmp_bev_user(const void *a, const void *b)
+{
+    const sr_event_t *x = &((const sr_trainer_bev_t *)a)->ev, *y = &((const sr_trainer_bev_t *)b)->ev;
+    if (x->user_len != y->user_len) return x->user_len < y->user_len ? -1 : 1;
+    return memcmp(x->user, y->user, x->user_len);
+}
+
+/* Sorts the preload events by user and keeps one per user (the warm load
+ * skips only adjacent repeats, and a replayed batch repeats most users). */
+static size_t distinct_users(sr_trainer_bev_t *b, size_t n)
+{
+    if (n < 2) return n;
+    qsort(b, n, sizeof(*b), cmp_bev_user);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (cmp_bev_user(&b[i], &b[k - 1]) != 0) b[k++] = b[i];
+    return k;
+}
+
 /* Decodes, validates and dedups the batch into t->bev, sends the bad ones
  * to the DLQ, warm-loads what the batch needs, then evaluates and learns
  * in order.  Messages stay alive until the caller destroys them (the
  * events point into their payloads). */
 static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
 {
-    size_t nev = 0;
+    size_t nev = 0, npre = 0;
     int64_t now_wall = sr_wall_ms();
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
@@ -618,6 +640,10 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         if (m->offset < p->apply_from) {
             /* Dedup replay below the stored offset: remember, never apply. */
             if (rc == 0 && t->dedup) sr_dedup_check_insert(t->dedup, b->dedup_key);
+            /* The users active last on this partition are likely the next
+             * ones: load them now, batched, not one round trip per live
+             * batch behind our flushes (trainer.preload.events). */
+            if (rc == 0 && m->offset >= p->apply_from - t->preload_events) t->pbev[npre++] = *b;
             p->next = m->offset + 1;
             continue;
         }
@@ -637,12 +663,17 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
         sr_qhist_add(&t->arrive_all, now_wall - b->ev.ts_ms);
         nev++;
     }
+    int rc;
+    int64_t l0 = sr_mono_ms();
+    npre = distinct_users(t->pbev, npre);
+    while (npre > 0 && (rc = sr_trainer_warm_load_(t, t->pbev, npre)) != 0) {
+        if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "loading state") != 0) return rc;
+    }
     if (nev == 0) {
+        t->stats.load_s += (double)(sr_mono_ms() - l0) / 1000.0;
         learned_all(t);
         return 0;
     }
-    int rc;
-    int64_t l0 = sr_mono_ms();
     while ((rc = sr_trainer_warm_load_(t, t->bev, nev)) != 0) {
         if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "loading state") != 0) return rc;
     }

@@ -59,6 +59,7 @@ struct sr_trainer_s {
     char *topic_events, *topic_dlq, *topic_metrics, *group, *instance;
     int64_t flush_interval_ms, metrics_interval_ms, eval_every, eval_max_per_s, min_ts_ms, max_future_ms;
     int64_t dedup_replay;
+    int64_t preload_events; /* per partition, of the replay (trainer.preload.events) */
     size_t batch_size;
     size_t batch_cap; /* messages per processed batch (read-ahead included) */
     int eval_k;
@@ -80,6 +81,7 @@ struct sr_trainer_s {
 
     rd_kafka_message_t **msgs; /* batch_cap */
     sr_trainer_bev_t *bev;
+    sr_trainer_bev_t *pbev; /* batch_cap: replayed events whose users are preloaded */
 
     float *scores;
     size_t scores_cap;

@@ -45,25 +45,38 @@ Test(train, counts_exact_after_training_a_log, .timeout = 240)
     th_free_counts(c, nu);
 }
 
-/* A restarted trainer loads the catalogue when it gets its partitions,
- * not when the first event arrives (which then waited for it: about
- * 100 ms for 20,000 items): with no new events at all it has loaded it. */
-Test(train, a_restarted_trainer_loads_the_items_at_assignment, .timeout = 240)
+/* A restarted trainer warms up when it gets its partitions, not when the
+ * first events arrive (which then waited for it): it loads the catalogue
+ * (about 100 ms for 20,000 items) and the users of the replayed tail of
+ * each partition (trainer.preload.events), so with no new events at all
+ * it has loaded both; with the preload off, no users. */
+Test(train, a_restarted_trainer_warms_up_at_assignment, .timeout = 240)
 {
     th_start(&th_env, 2);
     const char *log = th_simulate(&th_env, "log.csv", 100, 150, 3000, 3);
-    cr_assert_eq(th_produce_csv(&th_env, log), 3000);
+    th_count_t *c;
+    long total;
+    size_t nu = th_expected(log, &c, &total);
+    cr_assert_eq(th_produce_csv(&th_env, log), total);
     th_argv_t a;
     const char *extra[] = {"--exit-when-idle", "1500", "--json", NULL};
     char *out = NULL;
     cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000), 0);
-    cr_assert_eq(th_json_num(out, "events_applied"), 3000, "stats: %s", out);
+    cr_assert_eq(th_json_num(out, "events_applied"), total, "stats: %s", out);
     free(out);
     out = NULL;
     cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000), 0);
     cr_expect_eq(th_json_num(out, "events_applied"), 0, "stats: %s", out);
     cr_expect_gt(th_json_num(out, "items_loaded"), 100, "stats: %s", out);
+    cr_expect_eq(th_json_num(out, "users_loaded"), (double)nu, "all %zu users: %s", nu, out);
     free(out);
+    out = NULL;
+    const char *off[] = {"--exit-when-idle", "1500", "--json", "-X", "trainer.preload.events=0",
+                         NULL};
+    cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, off), &out, 180000), 0);
+    cr_expect_eq(th_json_num(out, "users_loaded"), 0, "stats: %s", out);
+    free(out);
+    th_free_counts(c, nu);
 }
 
 /* trainer.eval.max_per_s caps the live evaluations per second however
