@@ -590,25 +590,6 @@ static int flush_point(sr_trainer_t *t, int64_t now)
     return 0;
 }
 
-static int cmp_bev_user(const void *a, const void *b)
-{
-    const sr_event_t *x = &((const sr_trainer_bev_t *)a)->ev, *y = &((const sr_trainer_bev_t *)b)->ev;
-    if (x->user_len != y->user_len) return x->user_len < y->user_len ? -1 : 1;
-    return memcmp(x->user, y->user, x->user_len);
-}
-
-/* Sorts the preload events by user and keeps one per user (the warm load
- * skips only adjacent repeats, and a replayed batch repeats most users). */
-static size_t distinct_users(sr_trainer_bev_t *b, size_t n)
-{
-    if (n < 2) return n;
-    qsort(b, n, sizeof(*b), cmp_bev_user);
-    size_t k = 1;
-    for (size_t i = 1; i < n; i++)
-        if (cmp_bev_user(&b[i], &b[k - 1]) != 0) b[k++] = b[i];
-    return k;
-}
-
 /* Decodes, validates and dedups the batch into t->bev, sends the bad ones
  * to the DLQ, warm-loads what the batch needs, then evaluates and learns
  * in order.  Messages stay alive until the caller destroys them (the
@@ -665,7 +646,6 @@ static int process_batch(sr_trainer_t *t, rd_kafka_message_t **msgs, size_t n)
     }
     int rc;
     int64_t l0 = sr_mono_ms();
-    npre = distinct_users(t->pbev, npre);
     while (npre > 0 && (rc = sr_trainer_warm_load_(t, t->pbev, npre)) != 0) {
         if (rc != SR_ERR_UNAVAIL || sr_trainer_backoff_(t, "loading state") != 0) return rc;
     }

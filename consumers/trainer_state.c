@@ -160,6 +160,7 @@ struct sr_trainer_state_s {
     /* warm-load scratch */
     const char **ids;
     size_t *lens;
+    sr_event_t *uref; /* the users to load, sorted to drop repeats */
     sr_store_user_t *uout;
     sr_store_item_t *iout;
     size_t ids_cap;
@@ -263,6 +264,7 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     for (size_t i = 0; st->ix && i < st->ib_cap; i++) free(st->ix[i].buf);
     free(st->ix);
     free(st->ids);
+    free(st->uref);
     free(st->lens);
     free(st->uout);
     free(st->iout);
@@ -345,7 +347,9 @@ static int grow_ids(struct sr_trainer_state_s *st, size_t n)
     if (u) st->uout = u;
     sr_store_item_t *it = realloc(st->iout, cap * sizeof(*it));
     if (it) st->iout = it;
-    if (!ids || !lens || !u || !it) return SR_ERR_NOMEM;
+    sr_event_t *r = realloc(st->uref, cap * sizeof(*r));
+    if (r) st->uref = r;
+    if (!ids || !lens || !u || !it || !r) return SR_ERR_NOMEM;
     st->ids_cap = cap;
     return 0;
 }
@@ -620,28 +624,36 @@ void sr_trainer_preload_(sr_trainer_t *t)
                sr_strerror(rc));
 }
 
+static int cmp_user(const void *a, const void *b)
+{
+    const sr_event_t *x = a, *y = b;
+    if (x->user_len != y->user_len) return x->user_len < y->user_len ? -1 : 1;
+    return memcmp(x->user, y->user, x->user_len);
+}
+
 int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n)
 {
     struct sr_trainer_state_s *st = t->st;
     int rc;
     if (!st->all_items_loaded && (rc = load_all(t)) != 0) return rc;
     if ((rc = grow_ids(st, n)) != 0) return rc;
-    /* Users first.  Duplicates within the batch are harmless (Redis answers
-     * twice, import is idempotent) but cost bytes, so skip adjacent ones. */
+    /* Users first, each once: a batch repeats its users (a replayed one
+     * at assignment, trainer.preload.events, most of them), and loading
+     * one twice costs bytes and an import.  Their order does not matter
+     * (users do not influence each other's state). */
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const sr_event_t *ev = &bev[i].ev;
-        if (user_loaded(t, ev)) continue;
-        int dup = 0;
-        for (size_t j = 0; j < k && j < 8; j++)
-            if (st->lens[k - 1 - j] == ev->user_len &&
-                memcmp(st->ids[k - 1 - j], ev->user, ev->user_len) == 0)
-                dup = 1;
-        if (dup) continue;
-        st->ids[k] = ev->user;
-        st->lens[k] = ev->user_len;
-        k++;
+    for (size_t i = 0; i < n; i++)
+        if (!user_loaded(t, &bev[i].ev)) st->uref[k++] = bev[i].ev;
+    if (k > 1) qsort(st->uref, k, sizeof(*st->uref), cmp_user);
+    size_t nu = 0;
+    for (size_t i = 0; i < k; i++) {
+        const sr_event_t *ev = &st->uref[i];
+        if (nu && cmp_user(ev, &st->uref[i - 1]) == 0) continue;
+        st->ids[nu] = ev->user;
+        st->lens[nu] = ev->user_len;
+        nu++;
     }
+    k = nu;
     if (k > 0) {
         if ((rc = ensure_store(t)) != 0) return rc;
         long r = sr_store_get_users(st->store, st->ids, st->lens, k, st->uout);
@@ -911,8 +923,8 @@ static int snapshot(sr_trainer_t *t, flush_job_t *j)
             sr_model_prefetch_item_state(t->model, y);
             __builtin_prefetch(st->ib + y);
             __builtin_prefetch(st->ix + y);
-            __builtin_prefetch(st->ib_vec + (size_t)y * st->dim);
-            __builtin_prefetch(st->ib_vec + (size_t)y * st->dim + 16);
+            for (int d = 0; d < st->dim; d += 16) /* 64-byte lines */
+                __builtin_prefetch(st->ib_vec + (size_t)y * st->dim + d);
         }
         if ((rc = snap_item(t, &j->arena, di[i], &j->cur[i], &j->base[i], &j->items[i])) < 0)
             return rc;

@@ -502,28 +502,18 @@ void sr_model_score_all(const sr_model_t *m, int32_t user, int64_t now_ms, float
  * cache miss (a random row of a large array), and issuing them early lets
  * the misses overlap instead of stalling one after another.  Hints only:
  * they change no value. */
-static inline void prefetch_lines(const void *p, size_t bytes, int write)
-{
-    for (size_t o = 0; o < bytes; o += 64) {
-        if (write)
-            __builtin_prefetch((const char *)p + o, 1, 3);
-        else
-            __builtin_prefetch((const char *)p + o, 0, 3);
-    }
-}
-
 static inline void prefetch_user(const sr_model_t *m, uint32_t u)
 {
-    prefetch_lines(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float), 1);
+    sr_model_prefetch_lines_(m->P + (size_t)u * m->dim, (size_t)m->dim * sizeof(float), 1);
     __builtin_prefetch(m->p_acc + u, 1, 3);
     __builtin_prefetch(m->rec_n + u, 1, 3);
     const size_t rmax = (size_t)m->p.recent_max;
-    prefetch_lines(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec, 1);
+    sr_model_prefetch_lines_(m->rec + (size_t)u * rmax, rmax * sizeof *m->rec, 1);
 }
 
 static inline void prefetch_item(const sr_model_t *m, uint32_t x)
 {
-    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 1);
+    sr_model_prefetch_lines_(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 1);
     __builtin_prefetch(m->b + x, 1, 3);
     __builtin_prefetch(m->q_acc + x, 1, 3);
     __builtin_prefetch(m->b_acc + x, 1, 3);
@@ -611,7 +601,7 @@ static int add_cand(sr_model_t *m, uint32_t *nc, int32_t x, float corr)
     if (*nc >= m->cap_cand) return 0;
     /* its row, bias and popularity are read by the dense pass at the end:
      * start loading them while the sparse features are summed */
-    prefetch_lines(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 0);
+    sr_model_prefetch_lines_(m->Q + (size_t)x * m->dim, (size_t)m->dim * sizeof(float), 0);
     __builtin_prefetch(m->b + x, 0, 3);
     __builtin_prefetch(m->logv + x, 0, 3);
     m->mark[x] = m->stamp;
@@ -1068,7 +1058,7 @@ uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev)
 static inline void prefetch_nbrs(const sr_model_t *m, int32_t x)
 {
     if (x >= 0 && (uint32_t)x < m->n_items && m->nbr_n[x])
-        prefetch_lines(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
+        sr_model_prefetch_lines_(m->pool_fp + m->nbr_off[x], m->nbr_n[x], 1);
 }
 
 int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)

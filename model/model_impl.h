@@ -102,6 +102,17 @@ int sr_model_nbr_reserve_(sr_model_t *m, uint32_t i, uint32_t n);
 void sr_model_nbr_refp_(sr_model_t *m, uint32_t i);
 #define NBR_FP_PAD 64
 
+/* Prefetches the cache lines of [p, p + bytes): a hint, no value changes. */
+static inline void sr_model_prefetch_lines_(const void *p, size_t bytes, int write)
+{
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (write)
+            __builtin_prefetch((const char *)p + o, 1, 3);
+        else
+            __builtin_prefetch((const char *)p + o, 0, 3);
+    }
+}
+
 int sr_model_grow_users_(sr_model_t *m, uint32_t need);
 int sr_model_grow_items_(sr_model_t *m, uint32_t need);
 void sr_model_init_item_(sr_model_t *m, uint32_t i);

@@ -89,8 +89,7 @@ int sr_model_export_item_vec(const sr_model_t *m, uint32_t item, sr_item_state_t
 void sr_model_prefetch_item_state(const sr_model_t *m, uint32_t item)
 {
     if (item >= m->n_items) return;
-    const char *q = (const char *)(m->Q + (size_t)item * m->dim);
-    for (size_t o = 0; o < (size_t)m->dim * sizeof(float); o += 64) __builtin_prefetch(q + o);
+    sr_model_prefetch_lines_(m->Q + (size_t)item * m->dim, (size_t)m->dim * sizeof(float), 0);
     __builtin_prefetch(m->q_acc + item);
     __builtin_prefetch(m->b + item);
     __builtin_prefetch(m->b_acc + item);

@@ -152,20 +152,27 @@ static void argf(sr_store_t *s, const char *fmt, ...)
     arg(s, p, (size_t)n);
 }
 
-/* An unsigned number in decimal, without vsnprintf: a flush has one per
- * item (its global number). */
-static void arg_u32(sr_store_t *s, uint32_t v)
+/* v in decimal at the end of num[24]; returns where the digits start.
+ * Without vsnprintf: a flush formats a number per item and two per
+ * argument of its RESP. */
+static size_t dec(char num[24], uint64_t v)
 {
-    char num[16];
-    size_t k = sizeof(num);
+    size_t k = 24;
     do num[--k] = (char)('0' + v % 10);
     while ((v /= 10) > 0);
-    char *p = sr_arena_strdup(&s->scratch, num + k, sizeof(num) - k);
+    return k;
+}
+
+static void arg_u32(sr_store_t *s, uint32_t v)
+{
+    char num[24];
+    size_t k = dec(num, v);
+    char *p = sr_arena_strdup(&s->scratch, num + k, 24 - k);
     if (!p) {
         s->argv_oom = 1;
         return;
     }
-    arg(s, p, sizeof(num) - k);
+    arg(s, p, 24 - k);
 }
 
 /* A key "{prefix}:<kind><id>" built in the scratch arena. */
@@ -200,12 +207,10 @@ static int append(sr_store_t *s)
 static char *resp_len(char *p, char tag, size_t n)
 {
     char num[24];
-    size_t k = sizeof(num);
-    do num[--k] = (char)('0' + n % 10);
-    while ((n /= 10) > 0);
+    size_t k = dec(num, n);
     *p++ = tag;
-    memcpy(p, num + k, sizeof(num) - k);
-    p += sizeof(num) - k;
+    memcpy(p, num + k, 24 - k);
+    p += 24 - k;
     *p++ = '\r', *p++ = '\n';
     return p;
 }

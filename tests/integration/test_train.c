@@ -6,6 +6,17 @@
 
 TestSuite(train, .fini = th_fini);
 
+/* Runs `streamrec train` with extra arguments (--exit-when-idle among
+ * them) until it exits, which must be with 0; returns its stdout. */
+static char *train(const char *const *extra)
+{
+    th_argv_t a;
+    char *out = NULL;
+    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000);
+    cr_assert_eq(rc, 0, "train exited %d", rc);
+    return out;
+}
+
 /* The basic promise: after training a simulated log to its end, each
  * user's `events` in Redis equals that user's number of events. */
 Test(train, counts_exact_after_training_a_log, .timeout = 240)
@@ -17,11 +28,8 @@ Test(train, counts_exact_after_training_a_log, .timeout = 240)
     size_t nu = th_expected(log, &c, &total);
     cr_assert_eq(th_produce_csv(&th_env, log), total);
 
-    th_argv_t a;
     const char *extra[] = {"--exit-when-idle", "3000", "--json", NULL};
-    char *out = NULL;
-    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000);
-    cr_assert_eq(rc, 0, "train exited %d", rc);
+    char *out = train(extra);
     char want[64];
     snprintf(want, sizeof(want), "\"events_applied\":%ld,", total);
     cr_expect(strstr(out, want), "stats: %s", out);
@@ -58,22 +66,18 @@ Test(train, a_restarted_trainer_warms_up_at_assignment, .timeout = 240)
     long total;
     size_t nu = th_expected(log, &c, &total);
     cr_assert_eq(th_produce_csv(&th_env, log), total);
-    th_argv_t a;
     const char *extra[] = {"--exit-when-idle", "1500", "--json", NULL};
-    char *out = NULL;
-    cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000), 0);
+    char *out = train(extra);
     cr_assert_eq(th_json_num(out, "events_applied"), total, "stats: %s", out);
     free(out);
-    out = NULL;
-    cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000), 0);
+    out = train(extra);
     cr_expect_eq(th_json_num(out, "events_applied"), 0, "stats: %s", out);
     cr_expect_gt(th_json_num(out, "items_loaded"), 100, "stats: %s", out);
     cr_expect_eq(th_json_num(out, "users_loaded"), (double)nu, "all %zu users: %s", nu, out);
     free(out);
-    out = NULL;
     const char *off[] = {"--exit-when-idle", "1500", "--json", "-X", "trainer.preload.events=0",
                          NULL};
-    cr_assert_eq(sr_test_run(th_train_argv(&th_env, &a, off), &out, 180000), 0);
+    out = train(off);
     cr_expect_eq(th_json_num(out, "users_loaded"), 0, "stats: %s", out);
     free(out);
     th_free_counts(c, nu);
@@ -88,14 +92,11 @@ Test(train, live_evaluations_stay_within_their_budget_per_second, .timeout = 240
     const char *log = th_simulate(&th_env, "log.csv", 200, 300, 6000, 5);
     cr_assert_eq(th_produce_csv(&th_env, log), 6000);
 
-    th_argv_t a;
     const char *extra[] = {"--exit-when-idle", "1500", "--json", "-X", "trainer.eval.every=1",
                            "-X", "trainer.eval.max_per_s=5", NULL};
-    char *out = NULL;
     int64_t t0 = sr_mono_ms();
-    int rc = sr_test_run(th_train_argv(&th_env, &a, extra), &out, 180000);
+    char *out = train(extra);
     double wall_s = (double)(sr_mono_ms() - t0) / 1000.0;
-    cr_assert_eq(rc, 0, "train exited %d", rc);
     double evaluated = th_json_num(out, "evaluated");
     cr_expect_gt(evaluated, 0, "stats: %s", out);
     /* Without the cap this is nearly all 6000 events. */
