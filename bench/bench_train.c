@@ -281,6 +281,56 @@ static void env_stop(env_t *e)
 
 static char boot_x[300];
 
+/* The ceiling for the throughput run: one plain consumer (no group, no
+ * model, no Redis) reads the same pre-filled topic with the trainer's fetch
+ * settings and consume calls, in batches of 1000, and with decode 1 also
+ * decodes and validates every event (what the trainer does before
+ * learning).  Events per second from the first message to the last. */
+static double raw_consume(const char *bootstrap, int partitions, size_t total, int decode)
+{
+    char err[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(kc, "group.id", "bench-train-raw", err, sizeof(err));
+    rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err));
+    rd_kafka_conf_set(kc, "fetch.wait.max.ms", "10", err, sizeof(err));
+    rd_kafka_conf_set(kc, "queued.min.messages", "500000", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (!rk) return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; i++)
+        rd_kafka_topic_partition_list_add(l, "events", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *msgs[1000];
+    size_t got = 0, bad = 0;
+    double t0 = 0, t1 = 0;
+    long long deadline = now_ms(0) + 60000;
+    while (got < total && now_ms(0) < deadline) {
+        ssize_t n = rd_kafka_consume_batch_queue(q, 100, msgs, 1000);
+        for (ssize_t i = 0; i < n; i++) {
+            if (!msgs[i]->err) {
+                if (!got) t0 = now_s();
+                got++;
+                if (decode) {
+                    sr_event_wire_t w;
+                    if (sr_event_decode(msgs[i]->payload, msgs[i]->len, NULL, 0, &w, NULL, NULL,
+                                        0) != 0)
+                        bad++;
+                }
+            }
+            rd_kafka_message_destroy(msgs[i]);
+        }
+        t1 = now_s();
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (got < total || bad || t1 <= t0) return -1;
+    return (double)got / (t1 - t0);
+}
+
 static void train_argv(env_t *e, char **v, const char *extra1, const char *extra2,
                        const char *extra3)
 {
@@ -356,6 +406,11 @@ int main(int argc, char **argv)
             if (i % 10000 == 0) rd_kafka_poll(rk, 0);
         }
         rd_kafka_flush(rk, 60000);
+        double raw = raw_consume(e.bootstrap, partitions, lg.n, 0);
+        double rawd = raw_consume(e.bootstrap, partitions, lg.n, 1);
+        printf("raw consume run %d: %.0f events/s, with decode %.0f events/s (one consumer, no "
+               "model, no Redis)\n",
+               r + 1, raw, rawd);
         char *v[48], out[4096];
         train_argv(&e, v, "--exit-when-idle", "2000", NULL);
         proc_t tr;

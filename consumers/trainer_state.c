@@ -18,6 +18,7 @@
  * after any rebalance a user in memory may have been trained elsewhere
  * meanwhile, so every user is reloaded before its next update once the
  * assignment changed (t->user_gen). */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -1047,6 +1048,8 @@ static int submit(sr_trainer_t *t)
     struct sr_trainer_state_s *st = t->st;
     if (!st->thread_started) {
         if (pthread_create(&st->thread, NULL, flusher_main, st) != 0) return SR_ERR_NOMEM;
+        /* For operators (top -H, perf): the flusher's CPU is the flush. */
+        pthread_setname_np(st->thread, "sr-flusher");
         st->thread_started = 1;
     }
     pthread_mutex_lock(&st->mu);

@@ -836,11 +836,14 @@ static int fa_eq(const flush_args_t *a, size_t i, size_t k)
 
 /* The caller's result from what Redis now holds per item: mv[i] the merged
  * blob (NULL or empty when cur was stored as sent), pv[i] the popularity
- * as text (NULL or empty when not written).  Shared by both paths so they
- * cannot differ in what the trainer pulls back. */
+ * as text (NULL or empty when not written), and pd[i], when pd is not NULL
+ * and pd[i] is not NaN, the number that text was formatted from (it
+ * round-trips: %.17g), which saves a strtod per written popularity.
+ * Shared by both paths so they cannot differ in what the trainer pulls
+ * back. */
 static int flush_result(sr_store_t *s, const sr_store_flush_t *f, const uint32_t *nums,
                         const char *const *mv, const size_t *mvl, const char *const *pv,
-                        const size_t *pvl, sr_store_flush_result_t *res)
+                        const size_t *pvl, const double *pd, sr_store_flush_result_t *res)
 {
     sr_store_item_t *merged = NULL;
     if (res && f->n_items) {
@@ -869,7 +872,13 @@ static int flush_result(sr_store_t *s, const sr_store_flush_t *f, const uint32_t
         m->num = nums[i];
         m->has_pop = 0;
         m->pop = 0;
-        if (pv[i] && pvl[i] > 0 && parse_double(pv[i], pvl[i], &m->pop) == 0) m->has_pop = 1;
+        if (!pv[i] || pvl[i] == 0) continue;
+        if (pd && !isnan(pd[i])) {
+            m->pop = pd[i];
+            m->has_pop = 1;
+        } else if (parse_double(pv[i], pvl[i], &m->pop) == 0) {
+            m->has_pop = 1;
+        }
     }
     if (res) {
         res->merged = merged;
@@ -959,7 +968,7 @@ static int flush_script(sr_store_t *s, const sr_store_flush_t *f, const flush_ar
         pv[i] = ps ? p->str : NULL;
         pvl[i] = ps ? p->len : 0;
     }
-    rc = flush_result(s, f, nums, mv, mvl, pv, pvl, res);
+    rc = flush_result(s, f, nums, mv, mvl, pv, pvl, NULL, res);
     if (rc == 0 && res) res->written_wall_ms = written_ms;
     freeReplyObject(r);
     return rc;
@@ -1459,7 +1468,8 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     const char **mv = sr_arena_alloc(&s->scratch, n * sizeof(*mv));
     size_t *mvl = sr_arena_alloc(&s->scratch, n * sizeof(*mvl));
     unsigned char *zadd = sr_arena_alloc(&s->scratch, n);
-    if (!val || !pop || !vall || !popl || !mv || !mvl || !zadd) {
+    double *popd = sr_arena_alloc(&s->scratch, n * sizeof(*popd));
+    if (!val || !pop || !vall || !popl || !mv || !mvl || !zadd || !popd) {
         rc = set_err(s, SR_ERR_NOMEM, "out of memory");
         goto unwatch_out;
     }
@@ -1495,6 +1505,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         }
         pop[j] = "";
         popl[j] = 0;
+        popd[j] = NAN;
         zadd[j] = 0;
         if (!fa_is(a, FA_ITEM(a, j, 4), "1")) continue;
         const char *sp = t.pv[j];
@@ -1527,6 +1538,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
                            : snprintf(t, 32, "%.17g", nv);
         pop[j] = t;
         popl[j] = (size_t)tl;
+        popd[j] = nv;
     }
 
     /* 4. The writes, all or nothing. */
@@ -1681,7 +1693,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         cache_forget(s);
     }
     /* pop[] may point into the reads: they are released after this. */
-    rc = flush_result(s, f, nums, mv, mvl, pop, popl, res);
+    rc = flush_result(s, f, nums, mv, mvl, pop, popl, popd, res);
     if (rc == 0 && res) res->written_wall_ms = written_ms;
     release_reads(fixed, n_fixed, &t);
     return rc;
