@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sr_arena.h"
 #include "sr_err.h"
 #include "sr_log.h"
 #include "sr_model_state.h"
@@ -57,65 +58,13 @@ typedef struct item_extra {
     int valid;
 } item_extra_t;
 
-/* A chunked bump allocator for one flush's temporary records: pointers
- * stay valid until the reset (no realloc moves them). */
-typedef struct arena_blk {
-    struct arena_blk *next;
-    size_t used, cap;
-    char mem[];
-} arena_blk_t;
-
-typedef struct arena {
-    arena_blk_t *head, *cur;
-} arena_t;
-
-static void *arena_alloc(arena_t *a, size_t n)
-{
-    n = (n + 7) & ~(size_t)7;
-    for (;;) {
-        if (a->cur && a->cur->cap - a->cur->used >= n) {
-            void *p = a->cur->mem + a->cur->used;
-            a->cur->used += n;
-            return p;
-        }
-        if (a->cur && a->cur->next) {
-            a->cur = a->cur->next;
-            a->cur->used = 0;
-            continue;
-        }
-        size_t cap = n > (1u << 20) ? n : (1u << 20);
-        arena_blk_t *b = malloc(sizeof(*b) + cap);
-        if (!b) return NULL;
-        b->next = NULL;
-        b->used = 0;
-        b->cap = cap;
-        if (a->cur) a->cur->next = b;
-        else a->head = b;
-        a->cur = b;
-    }
-}
-
-static void arena_reset(arena_t *a)
-{
-    a->cur = a->head;
-    if (a->cur) a->cur->used = 0;
-}
-
-static void arena_free(arena_t *a)
-{
-    for (arena_blk_t *b = a->head, *n; b; b = n) {
-        n = b->next;
-        free(b);
-    }
-    a->head = a->cur = NULL;
-}
 
 /* One flush (see "flush" below): a deep copy of the dirty state, the
  * offsets it corresponds to, and the result. */
 enum { JOB_IDLE, JOB_QUEUED, JOB_DONE };
 
 typedef struct flush_job {
-    arena_t arena; /* every id, float and extra the records point to */
+    sr_arena_t arena; /* every id, float and extra the records point to */
     sr_store_user_t *users;
     size_t n_users, users_cap;
     sr_store_item_t *cur, *base; /* snapshot value and base of each item */
@@ -216,6 +165,8 @@ int sr_trainer_state_init_(sr_trainer_t *t, const sr_conf_t *conf, char *errstr,
     t->st = st;
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
+    /* A snapshot copies megabytes: large chunks, few mallocs. */
+    st->job.arena.chunk = (size_t)1 << 20;
     st->group = t->group;
     if (sr_redis_url_parse(sr_conf_str(conf, "redis.url"), &st->url, errstr, errstr_size) != 0)
         return SR_ERR_INVAL;
@@ -272,7 +223,7 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     free(st->merge_vec);
     sr_store_destroy(st->fstore);
     flush_job_t *j = &st->job;
-    arena_free(&j->arena);
+    sr_arena_free(&j->arena);
     free(j->users);
     free(j->cur);
     free(j->base);
@@ -730,15 +681,15 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
  * flusher thread touches nothing but the job, its own store handle and the
  * wake-up queue. */
 
-static void arena_copy(arena_t *a, const void *p, size_t n, void **out)
+static void arena_copy(sr_arena_t *a, const void *p, size_t n, void **out)
 {
-    void *d = arena_alloc(a, n ? n : 1);
+    void *d = sr_arena_alloc(a, n ? n : 1);
     if (d && n) memcpy(d, p, n);
     *out = d;
 }
 
 /* Copies user u into the job's arena (the model moves on meanwhile). */
-static int snap_user(sr_trainer_t *t, arena_t *a, uint32_t u, sr_store_user_t *out)
+static int snap_user(sr_trainer_t *t, sr_arena_t *a, uint32_t u, sr_store_user_t *out)
 {
     sr_user_state_t *us = &t->st->us;
     int rc = sr_model_export_user(t->model, u, us);
@@ -746,10 +697,10 @@ static int snap_user(sr_trainer_t *t, arena_t *a, uint32_t u, sr_store_user_t *o
     void *id, *vec;
     float *fl;
     arena_copy(a, us->id, us->id_len, &id);
-    vec = arena_alloc(a, ((size_t)us->dim + 1) * sizeof(float));
+    vec = sr_arena_alloc(a, ((size_t)us->dim + 1) * sizeof(float));
     if (vec) memcpy(vec, us->vec, (size_t)us->dim * sizeof(float));
     sr_store_recent_t *rec =
-        us->n_recent ? arena_alloc(a, us->n_recent * sizeof(*rec)) : NULL;
+        us->n_recent ? sr_arena_alloc(a, us->n_recent * sizeof(*rec)) : NULL;
     if (!id || !vec || (us->n_recent && !rec)) return SR_ERR_NOMEM;
     fl = vec;
     fl[us->dim] = us->acc;
@@ -814,7 +765,7 @@ static int build_extra(const sr_item_state_t *is, item_extra_t *xc, uint64_t gen
 
 /* Copies item x (current value, with the model's extras) and its base into
  * the job's arena; the extra stays in st->ix (see item_extra_t). */
-static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *cur,
+static int snap_item(sr_trainer_t *t, sr_arena_t *a, uint32_t x, sr_store_item_t *cur,
                      sr_store_item_t *base, sr_store_item_write_t *w)
 {
     struct sr_trainer_state_s *st = t->st;
@@ -829,8 +780,8 @@ static int snap_item(sr_trainer_t *t, arena_t *a, uint32_t x, sr_store_item_t *c
     void *id, *vec, *bvec;
     arena_copy(a, is->id, is->id_len, &id);
     const item_base_t *b = &st->ib[x];
-    vec = arena_alloc(a, (dim + 1) * sizeof(float));
-    bvec = arena_alloc(a, (dim + 1) * sizeof(float));
+    vec = sr_arena_alloc(a, (dim + 1) * sizeof(float));
+    bvec = sr_arena_alloc(a, (dim + 1) * sizeof(float));
     if (vec) memcpy(vec, is->vec, dim * sizeof(float));
     if (bvec) memcpy(bvec, st->ib_vec + x * dim, dim * sizeof(float));
     if (!id || !vec || !bvec) return SR_ERR_NOMEM;
@@ -914,7 +865,7 @@ static int snapshot(sr_trainer_t *t, flush_job_t *j)
     int rc = grow_job(j, nu, ni, no);
     if (rc == 0) rc = grow_items(st, sr_model_n_items(t->model));
     if (rc != 0) return rc;
-    arena_reset(&j->arena);
+    sr_arena_reset(&j->arena);
     for (size_t i = 0; i < nu; i++)
         if ((rc = snap_user(t, &j->arena, du[i], &j->users[i])) < 0) return rc;
     for (size_t i = 0; i < ni; i++) {
@@ -995,9 +946,9 @@ static void run_job(struct sr_trainer_state_s *st, flush_job_t *j)
     if (rc == 0 && res.duplicate && j->n_items) {
         /* Our previous attempt was applied but its reply lost: the stored
          * items may include other writers' deltas; re-read them. */
-        const char **ids = arena_alloc(&j->arena, j->n_items * sizeof(*ids));
-        size_t *lens = arena_alloc(&j->arena, j->n_items * sizeof(*lens));
-        sr_store_item_t *out = arena_alloc(&j->arena, j->n_items * sizeof(*out));
+        const char **ids = sr_arena_alloc(&j->arena, j->n_items * sizeof(*ids));
+        size_t *lens = sr_arena_alloc(&j->arena, j->n_items * sizeof(*lens));
+        sr_store_item_t *out = sr_arena_alloc(&j->arena, j->n_items * sizeof(*out));
         if (!ids || !lens || !out) {
             rc = SR_ERR_NOMEM;
             goto out;

@@ -1,11 +1,12 @@
 /* Internals shared by the store's source files: blob kind bytes, the
- * little-endian helpers, a bump arena for read results and the item
- * number cache.  Not part of the public API. */
+ * little-endian helpers and the item number cache.  Not part of the public API. */
 #ifndef SR_STORE_INT_H
 #define SR_STORE_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sr_arena.h" /* read results and command arguments */
 
 #define SR_STORE_KIND_USER 'U'
 #define SR_STORE_KIND_ITEM 'I'
@@ -20,23 +21,6 @@ uint32_t sr_store_get_u32(const uint8_t *p);
 void sr_store_put_f32(uint8_t *p, float f);
 float sr_store_get_f32(const uint8_t *p);
 
-/* Bump allocator: chunks are kept across resets, so a handle that serves
- * similar requests stops allocating after the first few. */
-typedef struct sr_arena_chunk {
-    struct sr_arena_chunk *next;
-    size_t size, used;
-    _Alignas(16) unsigned char data[];
-} sr_arena_chunk_t;
-
-typedef struct sr_arena {
-    sr_arena_chunk_t *head; /* current chunk first */
-    sr_arena_chunk_t *free; /* chunks released by reset */
-} sr_arena_t;
-
-void *sr_arena_alloc(sr_arena_t *a, size_t size); /* 16-aligned, NULL on ENOMEM */
-char *sr_arena_strdup(sr_arena_t *a, const char *s, size_t len);
-void sr_arena_reset(sr_arena_t *a);
-void sr_arena_free(sr_arena_t *a);
 
 /* Item id <-> global number cache.  Numbers never change once Redis has
  * assigned them, so entries are never invalidated. */

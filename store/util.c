@@ -1,66 +1,10 @@
-/* Memory helpers of the store: the bump arena that backs read results
- * ("valid until the next call on the handle") and the item id <-> number
- * cache that lets a flush encode recent items without asking Redis. */
+/* Helpers of the store: the id hash and the item id <-> number cache that
+ * lets a flush encode recent items without asking Redis. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sr_err.h"
 #include "store_int.h"
-
-void *sr_arena_alloc(sr_arena_t *a, size_t size)
-{
-    size = (size + 15) & ~(size_t)15;
-    sr_arena_chunk_t *c = a->head;
-    if (!c || c->size - c->used < size) {
-        /* Reuse a freed chunk that is large enough, else make one. */
-        sr_arena_chunk_t **pp = &a->free;
-        while (*pp && (*pp)->size < size) pp = &(*pp)->next;
-        if (*pp) {
-            c = *pp;
-            *pp = c->next;
-        } else {
-            size_t sz = size > 65536 ? size : 65536;
-            c = malloc(sizeof(*c) + sz);
-            if (!c) return NULL;
-            c->size = sz;
-        }
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = c->data + c->used;
-    c->used += size;
-    return p;
-}
-
-char *sr_arena_strdup(sr_arena_t *a, const char *s, size_t len)
-{
-    char *p = sr_arena_alloc(a, len + 1);
-    if (!p) return NULL;
-    if (len) memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
-
-void sr_arena_reset(sr_arena_t *a)
-{
-    while (a->head) {
-        sr_arena_chunk_t *c = a->head;
-        a->head = c->next;
-        c->next = a->free;
-        a->free = c;
-    }
-}
-
-void sr_arena_free(sr_arena_t *a)
-{
-    sr_arena_reset(a);
-    while (a->free) {
-        sr_arena_chunk_t *c = a->free;
-        a->free = c->next;
-        free(c);
-    }
-}
 
 /* FNV-1a then a murmur finaliser: ids are short, this is plenty. */
 uint64_t sr_store_hash(const void *data, size_t len)
