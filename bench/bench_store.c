@@ -100,6 +100,21 @@ typedef struct data {
     sr_store_item_write_t *w;
 } data_t;
 
+static void data_free(data_t *d)
+{
+    free(d->uid);
+    free(d->iid);
+    free(d->uvec);
+    free(d->ivec);
+    free(d->ibase);
+    free(d->rec);
+    free(d->rid);
+    free(d->users);
+    free(d->items);
+    free(d->bases);
+    free(d->w);
+}
+
 static void data_init(data_t *d, int n, int round)
 {
     d->n = n;
@@ -442,5 +457,16 @@ int main(int argc, char **argv)
                    (double)c[i].flushes / contend_s, batch, c[i].flushes, c[i].aborts,
                    c[i].by_script);
     }
+    data_free(&d);
+    free(ubuf);
+    free(ibuf);
+    free(flush_exact);
+    free(flush_delta);
+    free(raw_set);
+    free(users_only);
+    free(items_only);
+    free(items_neg);
+    free(warm);
+    free(load);
     return 0;
 }
