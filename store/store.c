@@ -1039,6 +1039,7 @@ typedef struct icache_ent {
     int8_t pop;        /* -1 unknown, 0 not in the set, 1 in the set */
     uint8_t pop_len;
     char pop_str[40];  /* the score as Redis gives it */
+    double pop_num;    /* and as a number (a flush result needs both) */
 } icache_ent_t;
 
 static void cache_forget(sr_store_t *s)
@@ -1071,10 +1072,11 @@ static int cache_reserve(sr_store_t *s, size_t n)
 
 /* Records what Redis holds for item num after a transaction: blob v (a
  * valid item blob), popularity p (NULL: not in the set; pk 0: unknown; it
- * may be this entry's own pop_str).  num must be below the capacity
- * cache_reserve made: the entries do not move here.  0 or -1. */
+ * may be this entry's own pop_str) and its value pn (NaN: parse p).  num
+ * must be below the capacity cache_reserve made: the entries do not move
+ * here.  0 or -1. */
 static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int pk,
-                     const char *p, size_t pl)
+                     const char *p, size_t pl, double pn)
 {
     if (num >= s->icache_cap) return -1;
     icache_ent_t *e = &s->icache[num];
@@ -1091,9 +1093,10 @@ static int cache_put(sr_store_t *s, uint32_t num, const char *v, size_t vl, int 
     e->len = (uint32_t)vl;
     e->pop = pk ? (p != NULL) : -1;
     e->pop_len = 0;
-    if (p && pl < sizeof(e->pop_str)) {
+    if (p && pl < sizeof(e->pop_str) && (!isnan(pn) || parse_double(p, pl, &pn) == 0)) {
         memmove(e->pop_str, p, pl);
         e->pop_len = (uint8_t)pl;
+        e->pop_num = pn;
     } else if (p) {
         e->pop = -1;
     }
@@ -1116,6 +1119,7 @@ static void cache_free(sr_store_t *s)
 typedef struct tx_reads {
     const char **sv, **pv;
     size_t *sl, *pl;
+    double *pd; /* pv's value when it came from the cache, else NaN */
     unsigned char *want, *pop_known;
     redisReply **keep; /* replies the pointers point into */
     size_t n_keep, cap_keep;
@@ -1249,12 +1253,13 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
     t.pv = sr_arena_alloc(&s->scratch, n * sizeof(*t.pv));
     t.sl = sr_arena_alloc(&s->scratch, n * sizeof(*t.sl));
     t.pl = sr_arena_alloc(&s->scratch, n * sizeof(*t.pl));
+    t.pd = sr_arena_alloc(&s->scratch, n * sizeof(*t.pd));
     t.want = sr_arena_alloc(&s->scratch, n);
     t.pop_known = sr_arena_alloc(&s->scratch, n);
     unsigned char *from_cache = sr_arena_alloc(&s->scratch, n);
     redisReply *fixed[8] = {0};
     size_t n_fixed = 0;
-    if (!t.sv || !t.pv || !t.sl || !t.pl || !t.want || !t.pop_known || !from_cache)
+    if (!t.sv || !t.pv || !t.sl || !t.pl || !t.pd || !t.want || !t.pop_known || !from_cache)
         return set_err(s, SR_ERR_NOMEM, "out of memory");
     /* Items from the cache, if it is still good (checked below).  Only for
      * a fenced flush: if Redis lost data and the counter came back to the
@@ -1278,6 +1283,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         t.want[j] = !from_cache[j];
         t.sv[j] = t.pv[j] = NULL;
         t.sl[j] = t.pl[j] = 0;
+        t.pd[j] = NAN;
         t.pop_known[j] = 0;
         if (!from_cache[j]) continue;
         n_cached++;
@@ -1286,6 +1292,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         t.pop_known[j] = e->pop >= 0;
         t.pv[j] = e->pop > 0 ? e->pop_str : NULL;
         t.pl[j] = e->pop > 0 ? e->pop_len : 0;
+        t.pd[j] = e->pop > 0 ? e->pop_num : NAN;
     }
 
     /* 1. Reads under WATCH, one round trip (two when the cache was stale). */
@@ -1334,6 +1341,7 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             from_cache[j] = 0;
             t.sv[j] = t.pv[j] = NULL;
             t.sl[j] = t.pl[j] = 0;
+            t.pd[j] = NAN;
             t.pop_known[j] = 0;
         }
         n_cached = 0;
@@ -1514,10 +1522,11 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
             /* Unchanged by this writer: report what Redis holds. */
             pop[j] = sp ? sp : "0";
             popl[j] = sp ? t.pl[j] : 1;
+            popd[j] = sp ? t.pd[j] : 0;
             continue;
         }
-        double spv = 0;
-        if (sp && parse_double(sp, t.pl[j], &spv) < 0) spv = 0;
+        double spv = sp ? t.pd[j] : 0;
+        if (isnan(spv) && parse_double(sp, t.pl[j], &spv) < 0) spv = 0;
         zadd[j] = 1;
         n_zadd++;
         /* ZINCRBY's arithmetic: an absent member gets the increment; when
@@ -1683,9 +1692,10 @@ static int flush_tx(sr_store_t *s, const sr_store_flush_t *f, const flush_args_t
         for (size_t j = 0; ok && j < n_i; j++) {
             int wp = fa_is(a, FA_ITEM(a, j, 4), "1");
             if (wp && zadd[j])
-                ok = cache_put(s, nums[j], val[j], vall[j], 1, pop[j], popl[j]) == 0;
+                ok = cache_put(s, nums[j], val[j], vall[j], 1, pop[j], popl[j], popd[j]) == 0;
             else
-                ok = cache_put(s, nums[j], val[j], vall[j], t.pop_known[j], t.pv[j], t.pl[j]) == 0;
+                ok = cache_put(s, nums[j], val[j], vall[j], t.pop_known[j], t.pv[j], t.pl[j],
+                               t.pd[j]) == 0;
         }
         s->cache_seq = ok ? now_seq : -1;
         if (!ok) cache_forget(s);
