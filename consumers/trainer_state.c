@@ -110,7 +110,8 @@ struct sr_trainer_state_s {
     /* warm-load scratch */
     const char **ids;
     size_t *lens;
-    sr_event_t *uref; /* the users to load, sorted to drop repeats */
+    uint32_t *uidx; /* the batch's events whose user is not loaded */
+    uint32_t *uset; /* 2 x ids_cap: hash set of the users to load (ids index + 1) */
     sr_store_user_t *uout;
     sr_store_item_t *iout;
     size_t ids_cap;
@@ -216,7 +217,8 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     for (size_t i = 0; st->ix && i < st->ib_cap; i++) free(st->ix[i].buf);
     free(st->ix);
     free(st->ids);
-    free(st->uref);
+    free(st->uidx);
+    free(st->uset);
     free(st->lens);
     free(st->uout);
     free(st->iout);
@@ -299,9 +301,11 @@ static int grow_ids(struct sr_trainer_state_s *st, size_t n)
     if (u) st->uout = u;
     sr_store_item_t *it = realloc(st->iout, cap * sizeof(*it));
     if (it) st->iout = it;
-    sr_event_t *r = realloc(st->uref, cap * sizeof(*r));
-    if (r) st->uref = r;
-    if (!ids || !lens || !u || !it || !r) return SR_ERR_NOMEM;
+    uint32_t *ui = realloc(st->uidx, cap * sizeof(*ui));
+    if (ui) st->uidx = ui;
+    uint32_t *us = realloc(st->uset, 2 * cap * sizeof(*us));
+    if (us) st->uset = us;
+    if (!ids || !lens || !u || !it || !ui || !us) return SR_ERR_NOMEM;
     st->ids_cap = cap;
     return 0;
 }
@@ -576,13 +580,6 @@ void sr_trainer_preload_(sr_trainer_t *t)
                sr_strerror(rc));
 }
 
-static int cmp_user(const void *a, const void *b)
-{
-    const sr_event_t *x = a, *y = b;
-    if (x->user_len != y->user_len) return x->user_len < y->user_len ? -1 : 1;
-    return memcmp(x->user, y->user, x->user_len);
-}
-
 int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n)
 {
     struct sr_trainer_state_s *st = t->st;
@@ -595,15 +592,28 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
      * (users do not influence each other's state). */
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!user_loaded(t, &bev[i].ev)) st->uref[k++] = bev[i].ev;
-    if (k > 1) qsort(st->uref, k, sizeof(*st->uref), cmp_user);
-    size_t nu = 0;
+        if (!user_loaded(t, &bev[i].ev)) st->uidx[k++] = (uint32_t)i;
+    /* Repeats dropped with a hash set sized for this batch (a sort of a
+     * 65,536-event backlog batch cost more than the load itself). */
+    size_t mask = 1, nu = 0;
+    while (mask < 2 * k) mask <<= 1;
+    memset(st->uset, 0, mask * sizeof(*st->uset));
+    mask--;
     for (size_t i = 0; i < k; i++) {
-        const sr_event_t *ev = &st->uref[i];
-        if (nu && cmp_user(ev, &st->uref[i - 1]) == 0) continue;
-        st->ids[nu] = ev->user;
-        st->lens[nu] = ev->user_len;
-        nu++;
+        const sr_event_t *ev = &bev[st->uidx[i]].ev;
+        size_t h = (size_t)sr_hash64(ev->user, ev->user_len, 0) & mask;
+        for (;; h = (h + 1) & mask) {
+            uint32_t e = st->uset[h];
+            if (!e) {
+                st->uset[h] = (uint32_t)nu + 1;
+                st->ids[nu] = ev->user;
+                st->lens[nu] = ev->user_len;
+                nu++;
+                break;
+            }
+            if (st->lens[e - 1] == ev->user_len && !memcmp(st->ids[e - 1], ev->user, ev->user_len))
+                break;
+        }
     }
     k = nu;
     if (k > 0) {
