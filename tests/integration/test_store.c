@@ -1900,3 +1900,41 @@ Test(store, update_entries_of_every_layout_are_read)
     cr_assert_eq(tail.seq, 4);
     sr_store_destroy(s);
 }
+
+/* Popularity comes back for each id in order over several batched
+ * commands (ZMSCORE per 1,000 ids), absent where the set lacks the id, and
+ * a popularity key of the wrong type leaves every id without one. */
+Test(store, item_popularity_of_many_ids_reads_in_order)
+{
+    sr_store_t *s = open_store("pm");
+    redisContext *rc = redisConnect("127.0.0.1", port);
+    cr_assert(rc && !rc->err);
+    enum { N = 2500 };
+    static char idb[N][16];
+    const char *ids[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(idb[i], sizeof(idb[i]), "it%d", i);
+        ids[i] = idb[i];
+        if (i % 3 == 0) redisAppendCommand(rc, "ZADD {pm}:pop %f %s", i + 0.5, idb[i]);
+    }
+    for (int i = 0; i < N; i += 3) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(rc, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    static sr_store_item_t out[N];
+    cr_assert_eq(sr_store_get_items(s, ids, NULL, N, out), 0, "%s", sr_store_errstr(s));
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(out[i].has_pop, i % 3 == 0, "%s", ids[i]);
+        if (i % 3 == 0) cr_assert_eq(out[i].pop, i + 0.5, "%s: %g", ids[i], out[i].pop);
+    }
+    sr_store_destroy(s);
+
+    s = open_store("pw");
+    redisReply *r = redisCommand(rc, "SET {pw}:pop x");
+    freeReplyObject(r);
+    cr_assert_eq(sr_store_get_items(s, ids, NULL, N, out), 0, "%s", sr_store_errstr(s));
+    for (int i = 0; i < N; i++) cr_assert_eq(out[i].has_pop, 0, "%s", ids[i]);
+    sr_store_destroy(s);
+    redisFree(rc);
+}
