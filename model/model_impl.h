@@ -120,8 +120,11 @@ void sr_model_mark_user_(sr_model_t *m, uint32_t u);
 void sr_model_mark_item_(sr_model_t *m, uint32_t i);
 int sr_model_params_check_(const sr_model_params_t *p, char *errstr, size_t errstr_size);
 /* The negative sampler: up to n negatives (never pos) into out from the
- * generator state *rng; returns how many.  Exposed for tests. */
-int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *out, int n);
+ * generator state *rng; returns how many.  uniform (may be NULL) gets 1
+ * for a negative drawn uniformly, 0 for one from the popularity ring.
+ * Exposed for tests. */
+int sr_model_sample_(const sr_model_t *m, uint64_t *rng, int32_t pos, int32_t *out,
+                     unsigned char *uniform, int n);
 /* The generator seed of an event: sr_hash64 of its id hash and the seed. */
 uint64_t sr_model_event_seed_(const sr_model_t *m, const sr_event_t *ev);
 const sr_score_nbr_t *sr_model_nbrs_(const void *opaque, int32_t item, size_t *n);

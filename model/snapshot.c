@@ -23,7 +23,7 @@
 #endif
 
 #define MAGIC "SRMODEL"
-#define VERSION 3u
+#define VERSION 4u
 #define BLOCK (64 * 1024)
 
 /* ---------------------------------------------------------------- writer */
@@ -117,6 +117,7 @@ int sr_model_save(const sr_model_t *m, int (*write)(void *opaque, const void *bu
     PUT(&w, p->blend_sample);
     PUT(&w, p->cooc_backward);
     PUT(&w, p->pop_impression);
+    PUT(&w, p->uniform_neg_items);
 
     size_t d = (size_t)m->dim, rm = (size_t)p->recent_max;
     PUT(&w, m->n_items);
@@ -266,7 +267,9 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
         rd_fail(&r, SR_ERR_CORRUPT, "truncated header");
         return NULL;
     }
-    if (ver != VERSION) {
+    /* Version 3 is version 4 without uniform_neg_items: written by models
+     * whose uniform negatives updated their items. */
+    if (ver != VERSION && ver != 3u) {
         char msg[96];
         snprintf(msg, sizeof msg, "unsupported version %u (this build reads %u)", ver, VERSION);
         rd_fail(&r, SR_ERR_VERSION, msg);
@@ -298,6 +301,8 @@ sr_model_t *sr_model_load(int (*read)(void *opaque, void *buf, size_t len), void
     GET(&r, p.blend_sample);
     GET(&r, p.cooc_backward);
     GET(&r, p.pop_impression);
+    if (ver >= 4u) GET(&r, p.uniform_neg_items);
+    else p.uniform_neg_items = 1;
     if (r.err) goto fail;
     char perr[160];
     m = sr_model_new(&p, perr, sizeof perr);

@@ -49,6 +49,10 @@ typedef struct sr_model_params {
     float pop_impression;  /* popularity an impression adds (exposure, not
                               interest; other events add 1); > 0 keeps every
                               item's popularity positive */
+    int uniform_neg_items; /* 1: a negative drawn uniformly updates its item
+                              (vector, bias) as well as the user; 0: only
+                              the user (popularity-drawn negatives always
+                              update both); see model.c */
 } sr_model_params_t;
 
 /* Fills the defaults (the same values as the config table's model.*). */

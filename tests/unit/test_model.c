@@ -781,3 +781,71 @@ Test(model, neighbour_lists_match_reference)
     free(st);
     sr_model_destroy(m);
 }
+
+/* A negative drawn uniformly updates the user, not its item (unless
+ * model.uniform_neg_items): with only uniform negatives, one event changes
+ * the positive's row and no other item's; with the parameter set, the
+ * negatives' rows change too. */
+Test(model, uniform_negatives_leave_their_items_alone)
+{
+    for (int upd = 0; upd < 2; upd++) {
+        sr_model_params_t p;
+        sr_model_params_init(&p);
+        p.dim = 8;
+        p.sampler_uniform = 1.0f;
+        p.negatives = 8;
+        p.cooc_max = 0; /* no neighbour lists: only the factors change items */
+        p.uniform_neg_items = upd;
+        sr_model_t *m = sr_model_new(&p, NULL, 0);
+        cr_assert_not_null(m);
+        run(m, 0, 300);
+        uint32_t n = sr_model_n_items(m);
+        float *before = malloc((size_t)n * 9 * sizeof(float));
+        sr_item_state_t *is = malloc(sizeof *is);
+        for (uint32_t i = 0; i < n; i++) {
+            sr_model_export_item_vec(m, i, is);
+            memcpy(before + i * 9, is->vec, 8 * sizeof(float));
+            before[i * 9 + 8] = is->bias;
+        }
+        sr_model_clear_dirty(m);
+        evs_t e;
+        gen(&e, 300);
+        e.ev.type = SR_EV_VIEW;
+        sr_learn_result_t r;
+        cr_assert_eq(sr_model_learn(m, &e.ev, &r), 0);
+        int changed = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (i == (uint32_t)r.item) continue;
+            sr_model_export_item_vec(m, i, is);
+            changed += memcmp(before + i * 9, is->vec, 8 * sizeof(float)) != 0 ||
+                       before[i * 9 + 8] != is->bias;
+        }
+        const uint32_t *idx;
+        size_t nd = sr_model_dirty_items(m, &idx);
+        if (upd) {
+            cr_expect_gt(changed, 0, "uniform_neg_items=1: no negative's item changed");
+            cr_expect_gt(nd, 1);
+        } else {
+            cr_expect_eq(changed, 0, "%d items other than the positive changed", changed);
+            cr_expect_eq(nd, 1, "dirty items besides the positive");
+            cr_expect_eq(idx[0], (uint32_t)r.item);
+        }
+        free(before);
+        free(is);
+        sr_model_destroy(m);
+    }
+}
+
+Test(model, uniform_neg_items_survives_a_snapshot)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 8;
+    p.uniform_neg_items = 1;
+    sr_model_t *m = sr_model_new(&p, NULL, 0);
+    run(m, 0, 100);
+    sr_model_t *c = copy(m);
+    cr_assert_eq(sr_model_params(c)->uniform_neg_items, 1);
+    sr_model_destroy(c);
+    sr_model_destroy(m);
+}

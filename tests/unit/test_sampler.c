@@ -37,7 +37,7 @@ static void histogram(sr_model_t *m, int32_t pos, double *freq, int draws)
     memset(freq, 0, 10 * sizeof *freq);
     int got = 0;
     for (int k = 0; k < draws; k++) {
-        if (sr_model_sample_(m, &rng, pos, out, 1) == 1) {
+        if (sr_model_sample_(m, &rng, pos, out, NULL, 1) == 1) {
             freq[out[0]] += 1;
             got++;
         }
@@ -90,9 +90,9 @@ Test(sampler, per_event_seed_reproducible)
     cr_assert_neq(sa, sb);
     int32_t n1[8], n2[8], n3[8];
     uint64_t r1 = sa, r2 = sa, r3 = sb;
-    cr_assert_eq(sr_model_sample_(m, &r1, 1, n1, 8), sr_model_sample_(m, &r2, 1, n2, 8));
+    cr_assert_eq(sr_model_sample_(m, &r1, 1, n1, NULL, 8), sr_model_sample_(m, &r2, 1, n2, NULL, 8));
     cr_assert_eq(memcmp(n1, n2, sizeof n1), 0);
-    sr_model_sample_(m, &r3, 1, n3, 8);
+    sr_model_sample_(m, &r3, 1, n3, NULL, 8);
     cr_assert_neq(memcmp(n1, n3, sizeof n1), 0);
     /* Without an id hash the seed derives from the event's fields. */
     a.id_hash = 0;
@@ -100,5 +100,38 @@ Test(sampler, per_event_seed_reproducible)
     cr_assert_eq(sr_model_event_seed_(m, &a), sr_model_event_seed_(m, &b));
     b.ts_ms = 6;
     cr_assert_neq(sr_model_event_seed_(m, &a), sr_model_event_seed_(m, &b));
+    sr_model_destroy(m);
+}
+
+/* The sampler says where each negative came from: the learn step leaves
+ * the item of a uniform draw alone (model.uniform_neg_items). */
+Test(sampler, reports_which_negatives_are_uniform)
+{
+    for (int all_uniform = 0; all_uniform < 2; all_uniform++) {
+        sr_model_t *m = model_with_ring(all_uniform ? 1.0f : 0.0f);
+        uint64_t rng = 99;
+        int32_t out[64];
+        unsigned char uni[64];
+        memset(uni, 7, sizeof uni);
+        int n = sr_model_sample_(m, &rng, -1, out, uni, 64);
+        cr_assert_eq(n, 64);
+        for (int k = 0; k < n; k++) cr_assert_eq(uni[k], all_uniform, "negative %d", k);
+        sr_model_destroy(m);
+    }
+    /* Mixed: about the configured share, and ring draws are ring items. */
+    sr_model_t *m = model_with_ring(0.5f);
+    uint64_t rng = 5;
+    int32_t out[64];
+    unsigned char uni[64];
+    int n_uni = 0, n = 0;
+    for (int r = 0; r < 200; r++) {
+        int got = sr_model_sample_(m, &rng, -1, out, uni, 64);
+        for (int k = 0; k < got; k++) {
+            n_uni += uni[k];
+            if (!uni[k]) cr_assert_leq(out[k], 3, "a ring draw outside the ring");
+        }
+        n += got;
+    }
+    cr_assert_float_eq((double)n_uni / n, 0.5, 0.02);
     sr_model_destroy(m);
 }
