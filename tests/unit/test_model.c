@@ -849,3 +849,61 @@ Test(model, uniform_neg_items_survives_a_snapshot)
     sr_model_destroy(c);
     sr_model_destroy(m);
 }
+
+/* A version-3 snapshot (before model.uniform_neg_items) still loads, as a
+ * model whose uniform negatives update their items: made here from a
+ * version-4 one by dropping the parameter and re-sealing the blocks. */
+Test(model, version_3_snapshot_loads_with_uniform_neg_items_1)
+{
+    sr_model_params_t p;
+    sr_model_params_init(&p);
+    p.dim = 4;
+    sr_model_t *m = sr_model_new(&p, NULL, 0);
+    run(m, 0, 60);
+    buf_t b = save(m);
+    cr_assert_eq(memcmp(b.p, "SRMODEL", 8), 0);
+    uint32_t ver;
+    memcpy(&ver, b.p + 8, 4);
+    cr_assert_eq(ver, 4);
+    /* the payload of every block, in order */
+    uint8_t *pay = malloc(b.n);
+    size_t np = 0, at = 12;
+    for (;;) {
+        uint32_t len;
+        cr_assert_leq(at + 4, b.n);
+        memcpy(&len, b.p + at, 4);
+        if (len == 0) break;
+        memcpy(pay + np, b.p + at + 4, len);
+        np += len;
+        at += 4 + len + 8;
+    }
+    /* the params lead the payload; uniform_neg_items is the last of them */
+    size_t off = 6 * 4 + 8 + sizeof p.weight + 10 * 4;
+    int32_t v;
+    memcpy(&v, pay + off, 4);
+    cr_assert_eq(v, 0, "not where the parameter should be");
+    memmove(pay + off, pay + off + 4, np - off - 4);
+    np -= 4;
+    cr_assert_lt(np, 60000, "the test's model must fit one block");
+    buf_t old = {0};
+    uint32_t v3 = 3, zero = 0, len = (uint32_t)np;
+    uint64_t h = sr_hash64(pay, np, 0), end = sr_hash64(pay, 0, h);
+    buf_write(&old, "SRMODEL", 8);
+    buf_write(&old, &v3, 4);
+    buf_write(&old, &len, 4);
+    buf_write(&old, pay, np);
+    buf_write(&old, &h, 8);
+    buf_write(&old, &zero, 4);
+    buf_write(&old, &end, 8);
+    char err[160] = "";
+    sr_model_t *l = sr_model_load(buf_read, &old, err, sizeof err);
+    cr_assert_not_null(l, "%s", err);
+    cr_expect_eq(sr_model_params(l)->uniform_neg_items, 1);
+    cr_expect_eq(sr_model_params(l)->dim, 4);
+    cr_expect_eq(sr_model_n_items(l), sr_model_n_items(m));
+    sr_model_destroy(l);
+    free(old.p);
+    free(pay);
+    free(b.p);
+    sr_model_destroy(m);
+}
