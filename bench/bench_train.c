@@ -17,13 +17,13 @@
  *
  * usage: bench_train [--bin PATH] [--events N] [--partitions P] [--reps R]
  *                    [--rate EV_PER_S] [--seconds S]
+ *                    [-X key=value ...]  (passed to the trainer)
  * Defaults: 200,000 events, 8 partitions, 3 reps, 50,000 events/s for 5 s.
  * Longer freshness windows measure the embedded broker, not the trainer:
  * its fetches walk every record batch of a partition (no index), so at
  * 50,000 events/s in small batches its CPU climbs from ~10% to ~90% of a
  * core within 10 s and the consumer's arrival latency with it
  * (docs/BENCHMARKS.md, Trainer).
- *                    [-X key=value ...]  (passed to the trainer)
  * Prints one line per run and the medians.  Every process it starts is
  * stopped by PID. */
 #include <librdkafka/rdkafka.h>
@@ -191,6 +191,39 @@ static void send_ev(rd_kafka_t *rk, const sr_event_t *ev, long id, int64_t ts)
         rd_kafka_poll(rk, 5);
 }
 
+/* A consumer of group `group` assigned partitions [0, np) of topic from
+ * their beginning (no rebalance to wait for); extra is one more property
+ * pair (key, value) or NULL.  NULL when librdkafka refuses. */
+static rd_kafka_t *assigned_consumer(const char *bootstrap, const char *group, const char *topic,
+                                     int np, const char *const *extra)
+{
+    char err[256];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, err, sizeof(err));
+    rd_kafka_conf_set(kc, "group.id", group, err, sizeof(err));
+    for (; extra && extra[0]; extra += 2)
+        rd_kafka_conf_set(kc, extra[0], extra[1], err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    if (!rk) return NULL;
+    if (np < 0) {
+        /* the topic's partition count from the broker */
+        const rd_kafka_metadata_t *md;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        np = 0;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            np = md->topics[0].partition_cnt;
+            rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(rkt);
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
+    for (int i = 0; i < np; i++)
+        rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rk;
+}
+
 /* Freshness of the trainer `instance` per metrics interval (its snapshots
  * on topic `metrics`, each with the quantiles of that interval), for the
  * intervals that ended within [from_ms, to_ms] wall time: the median and the
@@ -199,27 +232,15 @@ static void send_ev(rd_kafka_t *rk, const sr_event_t *ev, long id, int64_t ts)
 static int steady_freshness(const char *bootstrap, const char *instance, long long from_ms,
                             long long to_ms, double *med_p99, double *max_p99)
 {
-    char err[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, err, sizeof(err));
-    rd_kafka_conf_set(kc, "group.id", "bench-train-metrics", err, sizeof(err));
-    rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, sizeof(err));
-    rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    static const char *const eof_on[] = {"enable.partition.eof", "true", NULL};
+    rd_kafka_t *rk = assigned_consumer(bootstrap, "bench-train-metrics", "metrics", -1, eof_on);
     if (!rk) return 0;
-    const rd_kafka_metadata_t *md;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "metrics", NULL);
     int np = 0;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        np = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    if (rd_kafka_assignment(rk, &asg) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        np = asg->cnt;
+        rd_kafka_topic_partition_list_destroy(asg);
     }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
-    for (int i = 0; i < np; i++)
-        rd_kafka_topic_partition_list_add(l, "metrics", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
     double v[4096];
     int n = 0, eof = 0;
     long long deadline = now_ms(0) + 20000;
@@ -294,20 +315,11 @@ static char boot_x[300];
  * learning).  Events per second from the first message to the last. */
 static double raw_consume(const char *bootstrap, int partitions, size_t total, int decode)
 {
-    char err[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, err, sizeof(err));
-    rd_kafka_conf_set(kc, "group.id", "bench-train-raw", err, sizeof(err));
-    rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err));
-    rd_kafka_conf_set(kc, "fetch.wait.max.ms", "10", err, sizeof(err));
-    rd_kafka_conf_set(kc, "queued.min.messages", "500000", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+    /* the trainer's fetch settings (consumers/trainer.c) */
+    static const char *const fetch[] = {"enable.auto.commit", "false", "fetch.wait.max.ms", "10",
+                                        "queued.min.messages", "500000", NULL};
+    rd_kafka_t *rk = assigned_consumer(bootstrap, "bench-train-raw", "events", partitions, fetch);
     if (!rk) return -1;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
-    for (int i = 0; i < partitions; i++)
-        rd_kafka_topic_partition_list_add(l, "events", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
     rd_kafka_message_t *msgs[1000];
     size_t got = 0, bad = 0;

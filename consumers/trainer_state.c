@@ -110,8 +110,9 @@ struct sr_trainer_state_s {
     /* warm-load scratch */
     const char **ids;
     size_t *lens;
-    uint32_t *uidx; /* the batch's events whose user is not loaded */
-    uint32_t *uset; /* 2 x ids_cap: hash set of the users to load (ids index + 1) */
+    size_t n_ids;    /* ids[0..n_ids): one warm-load request, each id once */
+    uint32_t *idset; /* 2 x ids_cap slots: hash set over ids (index + 1) */
+    size_t idset_mask;
     sr_store_user_t *uout;
     sr_store_item_t *iout;
     size_t ids_cap;
@@ -217,8 +218,7 @@ void sr_trainer_state_fini_(sr_trainer_t *t)
     for (size_t i = 0; st->ix && i < st->ib_cap; i++) free(st->ix[i].buf);
     free(st->ix);
     free(st->ids);
-    free(st->uidx);
-    free(st->uset);
+    free(st->idset);
     free(st->lens);
     free(st->uout);
     free(st->iout);
@@ -301,11 +301,9 @@ static int grow_ids(struct sr_trainer_state_s *st, size_t n)
     if (u) st->uout = u;
     sr_store_item_t *it = realloc(st->iout, cap * sizeof(*it));
     if (it) st->iout = it;
-    uint32_t *ui = realloc(st->uidx, cap * sizeof(*ui));
-    if (ui) st->uidx = ui;
-    uint32_t *us = realloc(st->uset, 2 * cap * sizeof(*us));
-    if (us) st->uset = us;
-    if (!ids || !lens || !u || !it || !ui || !us) return SR_ERR_NOMEM;
+    uint32_t *set = realloc(st->idset, 2 * cap * sizeof(*set));
+    if (set) st->idset = set;
+    if (!ids || !lens || !u || !it || !set) return SR_ERR_NOMEM;
     st->ids_cap = cap;
     return 0;
 }
@@ -580,42 +578,47 @@ void sr_trainer_preload_(sr_trainer_t *t)
                sr_strerror(rc));
 }
 
+/* The ids of one warm-load request, each once, in first-seen order (for
+ * items that order sets their dense indices): st->ids[0..n_ids), with a
+ * hash set sized for up to n ids (n <= ids_cap).  A batch repeats its
+ * users and items (a replayed one at assignment most of them), loading one
+ * twice costs bytes and an import, and a sort of a 65,536-event backlog
+ * batch cost more than the load itself. */
+static void ids_begin(struct sr_trainer_state_s *st, size_t n)
+{
+    size_t slots = 1;
+    while (slots < 2 * n) slots <<= 1;
+    memset(st->idset, 0, slots * sizeof(*st->idset));
+    st->idset_mask = slots - 1;
+    st->n_ids = 0;
+}
+
+static void ids_add(struct sr_trainer_state_s *st, const char *id, size_t len)
+{
+    for (size_t h = (size_t)sr_hash64(id, len, 0) & st->idset_mask;;
+         h = (h + 1) & st->idset_mask) {
+        uint32_t e = st->idset[h];
+        if (!e) {
+            st->ids[st->n_ids] = id;
+            st->lens[st->n_ids] = len;
+            st->idset[h] = (uint32_t)++st->n_ids;
+            return;
+        }
+        if (st->lens[e - 1] == len && !memcmp(st->ids[e - 1], id, len)) return;
+    }
+}
+
 int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n)
 {
     struct sr_trainer_state_s *st = t->st;
     int rc;
     if (!st->all_items_loaded && (rc = load_all(t)) != 0) return rc;
     if ((rc = grow_ids(st, n)) != 0) return rc;
-    /* Users first, each once: a batch repeats its users (a replayed one
-     * at assignment, trainer.preload.events, most of them), and loading
-     * one twice costs bytes and an import.  Their order does not matter
-     * (users do not influence each other's state). */
-    size_t k = 0;
+    /* Users first (users do not influence each other's state). */
+    ids_begin(st, n);
     for (size_t i = 0; i < n; i++)
-        if (!user_loaded(t, &bev[i].ev)) st->uidx[k++] = (uint32_t)i;
-    /* Repeats dropped with a hash set sized for this batch (a sort of a
-     * 65,536-event backlog batch cost more than the load itself). */
-    size_t mask = 1, nu = 0;
-    while (mask < 2 * k) mask <<= 1;
-    memset(st->uset, 0, mask * sizeof(*st->uset));
-    mask--;
-    for (size_t i = 0; i < k; i++) {
-        const sr_event_t *ev = &bev[st->uidx[i]].ev;
-        size_t h = (size_t)sr_hash64(ev->user, ev->user_len, 0) & mask;
-        for (;; h = (h + 1) & mask) {
-            uint32_t e = st->uset[h];
-            if (!e) {
-                st->uset[h] = (uint32_t)nu + 1;
-                st->ids[nu] = ev->user;
-                st->lens[nu] = ev->user_len;
-                nu++;
-                break;
-            }
-            if (st->lens[e - 1] == ev->user_len && !memcmp(st->ids[e - 1], ev->user, ev->user_len))
-                break;
-        }
-    }
-    k = nu;
+        if (!user_loaded(t, &bev[i].ev)) ids_add(st, bev[i].ev.user, bev[i].ev.user_len);
+    size_t k = st->n_ids;
     if (k > 0) {
         if ((rc = ensure_store(t)) != 0) return rc;
         long r = sr_store_get_users(st->store, st->ids, st->lens, k, st->uout);
@@ -640,20 +643,13 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
         }
     }
     /* Items: loaded once per process (they are merged on every flush). */
-    k = 0;
+    ids_begin(st, n);
     for (size_t i = 0; i < n; i++) {
         const sr_event_t *ev = &bev[i].ev;
-        if (sr_model_find_item(t->model, ev->item, ev->item_len) >= 0) continue;
-        int dup = 0;
-        for (size_t j = 0; j < k && j < 8; j++)
-            if (st->lens[k - 1 - j] == ev->item_len &&
-                memcmp(st->ids[k - 1 - j], ev->item, ev->item_len) == 0)
-                dup = 1;
-        if (dup) continue;
-        st->ids[k] = ev->item;
-        st->lens[k] = ev->item_len;
-        k++;
+        if (sr_model_find_item(t->model, ev->item, ev->item_len) < 0)
+            ids_add(st, ev->item, ev->item_len);
     }
+    k = st->n_ids;
     if (k > 0) {
         if ((rc = ensure_store(t)) != 0) return rc;
         long r = sr_store_get_items(st->store, st->ids, st->lens, k, st->iout);
@@ -691,22 +687,15 @@ int sr_trainer_warm_load_(sr_trainer_t *t, const sr_trainer_bev_t *bev, size_t n
  * flusher thread touches nothing but the job, its own store handle and the
  * wake-up queue. */
 
-static void arena_copy(sr_arena_t *a, const void *p, size_t n, void **out)
-{
-    void *d = sr_arena_alloc(a, n ? n : 1);
-    if (d && n) memcpy(d, p, n);
-    *out = d;
-}
-
 /* Copies user u into the job's arena (the model moves on meanwhile). */
 static int snap_user(sr_trainer_t *t, sr_arena_t *a, uint32_t u, sr_store_user_t *out)
 {
     sr_user_state_t *us = &t->st->us;
     int rc = sr_model_export_user(t->model, u, us);
     if (rc < 0) return rc;
-    void *id, *vec;
+    char *id = sr_arena_strdup(a, us->id, us->id_len);
+    void *vec;
     float *fl;
-    arena_copy(a, us->id, us->id_len, &id);
     vec = sr_arena_alloc(a, ((size_t)us->dim + 1) * sizeof(float));
     if (vec) memcpy(vec, us->vec, (size_t)us->dim * sizeof(float));
     sr_store_recent_t *rec =
@@ -719,11 +708,9 @@ static int snap_user(sr_trainer_t *t, sr_arena_t *a, uint32_t u, sr_store_user_t
          * skips the id lookup), else its id for the store to number. */
         uint32_t x = us->recent[j].index;
         uint32_t num = x < t->st->ib_cap ? t->st->ib[x].num : 0;
-        void *iid = NULL;
-        if (!num) {
-            arena_copy(a, us->recent[j].item, us->recent[j].item_len, &iid);
-            if (!iid) return SR_ERR_NOMEM;
-        }
+        char *iid = NULL;
+        if (!num && !(iid = sr_arena_strdup(a, us->recent[j].item, us->recent[j].item_len)))
+            return SR_ERR_NOMEM;
         rec[j] = (sr_store_recent_t){.num = num,
                                      .item_id = iid,
                                      .item_id_len = num ? 0 : us->recent[j].item_len,
@@ -787,8 +774,8 @@ static int snap_item(sr_trainer_t *t, sr_arena_t *a, uint32_t x, sr_store_item_t
     if (rc < 0) return rc;
     size_t dim = (size_t)is->dim;
     if (!keep && (rc = build_extra(is, xc, gen)) < 0) return rc;
-    void *id, *vec, *bvec;
-    arena_copy(a, is->id, is->id_len, &id);
+    char *id = sr_arena_strdup(a, is->id, is->id_len);
+    void *vec, *bvec;
     const item_base_t *b = &st->ib[x];
     vec = sr_arena_alloc(a, (dim + 1) * sizeof(float));
     bvec = sr_arena_alloc(a, (dim + 1) * sizeof(float));

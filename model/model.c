@@ -551,10 +551,12 @@ static inline void logistic(float z, float y, float *loss, float *sig)
 }
 
 /* One logistic step on (user vector uvec, item x) towards label y with
- * weight w; accumulates the user gradient into gp; returns the loss (0
- * unless want_loss: the log is skipped when nobody reads it). */
+ * weight w; accumulates the user gradient into gp and, when item_too,
+ * updates the item (and marks it dirty); returns the loss (0 unless
+ * want_loss: the log is skipped when nobody reads it). */
 static inline __attribute__((always_inline)) float sgd_item_d(sr_model_t *m, uint32_t x, float y,
-                                                              float w, int want_loss, const int dim)
+                                                              float w, int want_loss, int item_too,
+                                                              const int dim)
 {
     float *q = m->Q + (size_t)x * dim;
     float z = m->b[x] + sr_dot8_(q, m->uvec, dim);
@@ -562,6 +564,11 @@ static inline __attribute__((always_inline)) float sgd_item_d(sr_model_t *m, uin
     logistic(z, y, want_loss ? &l : NULL, &sg);
     float loss = w * l;
     float g = w * (sg - y);
+    if (!item_too) {
+        for (int d = 0; d < dim; d++)
+            m->gp[d] += g * q[d];
+        return loss;
+    }
     const float clip = m->p.clip, l2 = m->p.l2;
     float ss = 0;
     for (int d = 0; d < dim; d++) {
@@ -581,29 +588,14 @@ static inline __attribute__((always_inline)) float sgd_item_d(sr_model_t *m, uin
     return loss;
 }
 
-/* A negative's gradient for the user only (the item is left as it is and
- * not marked dirty): what sgd_item adds to gp, and the same loss. */
-static float sgd_user_side(sr_model_t *m, uint32_t x, float w, int want_loss)
-{
-    int dim = m->dim;
-    const float *q = m->Q + (size_t)x * dim;
-    float z = m->b[x] + sr_dot8_(q, m->uvec, dim);
-    float l = 0, sg;
-    logistic(z, 0.0f, want_loss ? &l : NULL, &sg);
-    float g = w * sg;
-    for (int d = 0; d < dim; d++)
-        m->gp[d] += g * q[d];
-    return w * l;
-}
-
 /* The common dims get their own copy with the loop bounds known (no
  * runtime trip-count and alias versioning).  Checked to give the same bits
  * as the generic copy: the snapshots of a learned stream are identical. */
-static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss)
+static float sgd_item(sr_model_t *m, uint32_t x, float y, float w, int want_loss, int item_too)
 {
-    if (m->dim == 32) return sgd_item_d(m, x, y, w, want_loss, 32);
-    if (m->dim == 64) return sgd_item_d(m, x, y, w, want_loss, 64);
-    return sgd_item_d(m, x, y, w, want_loss, m->dim);
+    if (m->dim == 32) return sgd_item_d(m, x, y, w, want_loss, item_too, 32);
+    if (m->dim == 64) return sgd_item_d(m, x, y, w, want_loss, item_too, 64);
+    return sgd_item_d(m, x, y, w, want_loss, item_too, m->dim);
 }
 
 static void sgd_user(sr_model_t *m, uint32_t u)
@@ -1155,11 +1147,10 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
                 prefetch_nbrs(m, uv.recent[k].item);
         }
         if (m->p.blend_lr > 0 && unit(&rng) < m->p.blend_sample) blend_learn(m, &uv, i, neg, nneg);
-        loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL);
+        loss += sgd_item(m, (uint32_t)i, 1.0f, w, res != NULL, 1);
         for (int k = 0; k < nneg; k++)
-            loss += neg_uniform[k] && !m->p.uniform_neg_items
-                        ? sgd_user_side(m, (uint32_t)neg[k], w, res != NULL)
-                        : sgd_item(m, (uint32_t)neg[k], 0.0f, w, res != NULL);
+            loss += sgd_item(m, (uint32_t)neg[k], 0.0f, w, res != NULL,
+                             !neg_uniform[k] || m->p.uniform_neg_items);
         sgd_user(m, (uint32_t)u);
 
         pop_add(m, (uint32_t)i, ts, 1.0);
@@ -1198,7 +1189,7 @@ int sr_model_learn(sr_model_t *m, const sr_event_t *ev, sr_learn_result_t *res)
         if (m->ring_len < SR_SAMPLER_RING) m->ring_len++;
     } else {
         /* An impression without a click: a weak explicit negative. */
-        loss += sgd_item(m, (uint32_t)i, 0.0f, w, res != NULL);
+        loss += sgd_item(m, (uint32_t)i, 0.0f, w, res != NULL, 1);
         sgd_user(m, (uint32_t)u);
         pop_add(m, (uint32_t)i, ts, m->p.pop_impression);
     }

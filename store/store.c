@@ -2056,9 +2056,9 @@ long sr_store_get_items(sr_store_t *s, const char *const *ids, const size_t *len
     }
     /* Popularity: one ZMSCORE per BATCH ids (a warm load of 10,000 new
      * items was 10,000 commands), ZSCORE per id before Redis 6.2. */
-    size_t n_pop = 0;
-    for (size_t off = 0; off < n; off += s->has_zmscore ? BATCH : 1) {
-        size_t m = !s->has_zmscore ? 1 : n - off < BATCH ? n - off : BATCH;
+    size_t n_pop = 0, per = s->has_zmscore ? BATCH : 1;
+    for (size_t off = 0; off < n; off += per) {
+        size_t m = n - off < per ? n - off : per;
         s->argc = 0;
         arg_str(s, s->has_zmscore ? "ZMSCORE" : "ZSCORE");
         arg_key(s, "pop", "", 0);
@@ -2115,10 +2115,10 @@ long sr_store_get_items(sr_store_t *s, const char *const *ids, const size_t *len
     for (size_t c = 0; c < n_pop; c++) {
         redisReply *r = NULL;
         if ((rc = reply(s, &r)) < 0) return rc;
-        /* command c asked for ids [off, off + m); an error reply (e.g. the
+        /* command c asked for ids [c * per, c * per + per); an error reply (e.g. the
          * key is not a sorted set) leaves them without popularity */
-        size_t off = s->has_zmscore ? c * BATCH : c, m = s->has_zmscore ? BATCH : 1;
-        for (size_t j = 0; j < m && off + j < n; j++) {
+        size_t off = c * per;
+        for (size_t j = 0; j < per && off + j < n; j++) {
             const redisReply *e = !s->has_zmscore ? r
                                   : r->type == REDIS_REPLY_ARRAY && j < r->elements ? r->element[j]
                                                                                      : NULL;
